@@ -1,0 +1,182 @@
+"""The route helper every blueprint uses: auth, size limit, pydantic parsing of body and query, the error
+mapping and JSON rendering, in one place. Each route also records its models, from which /openapi.json is
+generated, so the document cannot drift from the code."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalice import Blueprint, Response
+from chalice.app import Request
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.api.errors import (
+    PayloadTooLargeError,
+    from_domain_error,
+    from_validation_error,
+    internal_error,
+)
+from chalicelib.bootstrap import container
+from chalicelib.domain.access import Principal
+from chalicelib.domain.common import DomainError, InvalidInputError
+from chalicelib.observability import logger
+
+JSON = "application/json; charset=utf-8"
+# Chalice answers 415 in its own shape for types a route does not list: accept these and validate ourselves.
+CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded", "application/xml",
+                 "text/xml", "multipart/form-data", "application/octet-stream"]
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    path: str
+    method: str
+    summary: str
+    tag: str
+    auth: bool
+    status: int
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    headers: tuple[str, ...] = ()
+    errors: tuple[int, ...] = ()
+
+
+ROUTES: list[RouteSpec] = []
+
+
+@dataclass
+class Ctx:
+    request: Request
+    principal: Principal | None
+    body: Any = None
+    query: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def user(self) -> Principal:
+        assert self.principal is not None
+        return self.principal
+
+    def header(self, name: str) -> str | None:
+        value = self.request.headers.get(name)
+        return str(value) if value is not None else None
+
+
+@dataclass
+class Result:
+    body: BaseModel | None
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Api:
+    def __init__(self, name: str, tag: str) -> None:
+        self.blueprint = Blueprint(name)
+        self._tag = tag
+
+    def route(
+        self,
+        path: str,
+        method: str,
+        *,
+        summary: str,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        auth: bool = True,
+        headers: tuple[str, ...] = (),
+        errors: tuple[int, ...] = (),
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        spec = RouteSpec(path, method, summary, self._tag, auth, status, body, query, response, headers, errors)
+        ROUTES.append(spec)
+
+        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(fn)
+            def view(**params: str) -> Response:
+                return self._handle(spec, fn, params)
+
+            self.blueprint.route(path, methods=[method], content_types=CONTENT_TYPES)(view)
+            return fn
+
+        return decorator
+
+    def _handle(self, spec: RouteSpec, fn: Callable[..., Any], params: dict[str, str]) -> Response:
+        request = self.blueprint.current_request
+        try:
+            body_bytes = request.raw_body or b""
+            if len(body_bytes) > container().settings.max_body_bytes:
+                raise PayloadTooLargeError(
+                    f"the body is larger than {container().settings.max_body_bytes // 1024} KiB"
+                )
+            principal = container().tenants.authenticate(request.headers.get("authorization")) if spec.auth else None
+            if principal is not None:
+                logger.append_keys(tenant_id=principal.tenant_id, user_id=principal.user_id)
+            ctx = Ctx(request=request, principal=principal)
+            ctx.body = _parse_body(spec.body, body_bytes) if spec.body else None
+            ctx.query = _parse_query(spec.query, request) if spec.query else None
+            result = fn(ctx, **params)
+        except ValidationError as e:
+            return from_validation_error(e, where="query" if _is_query_error(spec, e) else "body")
+        except DomainError as e:
+            return from_domain_error(e)
+        except Exception:
+            logger.exception("unhandled error", extra={"path": spec.path, "method": spec.method})
+            return internal_error()
+        finally:
+            logger.remove_keys(["tenant_id", "user_id"])
+        return render(result, spec.status)
+
+
+def render(result: Result | Response, default_status: int) -> Response:
+    if isinstance(result, Response):
+        return result
+    status = result.status or default_status
+    if result.body is None:
+        return Response(body="", status_code=status, headers=result.headers)
+    return Response(
+        body=result.body.model_dump_json(by_alias=True),
+        status_code=status,
+        headers={"Content-Type": JSON, **result.headers},
+    )
+
+
+def _parse_body(model: type[BaseModel], raw: bytes) -> BaseModel:
+    if not raw.strip():
+        raise InvalidInputError("a JSON body is required", details=[{"field": "body", "message": "required"}])
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidInputError(
+            "the body is not valid JSON", details=[{"field": "body", "message": str(e)}]
+        ) from e
+    if not isinstance(data, dict):
+        raise InvalidInputError("the body must be a JSON object", details=[{"field": "body", "message": "object"}])
+    return model.model_validate(data)
+
+
+def _parse_query(model: type[BaseModel], request: Request) -> BaseModel:
+    params = dict(request.query_params or {})
+    return model.model_validate(params)
+
+
+def _is_query_error(spec: RouteSpec, e: ValidationError) -> bool:
+    return spec.query is not None and e.title == spec.query.__name__
+
+
+def if_match_version(ctx: Ctx) -> int | None:
+    """`If-Match: "3"` (or W/"3", or 3) → 3."""
+    raw = ctx.header("if-match")
+    if raw is None:
+        return None
+    text = raw.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise InvalidInputError(
+            "If-Match must be the ETag you read, e.g. \"3\"", details=[{"field": "If-Match", "message": raw}]
+        )
+    return int(text)

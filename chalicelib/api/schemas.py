@@ -1,0 +1,192 @@
+"""API models: XCreate / XUpdate (input, validated in domain/services) and XPublic (output)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.domain.customers import CustomerDraft, CustomerPatch
+from chalicelib.domain.tags import TagGroup
+from chalicelib.domain.tenants import User
+from chalicelib.domain.timeline import TimelineEvent
+from chalicelib.services.customers import CustomerView
+from chalicelib.services.tags import TagGroupDraft, TagGroupPatch
+from chalicelib.services.tenants import UserDraft
+
+CustomerCreate = CustomerDraft
+CustomerUpdate = CustomerPatch
+TagGroupCreate = TagGroupDraft
+TagGroupUpdate = TagGroupPatch
+UserCreate = UserDraft
+
+
+class PageQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cursor: str | None = Field(default=None, max_length=2048)
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class CustomerListQuery(PageQuery):
+    tag: str | None = Field(default=None, max_length=64, description="tag id or unique tag name")
+    q: str | None = Field(default=None, min_length=1, max_length=64, description="name prefix or phone")
+
+
+class TagsAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    tags: list[str] = Field(min_length=1, max_length=50, description="tag ids or unique tag names")
+
+
+class IdentityPublic(BaseModel):
+    type: str
+    value: str
+
+
+class TagPublic(BaseModel):
+    id: str
+    name: str
+
+
+class TimelineEventPublic(BaseModel):
+    id: str
+    kind: str
+    at: datetime
+    actor: dict[str, str]
+    source: str
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: TimelineEvent) -> TimelineEventPublic:
+        return cls(
+            id=event.id,
+            kind=event.kind,
+            at=event.at,
+            actor=event.actor.model_dump(mode="json"),
+            source=event.source,
+            data=event.data,
+        )
+
+
+class CustomerPublic(BaseModel):
+    id: str
+    name: str
+    phone: str | None = Field(description="E.164, or masked (138****1234) for callers without PII rights")
+    phone_masked: bool
+    gender: str
+    birthday: date | None
+    region: str | None
+    store: str | None
+    owner_id: str | None
+    attributes: dict[str, Any]
+    identities: list[IdentityPublic]
+    tags: list[TagPublic]
+    source: str
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    @classmethod
+    def of(cls, view: CustomerView) -> CustomerPublic:
+        c = view.customer
+        phone = c.phone if view.reveal_pii else c.phone_masked
+        identities = [IdentityPublic(type=i.type, value=i.value) for i in c.identities]
+        if phone:
+            identities.append(IdentityPublic(type="phone", value=phone))
+        return cls(
+            id=c.id,
+            name=c.name,
+            phone=phone,
+            phone_masked=bool(c.phone) and not view.reveal_pii,
+            gender=c.gender.value,
+            birthday=c.birthday,
+            region=c.region,
+            store=c.store,
+            owner_id=c.owner_id,
+            attributes=c.attributes,
+            identities=identities,
+            tags=[TagPublic(id=k, name=v) for k, v in c.tags.items()],
+            source=c.source,
+            created_at=c.created_at,
+            updated_at=c.updated_at,
+            version=c.version,
+        )
+
+
+class Customer360Public(CustomerPublic):
+    timeline: list[TimelineEventPublic]
+
+    @classmethod
+    def of_360(cls, view: CustomerView) -> Customer360Public:
+        base = CustomerPublic.of(view).model_dump()
+        return cls(**base, timeline=[TimelineEventPublic.of(e) for e in view.timeline or []])
+
+
+class CustomersPublic(BaseModel):
+    items: list[CustomerPublic]
+    next_cursor: str | None
+
+
+class TimelinePublic(BaseModel):
+    items: list[TimelineEventPublic]
+    next_cursor: str | None
+
+
+class TagGroupPublic(BaseModel):
+    id: str
+    name: str
+    tags: list[TagPublic]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, group: TagGroup) -> TagGroupPublic:
+        return cls(
+            id=group.id,
+            name=group.name,
+            tags=[TagPublic(id=t.id, name=t.name) for t in group.tags],
+            version=group.version,
+            created_at=group.created_at,
+            updated_at=group.updated_at,
+        )
+
+
+class TagGroupsPublic(BaseModel):
+    items: list[TagGroupPublic]
+
+
+class UserPublic(BaseModel):
+    id: str
+    name: str
+    role: str
+    scope: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserPublic:
+        return cls(id=user.id, name=user.name, role=user.role.value, scope=str(user.scope), created_at=user.created_at)
+
+
+class UsersPublic(BaseModel):
+    items: list[UserPublic]
+
+
+class UserCreatedPublic(UserPublic):
+    api_key: str = Field(description="shown once; only its hash is stored")
+
+
+class TenantPublic(BaseModel):
+    id: str
+    name: str
+    timezone: str
+    created_at: datetime
+
+
+class HealthPublic(BaseModel):
+    status: str
+    version: str
+    versions: dict[str, str]
+    store: dict[str, Any]

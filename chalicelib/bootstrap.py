@@ -1,0 +1,101 @@
+"""Composition root: builds the real adapters once per process (warm Lambdas reuse them).
+
+Tests replace `container` attributes with fakes, or build their own Container."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from chalicelib.config import Settings, get_settings
+from chalicelib.domain.common import Clock, SystemClock
+from chalicelib.resources import EVENTS_QUEUE
+from chalicelib.services.customers import CustomerService, TagSync
+from chalicelib.services.ports import CustomerRepository, Publisher, TagRepository, TenantRepository
+from chalicelib.services.tags import TagService
+from chalicelib.services.tenants import TenantService
+
+
+class Container:
+    def __init__(self, settings: Settings | None = None, *, clock: Clock | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.clock: Clock = clock or SystemClock()
+
+    # -- adapters (imported lazily: only what a handler uses is loaded at cold start) ----------------
+    @cached_property
+    def cursors(self) -> Any:
+        from chalicelib.store.cursor import CursorCodec
+
+        return CursorCodec(self.settings.derived_key("cursor"))
+
+    @cached_property
+    def cipher(self) -> Any:
+        from chalicelib.integrations.pii import AesGcmPiiCipher
+
+        return AesGcmPiiCipher(
+            encryption_key=self.settings.derived_key("pii"), index_key=self.settings.derived_key("pii-index")
+        )
+
+    @cached_property
+    def tenant_repo(self) -> TenantRepository:
+        from chalicelib.store.tenants import DynamoTenantRepository
+
+        return DynamoTenantRepository()
+
+    @cached_property
+    def customer_repo(self) -> CustomerRepository:
+        from chalicelib.store.customers import DynamoCustomerRepository
+
+        return DynamoCustomerRepository(cipher=self.cipher, cursors=self.cursors)
+
+    @cached_property
+    def tag_repo(self) -> TagRepository:
+        from chalicelib.store.tags import DynamoTagRepository
+
+        return DynamoTagRepository(cursors=self.cursors)
+
+    @cached_property
+    def sqs(self) -> Any:
+        import boto3
+
+        return boto3.client("sqs", region_name=self.settings.region, endpoint_url=self.settings.aws_endpoint)
+
+    @cached_property
+    def publisher(self) -> Publisher:
+        from chalicelib.integrations.aws.queues import SqsPublisher
+
+        return SqsPublisher(client=self.sqs, queue_url=self.settings.queue_url_events, queue_name=EVENTS_QUEUE.name)
+
+    # -- services ----------------------------------------------------------------------------------
+    @cached_property
+    def tenants(self) -> TenantService:
+        return TenantService(tenants=self.tenant_repo, tags=self.tag_repo, clock=self.clock)
+
+    @cached_property
+    def customers(self) -> CustomerService:
+        return CustomerService(
+            customers=self.customer_repo, tags=self.tag_repo, publisher=self.publisher, clock=self.clock
+        )
+
+    @cached_property
+    def tags(self) -> TagService:
+        return TagService(tags=self.tag_repo, publisher=self.publisher, clock=self.clock)
+
+    @cached_property
+    def tag_sync(self) -> TagSync:
+        return TagSync(customers=self.customer_repo, tags=self.tag_repo, clock=self.clock)
+
+
+_container: Container | None = None
+
+
+def container() -> Container:
+    global _container
+    if _container is None:
+        _container = Container()
+    return _container
+
+
+def set_container(value: Container | None) -> None:
+    global _container
+    _container = value

@@ -1,0 +1,300 @@
+"""The customer profile, its identities and timeline: pure data and rules."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from chalicelib.domain.access import Ownership
+from chalicelib.domain.common import InvalidInputError, new_id
+from chalicelib.domain.phones import mask_phone, normalize_phone
+
+FIXED_IDENTITY_TYPES = frozenset({"wecom_external_userid", "unionid", "openid", "phone"})
+_PLATFORM_BUYER = re.compile(r"^[a-z][a-z0-9]{1,23}_buyer_id$")
+MAX_IDENTITY_VALUE = 128
+
+
+class Gender(StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+    UNKNOWN = "unknown"
+
+
+_GENDER_ALIASES = {
+    "male": Gender.MALE, "m": Gender.MALE, "男": Gender.MALE, "1": Gender.MALE,
+    "female": Gender.FEMALE, "f": Gender.FEMALE, "女": Gender.FEMALE, "2": Gender.FEMALE,
+    "unknown": Gender.UNKNOWN, "": Gender.UNKNOWN, "0": Gender.UNKNOWN, "未知": Gender.UNKNOWN,
+}
+
+
+def parse_gender(value: str) -> Gender:
+    """Gender as WeCom (0/1/2), exports (男/女/M/F) and our API (male/female/unknown) write it."""
+    try:
+        return _GENDER_ALIASES[value.strip().lower()]
+    except KeyError:
+        raise InvalidInputError(f"'{value}' is not a gender (male, female, unknown, 男, 女)") from None
+
+
+def validate_identity_type(value: str) -> str:
+    if value in FIXED_IDENTITY_TYPES or _PLATFORM_BUYER.match(value):
+        return value
+    raise InvalidInputError(
+        f"'{value}' is not an identity type (wecom_external_userid, unionid, openid, phone, <platform>_buyer_id)"
+    )
+
+
+def normalize_identity_value(type_: str, value: str) -> str:
+    text = value.strip()
+    if not text:
+        raise InvalidInputError("an identity value must not be empty")
+    if len(text) > MAX_IDENTITY_VALUE:
+        raise InvalidInputError(f"an identity value has at most {MAX_IDENTITY_VALUE} characters")
+    return normalize_phone(text) if type_ == "phone" else text
+
+
+class Identity(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    value: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.type, self.value)
+
+
+def name_key(name: str) -> str:
+    """What name search compares: NFKC, case-folded, spaces removed (全角/半角 and case insensitive)."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", name)).casefold()
+
+
+class Customer(BaseModel):
+    """A customer profile. `phone` is the E.164 number in memory only: the store keeps it encrypted."""
+
+    id: str
+    tenant_id: str
+    name: str
+    phone: str | None = None
+    gender: Gender = Gender.UNKNOWN
+    birthday: date | None = None
+    region: str | None = None
+    store: str | None = None
+    owner_id: str | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    identities: list[Identity] = Field(default_factory=list)  # excludes the phone, kept in `phone`
+    tags: dict[str, str] = Field(default_factory=dict)  # tag id → tag name (denormalised for the 360 view)
+    source: str = "api"
+    created_at: datetime
+    updated_at: datetime
+    version: int = 1
+
+    @property
+    def ownership(self) -> Ownership:
+        return Ownership(region=self.region, store=self.store, owner_id=self.owner_id)
+
+    @property
+    def phone_masked(self) -> str | None:
+        return mask_phone(self.phone) if self.phone else None
+
+    def all_identities(self) -> list[Identity]:
+        """Every identity that must be unique in the tenant, the phone included."""
+        extra = [Identity(type="phone", value=self.phone)] if self.phone else []
+        return [*self.identities, *extra]
+
+
+def new_customer_id() -> str:
+    return new_id("cus")
+
+
+def split_identities(
+    identities: list[Identity], phone: str | None
+) -> tuple[list[Identity], str | None]:
+    """Take a phone given as an identity into the `phone` field; one phone per customer; no duplicates."""
+    others: list[Identity] = []
+    seen: set[tuple[str, str]] = set()
+    for ident in identities:
+        if ident.key in seen:
+            continue
+        seen.add(ident.key)
+        if ident.type == "phone":
+            if phone and phone != ident.value:
+                raise InvalidInputError("a customer has one phone: the phone identity differs from `phone`")
+            phone = ident.value
+        else:
+            others.append(ident)
+    return others, phone
+
+
+_TRACKED = ("name", "phone", "gender", "birthday", "region", "store", "owner_id", "attributes")
+
+
+def diff(before: Customer, after: Customer) -> dict[str, list[Any]]:
+    """Changed fields as {field: [old, new]}, PII masked, for the timeline and audit."""
+    changes: dict[str, list[Any]] = {}
+    for field in _TRACKED:
+        old, new = getattr(before, field), getattr(after, field)
+        if old != new:
+            if field == "phone":
+                old, new = before.phone_masked, after.phone_masked
+            changes[field] = [_plain(old), _plain(new)]
+    if {i.key for i in before.identities} != {i.key for i in after.identities}:
+        changes["identities"] = [
+            sorted(f"{t}:{v}" for t, v in (i.key for i in before.identities)),
+            sorted(f"{t}:{v}" for t, v in (i.key for i in after.identities)),
+        ]
+    return changes
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, StrEnum):
+        return value.value
+    return value
+
+
+# -- commands (validated input) ----------------------------------------------------------------------
+def _as_value_error(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except InvalidInputError as e:
+        raise ValueError(e.message) from None
+
+
+class IdentityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    type: str = Field(min_length=1, max_length=40)
+    value: str = Field(min_length=1, max_length=MAX_IDENTITY_VALUE)
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, v: str) -> str:
+        return str(_as_value_error(validate_identity_type, v))
+
+    @model_validator(mode="after")
+    def _value(self) -> IdentityIn:
+        self.value = _as_value_error(normalize_identity_value, self.type, self.value)
+        return self
+
+    def to_identity(self) -> Identity:
+        return Identity(type=self.type, value=self.value)
+
+
+def _phone(v: str | None) -> str | None:
+    return None if v is None or not v.strip() else str(_as_value_error(normalize_phone, v))
+
+
+def _gender(v: Any) -> Any:
+    return _as_value_error(parse_gender, v) if isinstance(v, str) else v
+
+
+def _birthday(v: date | None) -> date | None:
+    if v is not None and not (date(1900, 1, 1) <= v <= date.today()):
+        raise ValueError("birthday must be between 1900-01-01 and today")
+    return v
+
+
+Name = Annotated[str, Field(min_length=1, max_length=64)]
+ShortText = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class CustomerDraft(BaseModel):
+    """What a caller gives to create a customer."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: Name
+    phone: str | None = None
+    gender: Gender = Gender.UNKNOWN
+    birthday: date | None = None
+    region: ShortText | None = None
+    store: ShortText | None = None
+    owner_id: ShortText | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict, max_length=100)
+    identities: list[IdentityIn] = Field(default_factory=list, max_length=20)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+
+    @field_validator("phone")
+    @classmethod
+    def check_phone(cls, v: str | None) -> str | None:
+        return _phone(v)
+
+    @field_validator("gender", mode="before")
+    @classmethod
+    def check_gender(cls, v: Any) -> Any:
+        return _gender(v)
+
+    @field_validator("birthday")
+    @classmethod
+    def check_birthday(cls, v: date | None) -> date | None:
+        return _birthday(v)
+
+
+class CustomerPatch(BaseModel):
+    """A partial update: only the fields present change. `identities` replaces the set (phone aside);
+    `attributes` merges, and a key set to null is removed."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: Name | None = None
+    phone: str | None = None
+    gender: Gender | None = None
+    birthday: date | None = None
+    region: ShortText | None = None
+    store: ShortText | None = None
+    owner_id: ShortText | None = None
+    attributes: dict[str, Any] | None = Field(default=None, max_length=100)
+    identities: list[IdentityIn] | None = Field(default=None, max_length=20)
+    version: int | None = Field(default=None, ge=1, description="Alternative to the If-Match header")
+
+    @field_validator("phone")
+    @classmethod
+    def check_phone(cls, v: str | None) -> str | None:
+        return _phone(v)
+
+    @field_validator("gender", mode="before")
+    @classmethod
+    def check_gender(cls, v: Any) -> Any:
+        return _gender(v)
+
+    @field_validator("birthday")
+    @classmethod
+    def check_birthday(cls, v: date | None) -> date | None:
+        return _birthday(v)
+
+    @model_validator(mode="after")
+    def _name_not_cleared(self) -> CustomerPatch:
+        if "name" in self.model_fields_set and self.name is None:
+            raise ValueError("name cannot be removed")
+        return self
+
+
+def apply_patch(customer: Customer, patch: CustomerPatch, *, now: datetime) -> Customer:
+    """The customer after the patch (a new object); identity uniqueness is the store's to enforce."""
+    updated = customer.model_copy(deep=True)
+    fields = patch.model_fields_set - {"version", "identities", "attributes"}
+    for field in fields:
+        setattr(updated, field, getattr(patch, field))
+    if updated.gender is None:
+        updated.gender = Gender.UNKNOWN
+    if patch.attributes is not None:
+        merged = {**updated.attributes, **patch.attributes}
+        updated.attributes = {k: v for k, v in merged.items() if v is not None}
+    if patch.identities is not None:
+        # A phone in `identities` sets the phone unless `phone` is given too (then they must agree);
+        # leaving the phone out of `identities` keeps it: only `phone: null` removes it.
+        explicit = updated.phone if "phone" in patch.model_fields_set else None
+        others, phone = split_identities([i.to_identity() for i in patch.identities], explicit)
+        updated.identities = others
+        if phone is not None:
+            updated.phone = phone
+    if updated != customer:
+        updated.updated_at = now
+        updated.version = customer.version + 1
+    return updated

@@ -1,0 +1,3 @@
+from chalicelib.local.stack import main
+
+main()

@@ -1,0 +1,79 @@
+"""Create the declared resources (chalicelib/resources.py) on an AWS endpoint: the local moto server."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib.resources import QUEUES, STATE_MACHINES, TABLE, QueueSpec
+
+LOCAL_ACCOUNT = "123456789012"
+
+
+def create_table(dynamodb: Any, table_name: str) -> None:
+    if table_name in dynamodb.list_tables()["TableNames"]:
+        return
+    attrs = {TABLE.hash_key, TABLE.range_key} | {a for i in TABLE.indexes for a in (i.hash_key, i.range_key)}
+    dynamodb.create_table(
+        TableName=table_name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in sorted(attrs)],
+        KeySchema=[
+            {"AttributeName": TABLE.hash_key, "KeyType": "HASH"},
+            {"AttributeName": TABLE.range_key, "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": i.name,
+                "KeySchema": [
+                    {"AttributeName": i.hash_key, "KeyType": "HASH"},
+                    {"AttributeName": i.range_key, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for i in TABLE.indexes
+        ],
+    )
+    dynamodb.update_time_to_live(
+        TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TABLE.ttl_attribute}
+    )
+
+
+def create_queue(sqs: Any, spec: QueueSpec) -> str:
+    dlq_url = sqs.create_queue(QueueName=spec.dlq_name, Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url: str = sqs.create_queue(
+        QueueName=spec.name,
+        Attributes={
+            "VisibilityTimeout": str(spec.visibility_timeout),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}),
+        },
+    )["QueueUrl"]
+    return url
+
+
+def create_state_machines(sfn: Any, substitutions: dict[str, str]) -> dict[str, str]:
+    arns: dict[str, str] = {}
+    existing = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+    for spec in STATE_MACHINES:
+        if spec.name in existing:
+            arns[spec.logical_id] = existing[spec.name]
+            continue
+        definition = spec.definition_path.read_text()
+        for key, value in {**spec.substitutions, **substitutions}.items():
+            definition = definition.replace("${" + key + "}", value)
+        arns[spec.logical_id] = sfn.create_state_machine(
+            name=spec.name, definition=definition, roleArn=f"arn:aws:iam::{LOCAL_ACCOUNT}:role/scrm-local-sfn"
+        )["stateMachineArn"]
+    return arns
+
+
+def provision(session: Any, endpoint: str, table_name: str) -> dict[str, str]:
+    """Creates everything; returns the environment the app needs (queue URLs, state machine ARNs)."""
+    dynamodb = session.client("dynamodb", endpoint_url=endpoint)
+    sqs = session.client("sqs", endpoint_url=endpoint)
+    create_table(dynamodb, table_name)
+    env = {spec.env_var: create_queue(sqs, spec) for spec in QUEUES}
+    arns = create_state_machines(session.client("stepfunctions", endpoint_url=endpoint), env)
+    env.update({f"SCRM_STATE_MACHINE_{k.upper()}": v for k, v in arns.items()})
+    return env

@@ -1,0 +1,180 @@
+"""`make run`: the whole system on one machine.
+
+moto in server mode on 127.0.0.1 (DynamoDB, SQS, Step Functions, EventBridge), the declared resources,
+the demo tenant, the HTTP API (chalice.local), and the event runner for SQS consumers and schedules.
+Data is snapshotted to `.local/` on clean shutdown and restored on start."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+LOCAL_REGION = "us-east-1"
+
+
+@dataclass
+class StackConfig:
+    local_dir: Path
+    api_port: int
+    aws_port: int
+    host: str = "127.0.0.1"
+    seed: bool = True
+
+    @classmethod
+    def from_env(cls) -> StackConfig:
+        return cls(
+            local_dir=Path(os.environ.get("SCRM_LOCAL_DIR", ".local")).resolve(),
+            api_port=int(os.environ.get("SCRM_API_PORT", "8000")),
+            aws_port=int(os.environ.get("SCRM_AWS_PORT", "5000")),
+            seed=os.environ.get("SCRM_SEED", "1") != "0",
+        )
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.aws_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+
+def stack_env(cfg: StackConfig) -> dict[str, str]:
+    """The environment every process talking to this stack uses (the app, the CLI, tests)."""
+    key_file = cfg.local_dir / "secret.key"
+    if not key_file.exists():
+        key_file.write_text(base64.b64encode(os.urandom(32)).decode())
+        key_file.chmod(0o600)
+    return {
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": LOCAL_REGION,
+        "SCRM_AWS_ENDPOINT": cfg.endpoint,
+        "SCRM_SECRET_KEY": key_file.read_text().strip(),
+        "SCRM_TABLE_NAME": "scrm",
+        "SCRM_STAGE": "local",
+        "MOTO_PORT": str(cfg.aws_port),  # moto's Step Functions integrations call back to this port
+    }
+
+
+class LocalStack:
+    def __init__(self, cfg: StackConfig) -> None:
+        self.cfg = cfg
+        self._stopped = threading.Event()
+        self.demo: dict[str, str] = {}
+
+    def start(self) -> None:
+        cfg = self.cfg
+        cfg.local_dir.mkdir(parents=True, exist_ok=True)
+        env = stack_env(cfg)
+        os.environ.update(env)
+
+        from moto.server import ThreadedMotoServer
+
+        self._moto = ThreadedMotoServer(ip_address=cfg.host, port=cfg.aws_port, verbose=False)
+        self._moto.start()
+        _post_json(f"{cfg.endpoint}/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
+
+        import boto3
+
+        from chalicelib.local.provision import provision
+        from chalicelib.local.snapshot import restore
+
+        session = boto3.Session(region_name=LOCAL_REGION)
+        resources_env = provision(session, cfg.endpoint, env["SCRM_TABLE_NAME"])
+        os.environ.update(resources_env)
+        self._dynamodb = session.client("dynamodb", endpoint_url=cfg.endpoint)
+        restored = restore(self._dynamodb, env["SCRM_TABLE_NAME"], self.snapshot_path)
+        (cfg.local_dir / "stack.env").write_text(_env_lines({**env, **resources_env}))
+
+        # Only now may chalicelib read its settings: the environment above is complete.
+        from app import app
+        from chalicelib.bootstrap import container
+        from chalicelib.local.http import make_server
+        from chalicelib.local.runner import EventRunner
+
+        self.demo = self._demo(container())
+        self.runner = EventRunner(app, session.client("sqs", endpoint_url=cfg.endpoint))
+        self.runner.start()
+        self.server = make_server(app, cfg.host, cfg.api_port)
+        self._http = threading.Thread(target=self.server.server.serve_forever, name="http", daemon=True)
+        self._http.start()
+        (cfg.local_dir / "demo.env").write_text(
+            _env_lines({"SCRM_API_URL": cfg.api_url, "SCRM_API_KEY": self.demo.get("key_admin", "")})
+        )
+        print(f"SCRM local stack ready ({restored} items restored from snapshot)")
+        print(f"  API        {cfg.api_url}   (docs: {cfg.api_url}/docs, health: {cfg.api_url}/health)")
+        print(f"  AWS (moto) {cfg.endpoint}")
+        print(f"  demo admin API key: {self.demo.get('key_admin', '(seeding disabled)')}")
+        print(f"  written to {cfg.local_dir / 'demo.env'}; stop with Ctrl-C (data is kept)")
+        sys.stdout.flush()
+
+    @property
+    def snapshot_path(self) -> Path:
+        return self.cfg.local_dir / "snapshot.json"
+
+    def _demo(self, c: Any) -> dict[str, str]:
+        demo_file = self.cfg.local_dir / "demo.json"
+        if demo_file.exists():
+            data: dict[str, str] = json.loads(demo_file.read_text())
+            if c.tenant_repo.get_tenant(data["tenant_id"]) is not None:
+                return data
+        if not self.cfg.seed:
+            return {}
+        from chalicelib.local.seed import seed_demo
+
+        data = seed_demo(c)
+        demo_file.write_text(json.dumps(data, ensure_ascii=False, indent=2))
+        demo_file.chmod(0o600)
+        return data
+
+    def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        from chalicelib.local.snapshot import save
+
+        self.server.shutdown()
+        self.runner.stop()
+        count = save(self._dynamodb, os.environ["SCRM_TABLE_NAME"], self.snapshot_path)
+        print(f"snapshot: {count} items saved to {self.snapshot_path}")
+        self._moto.stop()
+
+
+def _post_json(url: str, payload: dict[str, Any]) -> None:
+    req = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5):
+        pass
+
+
+def _env_lines(values: dict[str, str]) -> str:
+    return "".join(f"{k}={v}\n" for k, v in values.items())
+
+
+def main() -> None:
+    stack = LocalStack(StackConfig.from_env())
+    done = threading.Event()
+
+    def _shutdown(signum: int, _frame: object) -> None:
+        done.set()
+
+    signal.signal(signal.SIGINT, _shutdown)
+    signal.signal(signal.SIGTERM, _shutdown)
+    stack.start()
+    while not done.wait(0.5):
+        pass
+    stack.stop()
+    time.sleep(0.1)
+
+
+if __name__ == "__main__":
+    main()

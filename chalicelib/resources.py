@@ -1,0 +1,83 @@
+"""The AWS resources of the system, declared once.
+
+`infra/` turns these into CloudFormation and `chalicelib/local/` creates them on moto, so the deployed
+stack and the local stack cannot drift. Pure data: importing this module costs nothing at cold start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    name: str
+    hash_key: str
+    range_key: str
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    logical_id: str
+    hash_key: str
+    range_key: str
+    indexes: tuple[IndexSpec, ...]
+    ttl_attribute: str
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    logical_id: str
+    name: str  # physical name locally; on AWS the event source is rewritten to the stack's queue
+    visibility_timeout: int
+    max_receive_count: int
+    batch_size: int
+    fifo: bool = False
+
+    @property
+    def dlq_name(self) -> str:
+        return f"{self.name}-dlq"
+
+    @property
+    def env_var(self) -> str:
+        return f"SCRM_QUEUE_URL_{self.logical_id.upper()}"
+
+
+@dataclass(frozen=True)
+class StateMachineSpec:
+    logical_id: str
+    name: str
+    definition_file: str
+    substitutions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def definition_path(self) -> Path:
+        return FUNCTIONS_DIR / self.definition_file
+
+
+FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
+
+TABLE = TableSpec(
+    logical_id="ScrmTable",
+    hash_key="pk",
+    range_key="sk",
+    indexes=(
+        IndexSpec("gsi1", "gsi1pk", "gsi1sk"),
+        IndexSpec("gsi2", "gsi2pk", "gsi2sk"),
+    ),
+    ttl_attribute="expires_at",
+)
+
+EVENTS_QUEUE = QueueSpec(
+    logical_id="events",
+    name="scrm-events",
+    visibility_timeout=60,
+    max_receive_count=5,
+    batch_size=10,
+)
+
+QUEUES: tuple[QueueSpec, ...] = (EVENTS_QUEUE,)
+
+# Long workflows arrive with the ticket issue; the declaration, provisioning and infra paths exist now.
+STATE_MACHINES: tuple[StateMachineSpec, ...] = ()

@@ -1,0 +1,91 @@
+"""The interfaces use cases depend on. Adapters live in store/ and integrations/; fakes in tests/fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+from chalicelib.domain.customers import Customer, Identity
+from chalicelib.domain.tags import TagCatalogue, TagGroup
+from chalicelib.domain.tenants import ApiKey, Tenant, User
+from chalicelib.domain.timeline import TimelineEvent
+
+T = TypeVar("T")
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+@dataclass
+class CustomerFilter:
+    """Scope filters applied by the store while paging (never by a Scan)."""
+
+    region: str | None = None
+    store: str | None = None
+    owner_id: str | None = None
+
+
+@dataclass
+class CustomerChange:
+    """Everything one customer write changes, committed atomically with the timeline event."""
+
+    before: Customer | None
+    after: Customer
+    event: TimelineEvent | None
+    tags_added: set[str] = field(default_factory=set)
+    tags_removed: set[str] = field(default_factory=set)
+
+
+class PiiCipher(Protocol):
+    def encrypt(self, plaintext: str, *, context: str) -> str: ...
+    def decrypt(self, token: str, *, context: str) -> str: ...
+    def blind_index(self, value: str) -> str: ...
+
+
+class TenantRepository(Protocol):
+    def create_tenant(self, tenant: Tenant, admin: User, key: ApiKey) -> None: ...
+    def get_tenant(self, tenant_id: str) -> Tenant | None: ...
+    def create_user(self, user: User, key: ApiKey) -> None: ...
+    def list_users(self, tenant_id: str) -> list[User]: ...
+    def get_api_key(self, tenant_id: str, key_hash: str) -> ApiKey | None: ...
+
+
+class CustomerRepository(Protocol):
+    def save(self, change: CustomerChange) -> None: ...
+    def get(self, tenant_id: str, customer_id: str) -> Customer | None: ...
+    def get_with_timeline(
+        self, tenant_id: str, customer_id: str, events: int
+    ) -> tuple[Customer, list[TimelineEvent]] | None: ...
+    def find_by_identity(self, tenant_id: str, identity: Identity) -> Customer | None: ...
+    def owners_of(self, tenant_id: str, identities: Sequence[Identity]) -> dict[tuple[str, str], str]: ...
+    def list_recent(
+        self, tenant_id: str, *, limit: int, cursor: str | None, where: CustomerFilter
+    ) -> Page[Customer]: ...
+    def search_by_name(
+        self, tenant_id: str, prefix: str, *, limit: int, cursor: str | None, where: CustomerFilter
+    ) -> Page[Customer]: ...
+    def list_by_tag(
+        self, tenant_id: str, tag_id: str, *, limit: int, cursor: str | None, where: CustomerFilter
+    ) -> Page[Customer]: ...
+    def timeline(
+        self, tenant_id: str, customer_id: str, *, limit: int, cursor: str | None
+    ) -> Page[TimelineEvent]: ...
+
+
+class TagRepository(Protocol):
+    def catalogue(self, tenant_id: str) -> TagCatalogue: ...
+    def get_group(self, tenant_id: str, group_id: str) -> TagGroup | None: ...
+    def save_group(self, group: TagGroup, *, expected_version: int | None) -> None: ...
+    def delete_group(self, group: TagGroup) -> None: ...
+    def tag_in_use(self, tenant_id: str, tag_id: str) -> bool: ...
+    def member_ids(self, tenant_id: str, tag_id: str, *, limit: int, cursor: str | None) -> Page[str]: ...
+
+
+class Publisher(Protocol):
+    """Puts domain events on the events queue after the write that produced them committed."""
+
+    def publish(self, events: Sequence[dict[str, Any]]) -> None: ...

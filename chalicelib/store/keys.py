@@ -1,0 +1,78 @@
+"""Every key pattern of the single table. Every partition key starts with `T#<tenant id>`.
+
+docs/data-model.md lists these patterns with their access patterns; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+PROFILE_SK = "#PROFILE"  # sorts before EV#…, so one Query reads the profile and the newest events
+TENANT_SK = "TENANT"
+API_KEY_SK = "KEY"
+IDENTITY_SK = "ID"
+TIMELINE_PREFIX = "EV#"
+USER_PREFIX = "USER#"
+TAG_GROUP_PREFIX = "TAGGROUP#"
+MEMBER_PREFIX = "C#"
+_MAX_MS = 10**13 - 1
+
+
+def tenant_pk(tenant_id: str) -> str:
+    return f"T#{tenant_id}"
+
+
+def user_sk(user_id: str) -> str:
+    return f"{USER_PREFIX}{user_id}"
+
+
+def api_key_pk(tenant_id: str, key_hash: str) -> str:
+    return f"T#{tenant_id}#KEY#{key_hash}"
+
+
+def customer_pk(tenant_id: str, customer_id: str) -> str:
+    return f"T#{tenant_id}#C#{customer_id}"
+
+
+def timeline_sk(at: datetime, event_id: str) -> str:
+    # Inverted milliseconds: ascending sort keys read newest first.
+    return f"{TIMELINE_PREFIX}{_MAX_MS - int(at.timestamp() * 1000):013d}#{event_id}"
+
+
+def identity_pk(tenant_id: str, id_type: str, value_key: str) -> str:
+    """`value_key` is the identity value, or a keyed hash of it for PII (phones)."""
+    return f"T#{tenant_id}#ID#{id_type}#{value_key}"
+
+
+def tag_group_sk(group_id: str) -> str:
+    return f"{TAG_GROUP_PREFIX}{group_id}"
+
+
+def tag_members_pk(tenant_id: str, tag_id: str) -> str:
+    return f"T#{tenant_id}#TAG#{tag_id}"
+
+
+def member_sk(customer_id: str) -> str:
+    return f"{MEMBER_PREFIX}{customer_id}"
+
+
+# GSI1: a tenant's customers, newest first.
+def customers_by_created_pk(tenant_id: str) -> str:
+    return f"T#{tenant_id}#CUSTOMERS"
+
+
+def customers_by_created_sk(created_at: datetime, customer_id: str) -> str:
+    return f"{created_at.isoformat(timespec='milliseconds')}#{customer_id}"
+
+
+# GSI2: a tenant's customers by normalised name, for prefix search.
+def customers_by_name_pk(tenant_id: str) -> str:
+    return f"T#{tenant_id}#NAME"
+
+
+def customers_by_name_sk(name_key: str, customer_id: str) -> str:
+    return f"{name_key}#{customer_id}"
+
+
+def belongs_to_tenant(key: str, tenant_id: str) -> bool:
+    return key == tenant_pk(tenant_id) or key.startswith(tenant_pk(tenant_id) + "#")

@@ -1,0 +1,110 @@
+"""The single table as pynamodb models: one base with the key and index attributes, one subclass per
+entity (a `type` discriminator, never part of a key). Entities are stored as a pydantic JSON document plus
+the few attributes that conditions, filters and indexes need."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import DiscriminatorAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.connection import Connection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.config import get_settings
+from chalicelib.resources import TABLE
+
+_settings = get_settings()
+
+
+class _Meta:
+    table_name = _settings.table_name
+    host = _settings.aws_endpoint
+    region = _settings.region
+    max_retry_attempts = 3
+
+
+class Gsi1(GlobalSecondaryIndex["Item"]):
+    class Meta(_Meta):
+        index_name = TABLE.indexes[0].name
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class Gsi2(GlobalSecondaryIndex["Item"]):
+    class Meta(_Meta):
+        index_name = TABLE.indexes[1].name
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class Item(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    type = DiscriminatorAttribute()
+    doc = UnicodeAttribute(null=True)
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    gsi1 = Gsi1()
+    gsi2 = Gsi2()
+
+
+class TenantItem(Item, discriminator="tenant"):
+    pass
+
+
+class UserItem(Item, discriminator="user"):
+    pass
+
+
+class ApiKeyItem(Item, discriminator="api_key"):
+    pass
+
+
+class CustomerItem(Item, discriminator="customer"):
+    version = NumberAttribute()
+    # Plain attributes for scope filters; the phone is only here encrypted and as a keyed hash.
+    region = UnicodeAttribute(null=True)
+    store = UnicodeAttribute(null=True)
+    owner_id = UnicodeAttribute(null=True)
+    phone_enc = UnicodeAttribute(null=True)
+
+
+class IdentityItem(Item, discriminator="identity"):
+    customer_id = UnicodeAttribute()
+
+
+class TimelineItem(Item, discriminator="timeline"):
+    pass
+
+
+class TagGroupItem(Item, discriminator="tag_group"):
+    version = NumberAttribute()
+
+
+class TagMemberItem(Item, discriminator="tag_member"):
+    customer_id = UnicodeAttribute()
+
+
+_connection: Connection | None = None
+
+
+def connection() -> Connection:
+    """One low-level connection per process, for transactions and batch reads."""
+    global _connection
+    if _connection is None:
+        _connection = Connection(region=_settings.region, host=_settings.aws_endpoint, max_retry_attempts=3)
+    return _connection
+
+
+def raw_key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
