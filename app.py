@@ -1,6 +1,6 @@
 """Wiring only: the Chalice app and its blueprints. Logic lives in chalicelib/."""
 
-from chalice import Chalice
+from chalice.app import Chalice
 
 from chalicelib.api import customers, system, tags, users
 from chalicelib.api.fallbacks import add_method_fallbacks

@@ -64,7 +64,9 @@ class Container:
     def publisher(self) -> Publisher:
         from chalicelib.integrations.aws.queues import SqsPublisher
 
-        return SqsPublisher(client=self.sqs, queue_url=self.settings.queue_url_events, queue_name=EVENTS_QUEUE.name)
+        return SqsPublisher(
+            client=self.sqs, queue_url=self.settings.queue_url_events, queue_name=EVENTS_QUEUE.name
+        )
 
     # -- services ----------------------------------------------------------------------------------
     @cached_property

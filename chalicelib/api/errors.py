@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalice import Response
+from chalice.app import Response
 from pydantic import ValidationError
 
 from chalicelib.domain.common import (
@@ -40,11 +40,18 @@ _STATUS: dict[type[DomainError], int] = {
 
 
 def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> str:
-    return json.dumps({"error": {"code": code, "message": message, "details": details or []}}, ensure_ascii=False)
+    return json.dumps(
+        {"error": {"code": code, "message": message, "details": details or []}}, ensure_ascii=False
+    )
 
 
-def error_response(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None,
-                   headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     return Response(
         body=error_body(code, message, details),
         status_code=status,

@@ -3,7 +3,7 @@ sends declared methods to the app, so each path declares the missing ones and an
 
 from __future__ import annotations
 
-from chalice import Chalice, Response
+from chalice.app import Chalice, Response
 
 from chalicelib.api.errors import error_response
 
@@ -19,7 +19,9 @@ def add_method_fallbacks(app: Chalice) -> None:
 
         def not_allowed(allowed: list[str] = allowed, **_: str) -> Response:
             return error_response(
-                405, "method_not_allowed", f"allowed methods: {', '.join(allowed)}",
+                405,
+                "method_not_allowed",
+                f"allowed methods: {', '.join(allowed)}",
                 headers={"Allow": ", ".join(allowed)},
             )
 

@@ -10,8 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalice import Blueprint, Response
-from chalice.app import Request
+from chalice.app import Blueprint, Request, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.api.errors import (
@@ -27,8 +26,15 @@ from chalicelib.observability import logger
 
 JSON = "application/json; charset=utf-8"
 # Chalice answers 415 in its own shape for types a route does not list: accept these and validate ourselves.
-CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded", "application/xml",
-                 "text/xml", "multipart/form-data", "application/octet-stream"]
+CONTENT_TYPES = [
+    "application/json",
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "application/xml",
+    "text/xml",
+    "multipart/form-data",
+    "application/octet-stream",
+]
 
 
 @dataclass(frozen=True)
@@ -93,7 +99,9 @@ class Api:
         headers: tuple[str, ...] = (),
         errors: tuple[int, ...] = (),
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        spec = RouteSpec(path, method, summary, self._tag, auth, status, body, query, response, headers, errors)
+        spec = RouteSpec(
+            path, method, summary, self._tag, auth, status, body, query, response, headers, errors
+        )
         ROUTES.append(spec)
 
         def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -109,12 +117,15 @@ class Api:
     def _handle(self, spec: RouteSpec, fn: Callable[..., Any], params: dict[str, str]) -> Response:
         request = self.blueprint.current_request
         try:
-            body_bytes = request.raw_body or b""
+            raw = request.raw_body or b""
+            body_bytes = raw.encode() if isinstance(raw, str) else raw
             if len(body_bytes) > container().settings.max_body_bytes:
                 raise PayloadTooLargeError(
                     f"the body is larger than {container().settings.max_body_bytes // 1024} KiB"
                 )
-            principal = container().tenants.authenticate(request.headers.get("authorization")) if spec.auth else None
+            principal = (
+                container().tenants.authenticate(request.headers.get("authorization")) if spec.auth else None
+            )
             if principal is not None:
                 logger.append_keys(tenant_id=principal.tenant_id, user_id=principal.user_id)
             ctx = Ctx(request=request, principal=principal)
@@ -138,12 +149,9 @@ def render(result: Result | Response, default_status: int) -> Response:
         return result
     status = result.status or default_status
     if result.body is None:
-        return Response(body="", status_code=status, headers=result.headers)
-    return Response(
-        body=result.body.model_dump_json(by_alias=True),
-        status_code=status,
-        headers={"Content-Type": JSON, **result.headers},
-    )
+        return Response(body="", status_code=status, headers=dict(result.headers))
+    headers: dict[str, str | list[str]] = {"Content-Type": JSON, **result.headers}
+    return Response(body=result.body.model_dump_json(by_alias=True), status_code=status, headers=headers)
 
 
 def _parse_body(model: type[BaseModel], raw: bytes) -> BaseModel:
@@ -156,7 +164,9 @@ def _parse_body(model: type[BaseModel], raw: bytes) -> BaseModel:
             "the body is not valid JSON", details=[{"field": "body", "message": str(e)}]
         ) from e
     if not isinstance(data, dict):
-        raise InvalidInputError("the body must be a JSON object", details=[{"field": "body", "message": "object"}])
+        raise InvalidInputError(
+            "the body must be a JSON object", details=[{"field": "body", "message": "object"}]
+        )
     return model.model_validate(data)
 
 
@@ -177,6 +187,6 @@ def if_match_version(ctx: Ctx) -> int | None:
     text = raw.strip().removeprefix("W/").strip('"')
     if not text.isdigit():
         raise InvalidInputError(
-            "If-Match must be the ETag you read, e.g. \"3\"", details=[{"field": "If-Match", "message": raw}]
+            'If-Match must be the ETag you read, e.g. "3"', details=[{"field": "If-Match", "message": raw}]
         )
     return int(text)

@@ -13,9 +13,16 @@ from chalicelib.config import VERSION
 
 _PARAM = re.compile(r"{(\w+)}")
 _ERROR = {"$ref": "#/components/schemas/Error"}
-_REASONS = {400: "Invalid input", 401: "Missing or unknown API key", 403: "Role or scope not allowed",
-            404: "Not found", 405: "Method not allowed", 409: "Conflict", 413: "Body too large",
-            428: "If-Match required"}
+_REASONS = {
+    400: "Invalid input",
+    401: "Missing or unknown API key",
+    403: "Role or scope not allowed",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Body too large",
+    428: "If-Match required",
+}
 
 
 def build_openapi() -> dict[str, Any]:
@@ -30,17 +37,28 @@ def build_openapi() -> dict[str, Any]:
     schemas["Error"] = {
         "type": "object",
         "required": ["error"],
-        "properties": {"error": {"type": "object", "required": ["code", "message", "details"], "properties": {
-            "code": {"type": "string"}, "message": {"type": "string"},
-            "details": {"type": "array", "items": {"type": "object"}}}}},
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "details"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "details": {"type": "array", "items": {"type": "object"}},
+                },
+            }
+        },
     }
     paths: dict[str, dict[str, Any]] = {}
     for spec in ROUTES:
         paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "SCRM API", "version": VERSION,
-                 "description": "Multi-tenant SCRM. Authenticate with `Authorization: Bearer <api key>`."},
+        "info": {
+            "title": "SCRM API",
+            "version": VERSION,
+            "description": "Multi-tenant SCRM. Authenticate with `Authorization: Bearer <api key>`.",
+        },
         "paths": paths,
         "components": {
             "schemas": schemas,
@@ -52,27 +70,38 @@ def build_openapi() -> dict[str, Any]:
 def _operation(spec: RouteSpec) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": spec.summary, "tags": [spec.tag], "operationId": _op_id(spec)}
     params: list[dict[str, Any]] = [
-        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in _PARAM.findall(spec.path)
+        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+        for n in _PARAM.findall(spec.path)
     ]
     if spec.query:
         schema = spec.query.model_json_schema()
         required = set(schema.get("required", []))
         for name, prop in schema.get("properties", {}).items():
             params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
-    params += [{"name": h, "in": "header", "required": False, "schema": {"type": "string"}} for h in spec.headers]
+    params += [
+        {"name": h, "in": "header", "required": False, "schema": {"type": "string"}} for h in spec.headers
+    ]
     if params:
         op["parameters"] = params
     if spec.body:
-        op["requestBody"] = {"required": True, "content": {"application/json": {
-            "schema": {"$ref": f"#/components/schemas/{spec.body.__name__}"}}}}
+        op["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{spec.body.__name__}"}}
+            },
+        }
     ok: dict[str, Any] = {"description": "OK"}
     if spec.response:
-        ok["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{spec.response.__name__}"}}}
+        ok["content"] = {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{spec.response.__name__}"}}
+        }
     responses: dict[str, Any] = {str(spec.status): ok}
     codes = set(spec.errors) | ({401} if spec.auth else set()) | ({413} if spec.body else set())
     for code in sorted(codes):
-        responses[str(code)] = {"description": _REASONS.get(code, "Error"),
-                                "content": {"application/json": {"schema": _ERROR}}}
+        responses[str(code)] = {
+            "description": _REASONS.get(code, "Error"),
+            "content": {"application/json": {"schema": _ERROR}},
+        }
     op["responses"] = responses
     if spec.auth:
         op["security"] = [{"bearer": []}]
@@ -104,7 +133,9 @@ def render_docs(doc: dict[str, Any]) -> str:
         "body{font-family:system-ui,sans-serif;margin:2rem}td,th{border-bottom:1px solid #ddd;padding:.4rem;"
         "text-align:left;vertical-align:top}table{border-collapse:collapse}</style></head><body>"
         f"<h1>SCRM API {escape(doc['info']['version'])}</h1><p>{escape(doc['info']['description'])} "
-        "Machine-readable: <a href='/openapi.json'>/openapi.json</a>.</p><table><tr><th>Method</th><th>Path</th>"
+        "Machine-readable: <a href='/openapi.json'>/openapi.json</a>.</p>"
+        "<table><tr><th>Method</th><th>Path</th>"
         "<th>Summary</th><th>Parameters</th><th>Body</th><th>Responses</th></tr>"
-        + "".join(rows) + "</table></body></html>"
+        + "".join(rows)
+        + "</table></body></html>"
     )

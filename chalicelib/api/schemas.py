@@ -167,7 +167,13 @@ class UserPublic(BaseModel):
 
     @classmethod
     def of(cls, user: User) -> UserPublic:
-        return cls(id=user.id, name=user.name, role=user.role.value, scope=str(user.scope), created_at=user.created_at)
+        return cls(
+            id=user.id,
+            name=user.name,
+            role=user.role.value,
+            scope=str(user.scope),
+            created_at=user.created_at,
+        )
 
 
 class UsersPublic(BaseModel):

@@ -6,7 +6,7 @@ import json
 import platform
 from importlib.metadata import version
 
-from chalice import Response
+from chalice.app import Response
 
 from chalicelib.api.http import Api, Ctx, Result
 from chalicelib.api.openapi import build_openapi, render_docs
@@ -17,8 +17,13 @@ api = Api(__name__, tag="system")
 bp = api.blueprint
 
 
-@api.route("/health", "GET", summary="Liveness, versions and whether the store answers", response=HealthPublic,
-           auth=False)
+@api.route(
+    "/health",
+    "GET",
+    summary="Liveness, versions and whether the store answers",
+    response=HealthPublic,
+    auth=False,
+)
 def health(ctx: Ctx) -> Result:
     from chalicelib.store.health import store_status
 
@@ -26,7 +31,10 @@ def health(ctx: Ctx) -> Result:
     body = HealthPublic(
         status="ok" if store["reachable"] else "degraded",
         version=VERSION,
-        versions={"python": platform.python_version(), **{p: version(p) for p in ("chalice", "pydantic", "pynamodb")}},
+        versions={
+            "python": platform.python_version(),
+            **{p: version(p) for p in ("chalice", "pydantic", "pynamodb")},
+        },
         store=store,
     )
     return Result(body, status=200 if store["reachable"] else 503)
@@ -34,11 +42,17 @@ def health(ctx: Ctx) -> Result:
 
 @api.route("/openapi.json", "GET", summary="This API as OpenAPI 3.1", auth=False)
 def openapi(ctx: Ctx) -> Response:
-    return Response(body=json.dumps(build_openapi(), ensure_ascii=False), status_code=200,
-                    headers={"Content-Type": "application/json; charset=utf-8"})
+    return Response(
+        body=json.dumps(build_openapi(), ensure_ascii=False),
+        status_code=200,
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
 
 
 @api.route("/docs", "GET", summary="Human-readable API reference", auth=False)
 def docs(ctx: Ctx) -> Response:
-    return Response(body=render_docs(build_openapi()), status_code=200,
-                    headers={"Content-Type": "text/html; charset=utf-8"})
+    return Response(
+        body=render_docs(build_openapi()),
+        status_code=200,
+        headers={"Content-Type": "text/html; charset=utf-8"},
+    )

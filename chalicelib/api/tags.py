@@ -16,16 +16,29 @@ def list_tag_groups(ctx: Ctx) -> Result:
     return Result(TagGroupsPublic(items=[TagGroupPublic.of(g) for g in catalogue.groups]))
 
 
-@api.route("/v1/tag-groups", "POST", summary="Create a tag group", body=TagGroupCreate,
-           response=TagGroupPublic, status=201, errors=(400, 403, 409))
+@api.route(
+    "/v1/tag-groups",
+    "POST",
+    summary="Create a tag group",
+    body=TagGroupCreate,
+    response=TagGroupPublic,
+    status=201,
+    errors=(400, 403, 409),
+)
 def create_tag_group(ctx: Ctx) -> Result:
     group = container().tags.create_group(principal=ctx.user, draft=ctx.body)
     return Result(TagGroupPublic.of(group), headers={"ETag": f'"{group.version}"'})
 
 
-@api.route("/v1/tag-groups/{group_id}", "PATCH",
-           summary="Rename a group, add, rename or remove tags (renames and removals reach customers async)",
-           body=TagGroupUpdate, response=TagGroupPublic, headers=("If-Match",), errors=(400, 403, 404, 409))
+@api.route(
+    "/v1/tag-groups/{group_id}",
+    "PATCH",
+    summary="Rename a group, add, rename or remove tags (renames and removals reach customers async)",
+    body=TagGroupUpdate,
+    response=TagGroupPublic,
+    headers=("If-Match",),
+    errors=(400, 403, 404, 409),
+)
 def update_tag_group(ctx: Ctx, group_id: str) -> Result:
     group = container().tags.update_group(
         principal=ctx.user, group_id=group_id, patch=ctx.body, if_match=if_match_version(ctx)
@@ -33,8 +46,13 @@ def update_tag_group(ctx: Ctx, group_id: str) -> Result:
     return Result(TagGroupPublic.of(group), headers={"ETag": f'"{group.version}"'})
 
 
-@api.route("/v1/tag-groups/{group_id}", "DELETE", summary="Delete a tag group (its tags leave customers async)",
-           status=204, errors=(403, 404, 409))
+@api.route(
+    "/v1/tag-groups/{group_id}",
+    "DELETE",
+    summary="Delete a tag group (its tags leave customers async)",
+    status=204,
+    errors=(403, 404, 409),
+)
 def delete_tag_group(ctx: Ctx, group_id: str) -> Result:
     container().tags.delete_group(principal=ctx.user, group_id=group_id)
     return Result(None)

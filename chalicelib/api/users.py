@@ -41,8 +41,15 @@ def list_users(ctx: Ctx) -> Result:
     return Result(UsersPublic(items=[UserPublic.of(u) for u in users]))
 
 
-@api.route("/v1/users", "POST", summary="Create a staff user and its API key (admin; the key is shown once)",
-           body=UserCreate, response=UserCreatedPublic, status=201, errors=(400, 403))
+@api.route(
+    "/v1/users",
+    "POST",
+    summary="Create a staff user and its API key (admin; the key is shown once)",
+    body=UserCreate,
+    response=UserCreatedPublic,
+    status=201,
+    errors=(400, 403),
+)
 def create_user(ctx: Ctx) -> Result:
     issued = container().tenants.create_user_as(principal=ctx.user, draft=ctx.body)
     return Result(UserCreatedPublic(**UserPublic.of(issued.user).model_dump(), api_key=issued.api_key))

@@ -26,9 +26,18 @@ class Gender(StrEnum):
 
 
 _GENDER_ALIASES = {
-    "male": Gender.MALE, "m": Gender.MALE, "男": Gender.MALE, "1": Gender.MALE,
-    "female": Gender.FEMALE, "f": Gender.FEMALE, "女": Gender.FEMALE, "2": Gender.FEMALE,
-    "unknown": Gender.UNKNOWN, "": Gender.UNKNOWN, "0": Gender.UNKNOWN, "未知": Gender.UNKNOWN,
+    "male": Gender.MALE,
+    "m": Gender.MALE,
+    "男": Gender.MALE,
+    "1": Gender.MALE,
+    "female": Gender.FEMALE,
+    "f": Gender.FEMALE,
+    "女": Gender.FEMALE,
+    "2": Gender.FEMALE,
+    "unknown": Gender.UNKNOWN,
+    "": Gender.UNKNOWN,
+    "0": Gender.UNKNOWN,
+    "未知": Gender.UNKNOWN,
 }
 
 
@@ -44,7 +53,8 @@ def validate_identity_type(value: str) -> str:
     if value in FIXED_IDENTITY_TYPES or _PLATFORM_BUYER.match(value):
         return value
     raise InvalidInputError(
-        f"'{value}' is not an identity type (wecom_external_userid, unionid, openid, phone, <platform>_buyer_id)"
+        f"'{value}' is not an identity type "
+        "(wecom_external_userid, unionid, openid, phone, <platform>_buyer_id)"
     )
 
 
@@ -111,9 +121,7 @@ def new_customer_id() -> str:
     return new_id("cus")
 
 
-def split_identities(
-    identities: list[Identity], phone: str | None
-) -> tuple[list[Identity], str | None]:
+def split_identities(identities: list[Identity], phone: str | None) -> tuple[list[Identity], str | None]:
     """Take a phone given as an identity into the `phone` field; one phone per customer; no duplicates."""
     others: list[Identity] = []
     seen: set[tuple[str, str]] = set()

@@ -82,7 +82,9 @@ class TagCatalogue(BaseModel):
                 tag = by_name[ref][0]
                 resolved[tag.id] = tag.name
             elif ref in by_name:
-                errors.append({"field": "tags", "message": f"tag name '{ref}' is in several groups: use its id"})
+                errors.append(
+                    {"field": "tags", "message": f"tag name '{ref}' is in several groups: use its id"}
+                )
             else:
                 errors.append({"field": "tags", "message": f"unknown tag '{ref}'"})
         if errors:

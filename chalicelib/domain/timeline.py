@@ -34,6 +34,7 @@ class TimelineEvent(BaseModel):
     at: datetime
     actor: Actor
     source: str  # api, wecom, shop:youzan, import, …
+    seq: int = 0  # the customer version this event produced: orders events within one millisecond
     data: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
@@ -46,6 +47,7 @@ class TimelineEvent(BaseModel):
         at: datetime,
         actor: Actor,
         source: str,
+        seq: int = 0,
         data: dict[str, Any] | None = None,
     ) -> TimelineEvent:
         return cls(
@@ -56,5 +58,6 @@ class TimelineEvent(BaseModel):
             at=at,
             actor=actor,
             source=source,
+            seq=seq,
             data=data or {},
         )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Chalice
+from chalice.app import Chalice
 from chalice.config import Config
 from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, LocalGatewayException
 
@@ -31,6 +31,7 @@ def make_server(app: Chalice, host: str, port: int) -> LocalDevServer:
         pass
 
     app.__class__ = _LocalApp
-    config = Config.create(chalice_app=app, app_name=app.app_name, stage="local", lambda_timeout=30,
-                           lambda_memory_size=512)
+    config = Config.create(
+        chalice_app=app, app_name=app.app_name, stage="local", lambda_timeout=30, lambda_memory_size=512
+    )
     return LocalDevServer(app, config, host, port, handler_cls=_Handler)

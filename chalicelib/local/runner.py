@@ -15,8 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from chalice import Chalice
-from chalice.app import ScheduledEventConfig, SQSEventConfig
+from chalice.app import Chalice, ScheduledEventConfig, SQSEventConfig
 
 from chalicelib.local.schedule import due, rate_seconds
 from chalicelib.observability import logger
@@ -45,7 +44,9 @@ def resolve_handler(handler_string: str) -> Callable[[dict[str, Any], Any], Any]
 
 
 class EventRunner:
-    def __init__(self, app: Chalice, sqs: Any, *, queue_region: str = LOCAL_REGION, poll_wait: int = 1) -> None:
+    def __init__(
+        self, app: Chalice, sqs: Any, *, queue_region: str = LOCAL_REGION, poll_wait: int = 1
+    ) -> None:
         self._app = app
         self._sqs = sqs
         self._region = queue_region
@@ -66,7 +67,9 @@ class EventRunner:
 
     def start(self) -> None:
         for source in self.sqs_sources:
-            t = threading.Thread(target=self._poll_loop, args=(source,), name=f"sqs-{source.name}", daemon=True)
+            t = threading.Thread(
+                target=self._poll_loop, args=(source,), name=f"sqs-{source.name}", daemon=True
+            )
             t.start()
             self._threads.append(t)
         if self.schedules:
@@ -170,5 +173,3 @@ class EventRunner:
 def _expression(source: ScheduledEventConfig) -> str:
     expr = source.schedule_expression
     return expr if isinstance(expr, str) else expr.to_string()
-
-

@@ -22,19 +22,52 @@ def seed_demo(c: Container) -> dict[str, str]:
         ("维修工程师 赵师傅", Role.ENGINEER, "all"),
         ("财务 孙会计", Role.FINANCE, "all"),
     ):
-        user = c.tenants.create_user(tenant_id=tid, draft=UserDraft(name=name, role=role, scope=Scope.parse(scope)))
+        user = c.tenants.create_user(
+            tenant_id=tid, draft=UserDraft(name=name, role=role, scope=Scope.parse(scope))
+        )
         keys[role.value] = user.api_key
-    c.tags.create_group(principal=admin, draft=TagGroupDraft(name="口味偏好", tags=["火锅", "川菜", "粤菜", "甜品"]))
+    c.tags.create_group(
+        principal=admin, draft=TagGroupDraft(name="口味偏好", tags=["火锅", "川菜", "粤菜", "甜品"])
+    )
     for draft in (
-        {"name": "张伟", "phone": "13812345678", "gender": "男", "birthday": "1988-05-03", "region": "华东",
-         "store": "SH-001", "identities": [{"type": "unionid", "value": "oUnion_zhangwei"}], "tags": ["VIP", "火锅"]},
-        {"name": "李娜", "phone": "+86 139 0000 1111", "gender": "女", "birthday": "1992-11-23", "region": "华东",
-         "store": "SH-002", "identities": [{"type": "wecom_external_userid", "value": "wmDemoLiNa"}],
-         "tags": ["新客户", "甜品"]},
-        {"name": "王磊", "phone": "15900002222", "gender": "male", "region": "西南", "store": "CD-001",
-         "identities": [{"type": "youzan_buyer_id", "value": "yz_8812"}], "tags": ["沉默客户", "川菜"]},
-        {"name": "Emily Chen", "phone": "+1 415 555 0100", "gender": "F", "region": "华南", "store": "GZ-001",
-         "attributes": {"preferred_language": "en"}, "tags": ["普通会员"]},
+        {
+            "name": "张伟",
+            "phone": "13812345678",
+            "gender": "男",
+            "birthday": "1988-05-03",
+            "region": "华东",
+            "store": "SH-001",
+            "identities": [{"type": "unionid", "value": "oUnion_zhangwei"}],
+            "tags": ["VIP", "火锅"],
+        },
+        {
+            "name": "李娜",
+            "phone": "+86 139 0000 1111",
+            "gender": "女",
+            "birthday": "1992-11-23",
+            "region": "华东",
+            "store": "SH-002",
+            "identities": [{"type": "wecom_external_userid", "value": "wmDemoLiNa"}],
+            "tags": ["新客户", "甜品"],
+        },
+        {
+            "name": "王磊",
+            "phone": "15900002222",
+            "gender": "male",
+            "region": "西南",
+            "store": "CD-001",
+            "identities": [{"type": "youzan_buyer_id", "value": "yz_8812"}],
+            "tags": ["沉默客户", "川菜"],
+        },
+        {
+            "name": "Emily Chen",
+            "phone": "+1 415 555 0100",
+            "gender": "F",
+            "region": "华南",
+            "store": "GZ-001",
+            "attributes": {"preferred_language": "en"},
+            "tags": ["普通会员"],
+        },
     ):
         c.customers.create(principal=admin, draft=CustomerDraft.model_validate(draft), source="seed")
     return {"tenant_id": tid, **{f"key_{k}": v for k, v in keys.items()}}

@@ -132,7 +132,11 @@ class CustomerService:
         after.version += 1
         after.updated_at = self._clock.now()
         event = self._event(
-            principal, after, "customer.tagged", "api", {"tags": [{"id": k, "name": v} for k, v in added.items()]}
+            principal,
+            after,
+            "customer.tagged",
+            "api",
+            {"tags": [{"id": k, "name": v} for k, v in added.items()]},
         )
         self._customers.save(CustomerChange(before=before, after=after, event=event, tags_added=set(added)))
         self._publish(event)
@@ -147,7 +151,9 @@ class CustomerService:
         name = after.tags.pop(tag_id)
         after.version += 1
         after.updated_at = self._clock.now()
-        event = self._event(principal, after, "customer.untagged", "api", {"tags": [{"id": tag_id, "name": name}]})
+        event = self._event(
+            principal, after, "customer.untagged", "api", {"tags": [{"id": tag_id, "name": name}]}
+        )
         self._customers.save(CustomerChange(before=before, after=after, event=event, tags_removed={tag_id}))
         self._publish(event)
         return self._view(principal, after)
@@ -171,7 +177,9 @@ class CustomerService:
     def find_by_identity(self, *, principal: Principal, id_type: str, value: str) -> CustomerView:
         principal.require(Permission.CUSTOMERS_READ)
         try:
-            identity = Identity(type=validate_identity_type(id_type), value=normalize_identity_value(id_type, value))
+            identity = Identity(
+                type=validate_identity_type(id_type), value=normalize_identity_value(id_type, value)
+            )
         except InvalidInputError as e:
             raise NotFoundError(f"no customer has identity {id_type}: {e.message}") from e
         customer = self._customers.find_by_identity(principal.tenant_id, identity)
@@ -235,11 +243,14 @@ class CustomerService:
             at=customer.updated_at,
             actor=Actor.user(principal.user_id),
             source=source,
+            seq=customer.version,
             data=data,
         )
 
     def _publish(self, event: TimelineEvent) -> None:
-        self._publisher.publish([envelope(event.kind, event.tenant_id, event.id, event.model_dump(mode="json"))])
+        self._publisher.publish(
+            [envelope(event.kind, event.tenant_id, event.id, event.model_dump(mode="json"))]
+        )
 
 
 def _scope_filter(principal: Principal) -> CustomerFilter:
@@ -297,10 +308,16 @@ class TagSync:
                 return changed
             cursor = page.next_cursor
 
-    def _sync_one(self, tenant_id: str, customer_id: str, tag_id: str, name: str | None, attempts: int = 3) -> int:
+    def _sync_one(
+        self, tenant_id: str, customer_id: str, tag_id: str, name: str | None, attempts: int = 3
+    ) -> int:
         for attempt in range(attempts):
             before = self._customers.get(tenant_id, customer_id)
-            if before is None or before.tags.get(tag_id) == name or (name is None and tag_id not in before.tags):
+            if (
+                before is None
+                or before.tags.get(tag_id) == name
+                or (name is None and tag_id not in before.tags)
+            ):
                 return 0
             after = before.model_copy(deep=True)
             after.version += 1
@@ -317,12 +334,15 @@ class TagSync:
                     at=after.updated_at,
                     actor=Actor(type=ActorType.SYSTEM, id="tag-catalogue"),
                     source="system",
+                    seq=after.version,
                     data={"tags": [{"id": tag_id, "name": old}], "reason": "tag deleted"},
                 )
             else:
                 after.tags[tag_id] = name
             try:
-                self._customers.save(CustomerChange(before=before, after=after, event=event, tags_removed=removed))
+                self._customers.save(
+                    CustomerChange(before=before, after=after, event=event, tags_removed=removed)
+                )
                 return 1
             except ConflictError:
                 if attempt == attempts - 1:

@@ -15,4 +15,6 @@ class EventEnvelope(BaseModel):
 
 
 def envelope(type_: str, tenant_id: str, event_id: str, data: dict[str, Any]) -> dict[str, Any]:
-    return EventEnvelope(event_id=event_id, type=type_, tenant_id=tenant_id, data=data).model_dump(mode="json")
+    return EventEnvelope(event_id=event_id, type=type_, tenant_id=tenant_id, data=data).model_dump(
+        mode="json"
+    )

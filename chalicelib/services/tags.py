@@ -11,7 +11,6 @@ from chalicelib.services.events import envelope
 from chalicelib.services.ports import Publisher, TagRepository
 
 
-
 class TagGroupDraft(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

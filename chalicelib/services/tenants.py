@@ -58,8 +58,12 @@ class TenantService:
         now = self._clock.now()
         tenant = Tenant(id=new_tenant_id(), name=name, created_at=now)
         admin = User(
-            id=new_user_id(), tenant_id=tenant.id, name=admin_name, role=Role.ADMIN,
-            scope=Scope.parse("all"), created_at=now,
+            id=new_user_id(),
+            tenant_id=tenant.id,
+            name=admin_name,
+            role=Role.ADMIN,
+            scope=Scope.parse("all"),
+            created_at=now,
         )
         secret, key = issue_api_key(admin, now)
         self._tenants.create_tenant(tenant, admin, key)
@@ -71,7 +75,11 @@ class TenantService:
     def create_user(self, *, tenant_id: str, draft: UserDraft) -> IssuedCredentials:
         now = self._clock.now()
         user = User(
-            id=new_user_id(), tenant_id=tenant_id, name=draft.name, role=draft.role, scope=draft.scope,
+            id=new_user_id(),
+            tenant_id=tenant_id,
+            name=draft.name,
+            role=draft.role,
+            scope=draft.scope,
             created_at=now,
         )
         secret, key = issue_api_key(user, now)

@@ -35,9 +35,13 @@ class CursorCodec:
         except (ValueError, UnicodeDecodeError):
             data = None
         if not data or data.get("t") != tenant_id:
-            raise InvalidInputError("cursor is not valid", details=[{"field": "cursor", "message": "invalid"}])
+            raise InvalidInputError(
+                "cursor is not valid", details=[{"field": "cursor", "message": "invalid"}]
+            )
         last_key: dict[str, Any] = data["k"]
         pk = last_key.get("pk", {}).get("S", "")
         if not belongs_to_tenant(pk, tenant_id):
-            raise InvalidInputError("cursor is not valid", details=[{"field": "cursor", "message": "invalid"}])
+            raise InvalidInputError(
+                "cursor is not valid", details=[{"field": "cursor", "message": "invalid"}]
+            )
         return last_key

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
@@ -67,7 +66,7 @@ class DynamoCustomerRepository:
     def _timeline_item(event: TimelineEvent) -> TimelineItem:
         return TimelineItem(
             keys.customer_pk(event.tenant_id, event.customer_id),
-            keys.timeline_sk(event.at, event.id),
+            keys.timeline_sk(event.at, event.seq, event.id),
             doc=event.model_dump_json(),
         )
 
@@ -105,13 +104,21 @@ class DynamoCustomerRepository:
             raise self._explain_conflict(change, new_ids.keys() - old_ids.keys(), new_ids) from e
 
     def _explain_conflict(
-        self, change: CustomerChange, claimed: Iterable[tuple[str, str]], idents: dict[tuple[str, str], Identity]
+        self,
+        change: CustomerChange,
+        claimed: Iterable[tuple[str, str]],
+        idents: dict[tuple[str, str], Identity],
     ) -> ConflictError:
         """pynamodb reorders transaction items, so read back what failed instead of trusting positions."""
         tid, cid = change.after.tenant_id, change.after.id
         owners = self.owners_of(tid, [idents[k] for k in claimed])
         taken = [
-            {"field": "identities", "type": t, "value": "(phone)" if t == "phone" else v, "customer_id": owner}
+            {
+                "field": "identities",
+                "type": t,
+                "value": "(phone)" if t == "phone" else v,
+                "customer_id": owner,
+            }
             for (t, v), owner in owners.items()
             if owner != cid
         ]
@@ -149,7 +156,9 @@ class DynamoCustomerRepository:
         )
         if not results or not isinstance(results[0], CustomerItem):
             return None
-        timeline = [TimelineEvent.model_validate_json(i.doc or "") for i in results[1:] if isinstance(i, TimelineItem)]
+        timeline = [
+            TimelineEvent.model_validate_json(i.doc or "") for i in results[1:] if isinstance(i, TimelineItem)
+        ]
         return self._from_item(results[0]), timeline
 
     def owners_of(self, tenant_id: str, identities: Sequence[Identity]) -> dict[tuple[str, str], str]:
@@ -262,5 +271,3 @@ def _matches(customer: Customer, where: CustomerFilter) -> bool:
             (customer.owner_id, where.owner_id),
         )
     )
-
-

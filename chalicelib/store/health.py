@@ -17,8 +17,11 @@ def store_status() -> dict[str, Any]:
         reachable, error = True, None
     except PynamoDBException as e:
         reachable, error = False, type(e).__name__
-    out: dict[str, Any] = {"reachable": reachable, "table": Item.Meta.table_name,
-                           "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+    out: dict[str, Any] = {
+        "reachable": reachable,
+        "table": Item.Meta.table_name,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
     if error:
         out["error"] = error
     return out

@@ -16,6 +16,7 @@ USER_PREFIX = "USER#"
 TAG_GROUP_PREFIX = "TAGGROUP#"
 MEMBER_PREFIX = "C#"
 _MAX_MS = 10**13 - 1
+_MAX_SEQ = 10**9 - 1
 
 
 def tenant_pk(tenant_id: str) -> str:
@@ -34,9 +35,10 @@ def customer_pk(tenant_id: str, customer_id: str) -> str:
     return f"T#{tenant_id}#C#{customer_id}"
 
 
-def timeline_sk(at: datetime, event_id: str) -> str:
-    # Inverted milliseconds: ascending sort keys read newest first.
-    return f"{TIMELINE_PREFIX}{_MAX_MS - int(at.timestamp() * 1000):013d}#{event_id}"
+def timeline_sk(at: datetime, seq: int, event_id: str) -> str:
+    """Inverted milliseconds, then inverted sequence (the customer version the event produced): ascending
+    sort keys read newest first, and events of one millisecond keep their order."""
+    return f"{TIMELINE_PREFIX}{_MAX_MS - int(at.timestamp() * 1000):013d}.{_MAX_SEQ - seq:09d}#{event_id}"
 
 
 def identity_pk(tenant_id: str, id_type: str, value_key: str) -> str:

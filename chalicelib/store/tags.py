@@ -26,7 +26,9 @@ class DynamoTagRepository:
         self._cursors = cursors
 
     def catalogue(self, tenant_id: str) -> TagCatalogue:
-        items = TagGroupItem.query(keys.tenant_pk(tenant_id), TagGroupItem.sk.startswith(keys.TAG_GROUP_PREFIX))
+        items = TagGroupItem.query(
+            keys.tenant_pk(tenant_id), TagGroupItem.sk.startswith(keys.TAG_GROUP_PREFIX)
+        )
         groups = [TagGroup.model_validate_json(i.doc or "") for i in items]
         return TagCatalogue(groups=sorted(groups, key=lambda g: g.created_at))
 

@@ -16,7 +16,9 @@ def _user_item(user: User) -> UserItem:
 
 
 def _key_item(key: ApiKey) -> ApiKeyItem:
-    return ApiKeyItem(keys.api_key_pk(key.tenant_id, key.key_hash), keys.API_KEY_SK, doc=key.model_dump_json())
+    return ApiKeyItem(
+        keys.api_key_pk(key.tenant_id, key.key_hash), keys.API_KEY_SK, doc=key.model_dump_json()
+    )
 
 
 class DynamoTenantRepository:

@@ -10,8 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from chalice import Blueprint
-from chalice.app import SQSEvent
+from chalice.app import Blueprint, SQSEvent
 
 from chalicelib.bootstrap import container
 from chalicelib.observability import logger
@@ -42,6 +41,6 @@ def _record_handler(record: SQSRecord) -> None:
 
 @bp.on_sqs_message(queue=EVENTS_QUEUE.name, batch_size=EVENTS_QUEUE.batch_size)
 def on_domain_event(event: SQSEvent) -> dict[str, Any]:
-    return process_partial_response(
-        event=event.to_dict(), record_handler=_record_handler, processor=_processor, context=event.context
+    return dict(
+        process_partial_response(event=event.to_dict(), record_handler=_record_handler, processor=_processor)
     )

@@ -1,0 +1,20 @@
+"""Test settings are fixed before chalicelib is imported (settings are read once per process)."""
+
+from __future__ import annotations
+
+import base64
+import os
+
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "SCRM_TABLE_NAME": "scrm-test",
+        "SCRM_SECRET_KEY": base64.b64encode(b"k" * 32).decode(),
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+)
+os.environ.pop("SCRM_AWS_ENDPOINT", None)
+os.environ.pop("SCRM_QUEUE_URL_EVENTS", None)
