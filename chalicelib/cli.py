@@ -1,0 +1,101 @@
+"""`scrm`: the operators' command line.
+
+    scrm tenant create --name NAME                      → {"tenant_id", "user_id", "api_key"}
+    scrm user create --tenant T --role R [--scope S]    → {"tenant_id", "user_id", "role", "scope", "api_key"}
+
+Against the running local stack (`make run` writes `.local/stack.env`; override with SCRM_LOCAL_DIR) by
+default, or against AWS with `--aws` (AWS credentials, SCRM_TABLE_NAME and SCRM_SECRET_KEY from the
+environment)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+
+def _use_local_stack(local_dir: Path) -> None:
+    env_file = local_dir / "stack.env"
+    if not env_file.exists():
+        raise SystemExit(f"no local stack found in {local_dir}: start it with `make run`, or pass --aws")
+    env = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+    endpoint = urlparse(env["SCRM_AWS_ENDPOINT"])
+    try:
+        socket.create_connection((endpoint.hostname or "127.0.0.1", endpoint.port or 80), timeout=2).close()
+    except OSError:
+        raise SystemExit(
+            f"the local stack at {endpoint.geturl()} is not running: start it with `make run`"
+        ) from None
+    os.environ.update(env)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scrm", description="SCRM operator commands")
+    parser.add_argument(
+        "--aws", action="store_true", help="use AWS (credentials and SCRM_* from the environment)"
+    )
+    parser.add_argument("--local-dir", default=os.environ.get("SCRM_LOCAL_DIR", ".local"))
+    groups = parser.add_subparsers(dest="group", required=True)
+
+    tenant = groups.add_parser("tenant").add_subparsers(dest="action", required=True)
+    create_tenant = tenant.add_parser(
+        "create", help="create a tenant and its first admin; prints the admin key"
+    )
+    create_tenant.add_argument("--name", required=True)
+    create_tenant.add_argument("--admin-name", default="管理员")
+
+    user = groups.add_parser("user").add_subparsers(dest="action", required=True)
+    create_user = user.add_parser("create", help="create a staff user; prints its API key (shown once)")
+    create_user.add_argument("--tenant", required=True)
+    create_user.add_argument(
+        "--role", required=True, choices=["admin", "manager", "agent", "engineer", "finance"]
+    )
+    create_user.add_argument("--scope", default="all", help="all | region:<name> | store:<id> | own")
+    create_user.add_argument("--name", default=None)
+    return parser
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from pydantic import ValidationError
+
+    from chalicelib.bootstrap import container
+    from chalicelib.domain.common import DomainError
+    from chalicelib.services.tenants import UserDraft
+
+    c = container()
+    try:
+        if args.group == "tenant":
+            issued = c.tenants.create_tenant(name=args.name, admin_name=args.admin_name)
+            return {"tenant_id": issued.tenant_id, "user_id": issued.user.id, "api_key": issued.api_key}
+        draft = UserDraft.model_validate(
+            {"name": args.name or f"{args.role}", "role": args.role, "scope": args.scope}
+        )
+        issued = c.tenants.create_user(tenant_id=args.tenant, draft=draft)
+        return {
+            "tenant_id": issued.tenant_id,
+            "user_id": issued.user.id,
+            "role": issued.user.role.value,
+            "scope": str(issued.user.scope),
+            "api_key": issued.api_key,
+        }
+    except ValidationError as e:
+        raise SystemExit(f"invalid input: {e.errors(include_url=False)[0]['msg']}") from None
+    except DomainError as e:
+        raise SystemExit(f"{e.code}: {e.message}") from None
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    if not args.aws:
+        _use_local_stack(Path(args.local_dir).resolve())
+    print(json.dumps(run(args), ensure_ascii=False))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
