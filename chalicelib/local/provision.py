@@ -80,6 +80,8 @@ def provision(session: Any, endpoint: str, table_name: str) -> dict[str, str]:
     sqs = session.client("sqs", endpoint_url=endpoint)
     create_table(dynamodb, table_name)
     env = {spec.env_var: create_queue(sqs, spec) for spec in QUEUES}
-    arns = create_state_machines(session.client("stepfunctions", endpoint_url=endpoint), env)
+    # The same substitutions infra/ gives the deployed definitions.
+    substitutions = {**env, "SCRM_TABLE_NAME": table_name}
+    arns = create_state_machines(session.client("stepfunctions", endpoint_url=endpoint), substitutions)
     env.update({f"SCRM_STATE_MACHINE_{k.upper()}": v for k, v in arns.items()})
     return env

@@ -196,7 +196,9 @@ class CustomerService:
         if q and _PHONE_QUERY.match(q):
             page = self._by_phone(principal, q, tag)
         elif tag:
-            tag_id = next(iter(self._tags.catalogue(tid).resolve([tag])))
+            # A tag id needs no catalogue read: the member index is keyed by tenant, so a foreign or
+            # unknown id just lists nothing. A tag name is resolved (and must be unique).
+            tag_id = tag if tag.startswith("tag_") else next(iter(self._tags.catalogue(tid).resolve([tag])))
             page = self._customers.list_by_tag(tid, tag_id, limit=limit, cursor=cursor, where=where)
             if q:
                 page.items = [c for c in page.items if _name_matches(c, q)]
