@@ -3,6 +3,8 @@ sends declared methods to the app, so each path declares the missing ones and an
 
 from __future__ import annotations
 
+import re
+
 from chalice.app import Chalice, Response
 
 from chalicelib.api.errors import error_response
@@ -25,5 +27,6 @@ def add_method_fallbacks(app: Chalice) -> None:
                 headers={"Allow": ", ".join(allowed)},
             )
 
-        not_allowed.__name__ = "method_not_allowed_" + str(abs(hash(path)))
+        # Deterministic names: they end up in the packaged template.
+        not_allowed.__name__ = "method_not_allowed_" + re.sub(r"\W+", "_", path).strip("_")
         app.route(path, methods=missing, content_types=["*/*"])(not_allowed)

@@ -123,6 +123,7 @@ class Api:
                 raise PayloadTooLargeError(
                     f"the body is larger than {container().settings.max_body_bytes // 1024} KiB"
                 )
+            logger.set_correlation_id((request.context or {}).get("requestId"))
             principal = (
                 container().tenants.authenticate(request.headers.get("authorization")) if spec.auth else None
             )

@@ -7,7 +7,6 @@ message that keeps failing to its DLQ."""
 
 from __future__ import annotations
 
-import importlib
 import threading
 import time
 import uuid
@@ -15,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from chalice.app import Chalice, ScheduledEventConfig, SQSEventConfig
+from chalice.app import BaseEventSourceConfig, Chalice, ScheduledEventConfig, SQSEventConfig
 
 from chalicelib.local.schedule import due, rate_seconds
 from chalicelib.observability import logger
@@ -37,10 +36,9 @@ class FakeLambdaContext:
         return 30_000
 
 
-def resolve_handler(handler_string: str) -> Callable[[dict[str, Any], Any], Any]:
-    module_name, _, attr = handler_string.rpartition(".")
-    handler: Callable[[dict[str, Any], Any], Any] = getattr(importlib.import_module(module_name), attr)
-    return handler
+def resolve_handler(app: Chalice, source: BaseEventSourceConfig) -> Callable[[dict[str, Any], Any], Any]:
+    """The wrapped handler Lambda would call (app- and blueprint-level handlers alike)."""
+    return app.handler_map[source.name]
 
 
 class EventRunner:
@@ -84,7 +82,7 @@ class EventRunner:
 
     # -- SQS -------------------------------------------------------------------------------------
     def _poll_loop(self, source: SQSEventConfig) -> None:
-        handler = resolve_handler(source.handler_string)
+        handler = resolve_handler(self._app, source)
         queue_url = self._sqs.get_queue_url(QueueName=source.queue)["QueueUrl"]
         while not self._stop.is_set():
             try:
@@ -164,7 +162,7 @@ class EventRunner:
             "detail": {},
         }
         try:
-            return resolve_handler(source.handler_string)(event, FakeLambdaContext(source.name))
+            return resolve_handler(self._app, source)(event, FakeLambdaContext(source.name))
         except Exception:
             logger.exception("local runner: schedule handler failed", extra={"schedule": source.name})
             return None

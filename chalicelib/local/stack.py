@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 LOCAL_REGION = "us-east-1"
+AUTOSAVE_SECONDS = 60
 
 
 @dataclass
@@ -70,6 +71,7 @@ class LocalStack:
     def __init__(self, cfg: StackConfig) -> None:
         self.cfg = cfg
         self._stopped = threading.Event()
+        self._save_lock = threading.Lock()  # autosave and the shutdown save write the same file
         self.demo: dict[str, str] = {}
 
     def start(self) -> None:
@@ -107,6 +109,8 @@ class LocalStack:
         self.demo = self._demo(container())
         self.runner = EventRunner(app, session.client("sqs", endpoint_url=cfg.endpoint))
         self.runner.start()
+        self._autosave = threading.Thread(target=self._autosave_loop, name="autosave", daemon=True)
+        self._autosave.start()
         self.server = make_server(app, cfg.host, cfg.api_port)
         self._http = threading.Thread(target=self.server.server.serve_forever, name="http", daemon=True)
         self._http.start()
@@ -139,6 +143,17 @@ class LocalStack:
         demo_file.chmod(0o600)
         return data
 
+    def _autosave_loop(self) -> None:
+        """A snapshot every minute too, so even a killed `make run` loses at most a minute of demo data."""
+        from chalicelib.local.snapshot import save
+
+        while not self._stopped.wait(AUTOSAVE_SECONDS):
+            try:
+                with self._save_lock:
+                    save(self._dynamodb, os.environ["SCRM_TABLE_NAME"], self.snapshot_path)
+            except Exception:  # a failed autosave must not stop the stack; the shutdown save still runs
+                logging.getLogger(__name__).exception("autosave failed")
+
     def stop(self) -> None:
         if self._stopped.is_set():
             return
@@ -147,7 +162,8 @@ class LocalStack:
 
         self.server.shutdown()
         self.runner.stop()
-        count = save(self._dynamodb, os.environ["SCRM_TABLE_NAME"], self.snapshot_path)
+        with self._save_lock:
+            count = save(self._dynamodb, os.environ["SCRM_TABLE_NAME"], self.snapshot_path)
         print(f"snapshot: {count} items saved to {self.snapshot_path}")
         self._moto.stop()
 

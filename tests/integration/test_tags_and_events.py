@@ -20,7 +20,7 @@ def drain_events_queue(max_batches: int = 20) -> dict:
     source = runner.sqs_sources[0]
     url = sqs.get_queue_url(QueueName=source.queue)["QueueUrl"]
     for _ in range(max_batches):
-        if runner.poll_once(source, resolve_handler(source.handler_string), url) == 0:
+        if runner.poll_once(source, resolve_handler(app, source), url) == 0:
             break
     return {"delivered": runner.delivered, "failed": runner.failed}
 
