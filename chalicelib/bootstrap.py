@@ -12,6 +12,7 @@ from chalicelib.domain.common import Clock, SystemClock
 from chalicelib.resources import EVENTS_QUEUE
 from chalicelib.services.customers import CustomerService, TagSync
 from chalicelib.services.ports import CustomerRepository, Publisher, TagRepository, TenantRepository
+from chalicelib.services.resolver import IdentityResolver
 from chalicelib.services.tags import TagService
 from chalicelib.services.tenants import TenantService
 
@@ -82,6 +83,10 @@ class Container:
     @cached_property
     def tags(self) -> TagService:
         return TagService(tags=self.tag_repo, publisher=self.publisher, clock=self.clock)
+
+    @cached_property
+    def resolver(self) -> IdentityResolver:
+        return IdentityResolver(customers=self.customer_repo, publisher=self.publisher, clock=self.clock)
 
     @cached_property
     def tag_sync(self) -> TagSync:

@@ -84,6 +84,16 @@ def name_key(name: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", name)).casefold()
 
 
+class WeComFollow(BaseModel):
+    """A staff member who added the customer in WeCom (企业微信 外部联系人), and how (the channel `state`)."""
+
+    user_id: str
+    state: str | None = None
+    added_at: datetime | None = None
+    removed_at: datetime | None = None  # the relationship ended (del_external_contact / del_follow_user)
+    removed_by: str | None = None  # "customer" or "staff"
+
+
 class Customer(BaseModel):
     """A customer profile. `phone` is the E.164 number in memory only: the store keeps it encrypted."""
 
@@ -97,9 +107,14 @@ class Customer(BaseModel):
     store: str | None = None
     owner_id: str | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
-    identities: list[Identity] = Field(default_factory=list)  # excludes the phone, kept in `phone`
+    identities: list[Identity] = Field(default_factory=list)  # excludes phones (kept encrypted)
+    other_phones: list[str] = Field(default_factory=list)  # further phones, e.g. from a merge (encrypted too)
     tags: dict[str, str] = Field(default_factory=dict)  # tag id → tag name (denormalised for the 360 view)
     source: str = "api"
+    wecom_follows: list[WeComFollow] = Field(default_factory=list)  # staff who have the customer in WeCom
+    history: dict[str, list[Any]] = Field(default_factory=dict)  # values a merge did not keep, never lost
+    merged_into: str | None = None  # set on a customer absorbed by a merge: a redirect to the survivor
+    merged_from: list[str] = Field(default_factory=list)  # absorbed customers whose timelines/orders we show
     created_at: datetime
     updated_at: datetime
     version: int = 1
@@ -113,9 +128,31 @@ class Customer(BaseModel):
         return mask_phone(self.phone) if self.phone else None
 
     def all_identities(self) -> list[Identity]:
-        """Every identity that must be unique in the tenant, the phone included."""
-        extra = [Identity(type="phone", value=self.phone)] if self.phone else []
-        return [*self.identities, *extra]
+        """Every identity that must be unique in the tenant, the phones included."""
+        phones = ([self.phone] if self.phone else []) + self.other_phones
+        return [*self.identities, *(Identity(type="phone", value=p) for p in phones)]
+
+    def has_identity(self, key: tuple[str, str]) -> bool:
+        return any(i.key == key for i in self.all_identities())
+
+    def add_identity(self, identity: Identity) -> None:
+        if self.has_identity(identity.key):
+            return
+        if identity.type != "phone":
+            self.identities.append(identity)
+        elif self.phone is None:
+            self.phone = identity.value
+        else:
+            self.other_phones.append(identity.value)
+
+    def remove_identity(self, key: tuple[str, str]) -> None:
+        type_, value = key
+        if type_ != "phone":
+            self.identities = [i for i in self.identities if i.key != key]
+        elif self.phone == value:
+            self.phone = self.other_phones.pop(0) if self.other_phones else None
+        else:
+            self.other_phones = [p for p in self.other_phones if p != value]
 
 
 def new_customer_id() -> str:
@@ -307,3 +344,45 @@ def apply_patch(customer: Customer, patch: CustomerPatch, *, now: datetime) -> C
         updated.updated_at = now
         updated.version = customer.version + 1
     return updated
+
+
+_MERGED_SCALARS = ("name", "gender", "birthday", "region", "store", "owner_id")
+
+
+def merge_into(survivor: Customer, absorbed: Customer, *, now: datetime) -> Customer:
+    """The survivor after absorbing another customer. Nothing is lost: identities, tags and follows are
+    united; a scalar the survivor lacks is taken; a conflicting value is kept in `history`."""
+    merged = survivor.model_copy(deep=True)
+    for ident in absorbed.all_identities():
+        merged.add_identity(ident)
+    merged.tags.update({k: v for k, v in absorbed.tags.items() if k not in merged.tags})
+    known = {(f.user_id, f.added_at) for f in merged.wecom_follows}
+    merged.wecom_follows += [f for f in absorbed.wecom_follows if (f.user_id, f.added_at) not in known]
+    for name in _MERGED_SCALARS:
+        mine, theirs = getattr(merged, name), getattr(absorbed, name)
+        if theirs in (None, Gender.UNKNOWN) or theirs == mine:
+            continue
+        if mine in (None, Gender.UNKNOWN):
+            setattr(merged, name, theirs)
+        else:
+            merged.history.setdefault(name, []).append(_plain(theirs))
+    for key, value in absorbed.attributes.items():
+        if key not in merged.attributes:
+            merged.attributes[key] = value
+        elif merged.attributes[key] != value:
+            merged.history.setdefault(f"attributes.{key}", []).append(value)
+    for key, values in absorbed.history.items():
+        merged.history.setdefault(key, []).extend(values)
+    merged.merged_from = [*merged.merged_from, absorbed.id, *absorbed.merged_from]
+    merged.version = survivor.version + 1
+    merged.updated_at = now
+    return merged
+
+
+def tombstone(absorbed: Customer, survivor_id: str, *, now: datetime) -> Customer:
+    """What is left of an absorbed customer: its last state (for unmerge) and a redirect."""
+    gone = absorbed.model_copy(deep=True)
+    gone.merged_into = survivor_id
+    gone.version = absorbed.version + 1
+    gone.updated_at = now
+    return gone

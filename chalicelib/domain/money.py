@@ -15,9 +15,9 @@ def to_fen(value: Decimal) -> Decimal:
 
 
 def parse_amount(value: object) -> Decimal:
-    """A decimal string ("12.50") or int → Decimal rounded to the fen. Floats are refused: they are not exact."""
+    """A decimal string ("12.50") or int → Decimal rounded to the fen. Floats are refused (not exact)."""
     if isinstance(value, float):
-        raise ValueError("amounts are decimal strings such as \"12.50\", not floating-point numbers")
+        raise ValueError('amounts are decimal strings such as "12.50", not floating-point numbers')
     if isinstance(value, Decimal):
         parsed = value
     elif isinstance(value, int | str):
@@ -33,4 +33,6 @@ def parse_amount(value: object) -> Decimal:
 
 
 # A pydantic field type: accepts "12.5" / 12 / Decimal, stores Decimal("12.50"), serialises as "12.50".
-Amount = Annotated[Decimal, BeforeValidator(parse_amount), PlainSerializer(lambda d: f"{d:.2f}", return_type=str)]
+Amount = Annotated[
+    Decimal, BeforeValidator(parse_amount), PlainSerializer(lambda d: f"{d:.2f}", return_type=str)
+]

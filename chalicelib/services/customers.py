@@ -39,6 +39,7 @@ from chalicelib.services.ports import (
 )
 
 TIMELINE_IN_360 = 20
+MAX_REDIRECTS = 5
 _PHONE_QUERY = re.compile(r"^\+?[\d\s\-()]{7,20}$")
 
 
@@ -162,7 +163,13 @@ class CustomerService:
     def get_360(self, *, principal: Principal, customer_id: str) -> CustomerView:
         principal.require(Permission.CUSTOMERS_READ)
         found = self._customers.get_with_timeline(principal.tenant_id, customer_id, TIMELINE_IN_360)
-        if found is None or not can_read(principal, found[0].ownership):
+        for _ in range(MAX_REDIRECTS):  # a merged customer's old id resolves to the survivor
+            if found is None or found[0].merged_into is None:
+                break
+            found = self._customers.get_with_timeline(
+                principal.tenant_id, found[0].merged_into, TIMELINE_IN_360
+            )
+        if found is None or found[0].merged_into or not can_read(principal, found[0].ownership):
             raise _missing(customer_id)
         view = self._view(principal, found[0])
         view.timeline = found[1]
@@ -223,6 +230,11 @@ class CustomerService:
         customer = self._customers.get(principal.tenant_id, customer_id)
         if customer is None or not can_read(principal, customer.ownership):
             raise _missing(customer_id)
+        if customer.merged_into:
+            raise ConflictError(
+                f"customer {customer_id} was merged into {customer.merged_into}: use that id",
+                details=[{"field": "customer_id", "merged_into": customer.merged_into}],
+            )
         return customer
 
     def _writable(self, principal: Principal, customer_id: str) -> Customer:

@@ -40,6 +40,24 @@ class CustomerChange:
     tags_removed: set[str] = field(default_factory=set)
 
 
+@dataclass
+class TouchPlan:
+    """One resolved touchpoint, committed atomically: the target customer created or updated, identities
+    claimed (new, or taken from a loser of a contest), customers absorbed by a merge (left as redirects),
+    the timeline events, and the idempotency marker that makes a redelivery a no-op."""
+
+    tenant_id: str
+    target_before: Customer | None
+    target_after: Customer
+    claims: list[Identity]
+    contested_from: dict[tuple[str, str], str] = field(default_factory=dict)  # identity → loser id
+    losers: list[tuple[Customer, Customer]] = field(default_factory=list)  # (before, after)
+    absorbed: list[tuple[Customer, Customer]] = field(default_factory=list)  # (before, tombstone)
+    events: list[TimelineEvent] = field(default_factory=list)
+    merge_records: list[dict[str, Any]] = field(default_factory=list)
+    idempotency_key: str | None = None
+
+
 class PiiCipher(Protocol):
     def encrypt(self, plaintext: str, *, context: str) -> str: ...
     def decrypt(self, token: str, *, context: str) -> str: ...
@@ -74,6 +92,8 @@ class CustomerRepository(Protocol):
     def timeline(
         self, tenant_id: str, customer_id: str, *, limit: int, cursor: str | None
     ) -> Page[TimelineEvent]: ...
+    def holders(self, tenant_id: str, identities: Sequence[Identity]) -> dict[tuple[str, str], Customer]: ...
+    def apply_touch(self, plan: TouchPlan) -> bool: ...
 
 
 class TagRepository(Protocol):

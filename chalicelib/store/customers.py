@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
@@ -11,19 +13,22 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.domain.common import ConflictError
 from chalicelib.domain.customers import Customer, Identity, name_key
 from chalicelib.domain.timeline import TimelineEvent
-from chalicelib.services.ports import CustomerChange, CustomerFilter, Page, PiiCipher
+from chalicelib.services.ports import CustomerChange, CustomerFilter, Page, PiiCipher, TouchPlan
 from chalicelib.store import keys
 from chalicelib.store.cursor import CursorCodec
 from chalicelib.store.table import (
     CustomerItem,
+    IdempotencyItem,
     IdentityItem,
     Item,
+    MergeRecordItem,
     TagMemberItem,
     TimelineItem,
     connection,
 )
 
 _BATCH_GET_MAX = 100
+IDEMPOTENCY_TTL = timedelta(days=30)  # longer than any platform retries a delivery
 
 
 class DynamoCustomerRepository:
@@ -39,27 +44,31 @@ class DynamoCustomerRepository:
 
     def _to_item(self, customer: Customer) -> CustomerItem:
         tid, cid = customer.tenant_id, customer.id
-        phone_enc = self._cipher.encrypt(customer.phone, context=tid) if customer.phone else None
-        return CustomerItem(
+        phones = ([customer.phone] if customer.phone else []) + customer.other_phones
+        phone_enc = self._cipher.encrypt(json.dumps(phones), context=tid) if phones else None
+        item = CustomerItem(
             keys.customer_pk(tid, cid),
             keys.PROFILE_SK,
-            doc=customer.model_dump_json(exclude={"phone"}),
+            doc=customer.model_dump_json(exclude={"phone", "other_phones"}),
             version=customer.version,
             region=customer.region,
             store=customer.store,
             owner_id=customer.owner_id,
             phone_enc=phone_enc,
-            gsi1pk=keys.customers_by_created_pk(tid),
-            gsi1sk=keys.customers_by_created_sk(customer.created_at, cid),
-            gsi2pk=keys.customers_by_name_pk(tid),
-            gsi2sk=keys.customers_by_name_sk(name_key(customer.name), cid),
         )
+        if customer.merged_into is None:  # an absorbed customer leaves the lists; its id still resolves
+            item.gsi1pk = keys.customers_by_created_pk(tid)
+            item.gsi1sk = keys.customers_by_created_sk(customer.created_at, cid)
+            item.gsi2pk = keys.customers_by_name_pk(tid)
+            item.gsi2sk = keys.customers_by_name_sk(name_key(customer.name), cid)
+        return item
 
     def _from_item(self, item: Item) -> Customer:
         assert isinstance(item, CustomerItem) and item.doc is not None
         customer = Customer.model_validate_json(item.doc)
         if item.phone_enc:
-            customer.phone = self._cipher.decrypt(item.phone_enc, context=customer.tenant_id)
+            phones = json.loads(self._cipher.decrypt(item.phone_enc, context=customer.tenant_id))
+            customer.phone, customer.other_phones = phones[0], phones[1:]
         return customer
 
     @staticmethod
@@ -159,7 +168,12 @@ class DynamoCustomerRepository:
         timeline = [
             TimelineEvent.model_validate_json(i.doc or "") for i in results[1:] if isinstance(i, TimelineItem)
         ]
-        return self._from_item(results[0]), timeline
+        customer = self._from_item(results[0])
+        if customer.merged_from:  # absorbed customers' timelines are served from their partitions, not copied
+            for absorbed in customer.merged_from:
+                timeline += self.timeline(tenant_id, absorbed, limit=events, cursor=None).items
+            timeline = sorted(timeline, key=lambda e: (e.at, e.seq), reverse=True)[:events]
+        return customer, timeline
 
     def owners_of(self, tenant_id: str, identities: Sequence[Identity]) -> dict[tuple[str, str], str]:
         by_key = {(self._identity_key(tenant_id, i), keys.IDENTITY_SK): i for i in identities}
@@ -238,6 +252,98 @@ class DynamoCustomerRepository:
         )
         events = [TimelineEvent.model_validate_json(i.doc or "") for i in results]
         return Page(events, self._cursors.encode(tenant_id, results.last_evaluated_key))
+
+    # -- identity resolution -----------------------------------------------------------------------
+    def holders(self, tenant_id: str, identities: Sequence[Identity]) -> dict[tuple[str, str], Customer]:
+        """The customer holding each claimed identity: one BatchGet of claims, one of their profiles."""
+        owners = self.owners_of(tenant_id, identities)
+        ids = sorted(set(owners.values()))
+        profiles = {
+            c.id: c
+            for c in (
+                self._from_item(i)
+                for i in self._batch_get([(keys.customer_pk(tenant_id, cid), keys.PROFILE_SK) for cid in ids])
+            )
+        }
+        return {key: profiles[cid] for key, cid in owners.items() if cid in profiles}
+
+    def apply_touch(self, plan: TouchPlan) -> bool:
+        """Commit a resolved touchpoint in one transaction. False when its idempotency marker already
+        exists (a redelivery: nothing is written); ConflictError when another writer got there first."""
+        tid, target, before = plan.tenant_id, plan.target_after, plan.target_before
+        try:
+            with TransactWrite(connection=connection()) as tx:
+                if plan.idempotency_key:
+                    marker = IdempotencyItem(
+                        keys.idempotency_pk(tid, plan.idempotency_key),
+                        keys.IDEMPOTENCY_SK,
+                        expires_at=target.updated_at + IDEMPOTENCY_TTL,
+                    )
+                    tx.save(marker, condition=IdempotencyItem.pk.does_not_exist())
+                condition = (
+                    CustomerItem.pk.does_not_exist()
+                    if before is None
+                    else CustomerItem.version == before.version
+                )
+                tx.save(self._to_item(target), condition=condition)
+                for gone_before, gone_after in plan.absorbed + plan.losers:
+                    tx.save(self._to_item(gone_after), condition=CustomerItem.version == gone_before.version)
+                self._repoint_absorbed(tx, plan)
+                from_absorbed = {t for absorbed, _ in plan.absorbed for t in absorbed.tags}
+                new_tags = set(target.tags) - set(before.tags if before else {}) - from_absorbed
+                for tag_id in new_tags:
+                    tx.save(self._member(tid, tag_id, target.id))
+                for ident in plan.claims:
+                    loser = plan.contested_from.get(ident.key)
+                    claim = IdentityItem(
+                        self._identity_key(tid, ident), keys.IDENTITY_SK, customer_id=target.id
+                    )
+                    taken = (
+                        IdentityItem.pk.does_not_exist()
+                        if loser is None
+                        else IdentityItem.customer_id == loser
+                    )
+                    tx.save(claim, condition=taken)
+                for event in plan.events:
+                    tx.save(self._timeline_item(event))
+                for record in plan.merge_records:
+                    doc = json.dumps(record, ensure_ascii=False, default=str)
+                    tx.save(
+                        MergeRecordItem(
+                            keys.customer_pk(tid, target.id), keys.merge_sk(record["absorbed_id"]), doc=doc
+                        )
+                    )
+        except TransactWriteError as e:
+            if plan.idempotency_key and self._seen(tid, plan.idempotency_key):
+                return False
+            raise ConflictError("the customers changed while resolving this touchpoint") from e
+        return True
+
+    def _repoint_absorbed(self, tx: TransactWrite, plan: TouchPlan) -> None:
+        """An absorbed customer's claims and tag memberships now point at the survivor."""
+        tid, target, before = plan.tenant_id, plan.target_after, plan.target_before
+        for absorbed, _ in plan.absorbed:
+            for ident in absorbed.all_identities():
+                claim = IdentityItem(self._identity_key(tid, ident), keys.IDENTITY_SK, customer_id=target.id)
+                tx.save(claim, condition=IdentityItem.customer_id == absorbed.id)
+            for tag_id in absorbed.tags:
+                tx.delete(TagMemberItem(keys.tag_members_pk(tid, tag_id), keys.member_sk(absorbed.id)))
+                if before is not None and tag_id not in before.tags:
+                    tx.save(self._member(tid, tag_id, target.id))
+
+    @staticmethod
+    def _member(tenant_id: str, tag_id: str, customer_id: str) -> TagMemberItem:
+        return TagMemberItem(
+            keys.tag_members_pk(tenant_id, tag_id), keys.member_sk(customer_id), customer_id=customer_id
+        )
+
+    @staticmethod
+    def _seen(tenant_id: str, key: str) -> bool:
+        try:
+            IdempotencyItem.get(keys.idempotency_pk(tenant_id, key), keys.IDEMPOTENCY_SK)
+        except IdempotencyItem.DoesNotExist:
+            return False
+        return True
 
     # -- helpers ---------------------------------------------------------------------------------
     @staticmethod

@@ -78,3 +78,16 @@ def customers_by_name_sk(name_key: str, customer_id: str) -> str:
 
 def belongs_to_tenant(key: str, tenant_id: str) -> bool:
     return key == tenant_pk(tenant_id) or key.startswith(tenant_pk(tenant_id) + "#")
+
+
+def idempotency_pk(tenant_id: str, key: str) -> str:
+    """A processed event: its marker is written in the same transaction as the event's effect."""
+    return f"T#{tenant_id}#IDEM#{key}"
+
+
+IDEMPOTENCY_SK = "IDEM"
+
+
+def merge_sk(absorbed_id: str) -> str:
+    """In the survivor's partition: the record of a merge, with its evidence and the absorbed snapshot."""
+    return f"MERGE#{absorbed_id}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.attributes import DiscriminatorAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import DiscriminatorAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -84,6 +84,14 @@ class IdentityItem(Item, discriminator="identity"):
 
 
 class TimelineItem(Item, discriminator="timeline"):
+    pass
+
+
+class IdempotencyItem(Item, discriminator="idempotency"):
+    expires_at = TTLAttribute(null=True)
+
+
+class MergeRecordItem(Item, discriminator="merge"):
     pass
 
 

@@ -1,0 +1,177 @@
+"""Resolve a touchpoint (a WeCom contact, an order, a behaviour event, an imported row) to one customer,
+and record it there: the one path every source uses to reach the customer data pool."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from chalicelib.domain.common import Clock, ConflictError, InvalidInputError
+from chalicelib.domain.customers import Customer, Identity, merge_into, new_customer_id, tombstone
+from chalicelib.domain.resolution import Decision, Holder, decide
+from chalicelib.domain.timeline import Actor, ActorType, TimelineEvent
+from chalicelib.services.events import envelope
+from chalicelib.services.ports import CustomerRepository, Publisher, TouchPlan
+
+MAX_ATTEMPTS = 5  # a touch races only with touches of the same person; re-reading settles it
+
+
+@dataclass
+class Touch:
+    tenant_id: str
+    identities: list[Identity]
+    kind: str  # the timeline event kind, past tense: wecom.contact_added, order.paid, behaviour.page_view …
+    source: str  # wecom, shop:youzan, h5, import …
+    at: datetime  # when it happened at the source
+    actor: Actor
+    data: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None  # the source event's stable key: a redelivery has one effect
+    name_hint: str | None = None  # a name for a customer this touch creates
+    update: Callable[[Customer], None] | None = None  # what the touch changes on the profile
+
+
+@dataclass
+class Resolved:
+    customer_id: str
+    created: bool = False
+    merged: list[str] = field(default_factory=list)
+    duplicate: bool = False
+    candidates: list[tuple[str, str]] = field(default_factory=list)
+
+
+class IdentityResolver:
+    def __init__(self, *, customers: CustomerRepository, publisher: Publisher, clock: Clock) -> None:
+        self._customers = customers
+        self._publisher = publisher
+        self._clock = clock
+
+    def touch(self, touch: Touch) -> Resolved:
+        if not touch.identities:
+            raise InvalidInputError("a touchpoint needs at least one identity")
+        for _ in range(MAX_ATTEMPTS):
+            holders = self._customers.holders(touch.tenant_id, touch.identities)
+            decision = decide(touch.identities, {k: _holder(c) for k, c in holders.items()})
+            plan, resolved = self._plan(touch, decision, {c.id: c for c in holders.values()})
+            try:
+                applied = self._customers.apply_touch(plan)
+            except ConflictError:
+                continue  # someone changed one of these customers: decide again on fresh reads
+            if not applied:
+                return Resolved(customer_id=plan.target_after.id, duplicate=True)
+            self._publisher.publish(
+                [envelope(e.kind, e.tenant_id, e.id, e.model_dump(mode="json")) for e in plan.events]
+            )
+            return resolved
+        raise ConflictError(
+            "could not resolve the touchpoint: the customers keep changing; it will be retried"
+        )
+
+    def _plan(
+        self, touch: Touch, decision: Decision, by_id: dict[str, Customer]
+    ) -> tuple[TouchPlan, Resolved]:
+        now = self._clock.now()
+        before = by_id[decision.target] if decision.target else None
+        if before is None:
+            after = Customer(
+                id=new_customer_id(),
+                tenant_id=touch.tenant_id,
+                name=touch.name_hint or _placeholder_name(touch.identities),
+                source=touch.source,
+                created_at=now,
+                updated_at=now,
+                version=0,
+            )
+        else:
+            after = before.model_copy(deep=True)
+        events: list[TimelineEvent] = []
+        absorbed: list[tuple[Customer, Customer]] = []
+        records: list[dict[str, Any]] = []
+        for absorbed_id in decision.absorb:
+            gone = by_id[absorbed_id]
+            after = merge_into(after, gone, now=now)
+            absorbed.append((gone, tombstone(gone, after.id, now=now)))
+            evidence = sorted(
+                f"{t}:{v}" for t, v in (i.key for i in touch.identities) if gone.has_identity((t, v))
+            )
+            records.append(
+                {
+                    "absorbed_id": gone.id,
+                    "at": now.isoformat(),
+                    "evidence": evidence,
+                    "absorbed": gone.model_dump(mode="json", exclude={"phone", "other_phones"}),
+                    "reason": f"{touch.kind} carried identities of both customers",
+                }
+            )
+        losers: dict[str, tuple[Customer, Customer]] = {}
+        for key, loser_id in decision.release.items():
+            loser = by_id[loser_id]
+            changed = losers[loser_id][1] if loser_id in losers else loser.model_copy(deep=True)
+            changed.remove_identity(key)
+            changed.version = loser.version + 1
+            changed.updated_at = now
+            losers[loser_id] = (loser, changed)
+        for ident in decision.claim:
+            after.add_identity(ident)
+        if touch.update is not None:
+            touch.update(after)
+        after.version = (before.version if before else 0) + 1
+        after.updated_at = now
+        for gone, _ in absorbed:
+            events.append(
+                TimelineEvent.record(
+                    tenant_id=touch.tenant_id,
+                    customer_id=after.id,
+                    kind="customer.merged",
+                    at=now,
+                    actor=Actor(type=ActorType.SYSTEM, id="identity-resolver"),
+                    source=touch.source,
+                    seq=after.version,
+                    data={"absorbed_id": gone.id, "evidence": records[len(events)]["evidence"]},
+                )
+            )
+        events.append(
+            TimelineEvent.record(
+                tenant_id=touch.tenant_id,
+                customer_id=after.id,
+                kind=touch.kind,
+                at=touch.at,
+                actor=touch.actor,
+                source=touch.source,
+                seq=after.version,
+                data=touch.data,
+            )
+        )
+        plan = TouchPlan(
+            tenant_id=touch.tenant_id,
+            target_before=before,
+            target_after=after,
+            claims=decision.claim,
+            contested_from=decision.release,
+            losers=list(losers.values()),
+            absorbed=absorbed,
+            events=events,
+            merge_records=records,
+            idempotency_key=touch.idempotency_key,
+        )
+        resolved = Resolved(
+            customer_id=after.id,
+            created=before is None,
+            merged=decision.absorb,
+            candidates=decision.candidates,
+        )
+        return plan, resolved
+
+
+def _holder(customer: Customer) -> Holder:
+    return Holder(customer.id, customer.created_at, frozenset(i.key for i in customer.all_identities()))
+
+
+def _placeholder_name(identities: list[Identity]) -> str:
+    """A name to show until the source tells us one (WeCom's detail fetch, an order's buyer name)."""
+    first = sorted(identities, key=lambda i: i.type != "phone")[0]
+    tail = first.value[-4:]
+    return {"wecom_external_userid": f"企业微信客户 {tail}", "phone": f"客户 {tail}"}.get(
+        first.type, f"客户 {tail}"
+    )
