@@ -2,13 +2,22 @@
 
 from chalice.app import Chalice
 
-from chalicelib.api import customers, system, tags, users
+from chalicelib.api import customers, integrations, system, tags, users, webhooks
 from chalicelib.api.fallbacks import add_method_fallbacks
-from chalicelib.workers import events
+from chalicelib.workers import events, ingest
 
 app = Chalice(app_name="scrm")
 
-for blueprint in (system.bp, customers.bp, tags.bp, users.bp, events.bp):
+for blueprint in (
+    system.bp,
+    customers.bp,
+    tags.bp,
+    users.bp,
+    integrations.bp,
+    webhooks.bp,
+    events.bp,
+    ingest.bp,
+):
     app.register_blueprint(blueprint)
 
 add_method_fallbacks(app)

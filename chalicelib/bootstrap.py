@@ -9,9 +9,17 @@ from typing import Any
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.common import Clock, SystemClock
-from chalicelib.resources import EVENTS_QUEUE
+from chalicelib.resources import EVENTS_QUEUE, INGEST_QUEUE
 from chalicelib.services.customers import CustomerService, TagSync
-from chalicelib.services.ports import CustomerRepository, Publisher, TagRepository, TenantRepository
+from chalicelib.services.integrations import IntegrationService
+from chalicelib.services.ports import (
+    CustomerRepository,
+    Inbox,
+    IntegrationRepository,
+    Publisher,
+    TagRepository,
+    TenantRepository,
+)
 from chalicelib.services.resolver import IdentityResolver
 from chalicelib.services.tags import TagService
 from chalicelib.services.tenants import TenantService
@@ -69,7 +77,31 @@ class Container:
             client=self.sqs, queue_url=self.settings.queue_url_events, queue_name=EVENTS_QUEUE.name
         )
 
+    @cached_property
+    def ingest_publisher(self) -> Publisher:
+        from chalicelib.integrations.aws.queues import SqsPublisher
+
+        return SqsPublisher(
+            client=self.sqs, queue_url=self.settings.queue_url_ingest, queue_name=INGEST_QUEUE.name
+        )
+
+    @cached_property
+    def integration_repo(self) -> IntegrationRepository:
+        from chalicelib.store.integrations import DynamoIntegrationRepository
+
+        return DynamoIntegrationRepository(cipher=self.cipher)
+
+    @cached_property
+    def inbox(self) -> Inbox:
+        from chalicelib.store.integrations import DynamoInbox
+
+        return DynamoInbox()
+
     # -- services ----------------------------------------------------------------------------------
+    @cached_property
+    def integrations(self) -> IntegrationService:
+        return IntegrationService(integrations=self.integration_repo, clock=self.clock)
+
     @cached_property
     def tenants(self) -> TenantService:
         return TenantService(tenants=self.tenant_repo, tags=self.tag_repo, clock=self.clock)

@@ -77,7 +77,17 @@ EVENTS_QUEUE = QueueSpec(
     batch_size=10,
 )
 
-QUEUES: tuple[QueueSpec, ...] = (EVENTS_QUEUE,)
+# Verified webhook payloads (WeCom callbacks, shop orders, behaviour batches): the edge only verifies and
+# enqueues, so acks never wait on resolution; the worker is idempotent on each payload's own event key.
+INGEST_QUEUE = QueueSpec(
+    logical_id="ingest",
+    name="scrm-ingest",
+    visibility_timeout=120,
+    max_receive_count=5,
+    batch_size=10,
+)
+
+QUEUES: tuple[QueueSpec, ...] = (EVENTS_QUEUE, INGEST_QUEUE)
 
 # Long workflows arrive with the ticket issue; the declaration, provisioning and infra paths exist now.
 STATE_MACHINES: tuple[StateMachineSpec, ...] = ()

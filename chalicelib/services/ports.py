@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from chalicelib.domain.customers import Customer, Identity
@@ -109,3 +110,13 @@ class Publisher(Protocol):
     """Puts domain events on the events queue after the write that produced them committed."""
 
     def publish(self, events: Sequence[dict[str, Any]]) -> None: ...
+
+
+class IntegrationRepository(Protocol):
+    def put(self, tenant_id: str, kind: str, public: dict[str, Any], secrets: dict[str, str]) -> None: ...
+    def get(self, tenant_id: str, kind: str) -> tuple[dict[str, Any], dict[str, str]] | None: ...
+
+
+class Inbox(Protocol):
+    def put(self, tenant_id: str, *, key: str, received_at: datetime, record: dict[str, Any]) -> None: ...
+    def list(self, tenant_id: str, month: str, limit: int) -> list[dict[str, Any]]: ...

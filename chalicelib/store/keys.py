@@ -91,3 +91,17 @@ IDEMPOTENCY_SK = "IDEM"
 def merge_sk(absorbed_id: str) -> str:
     """In the survivor's partition: the record of a merge, with its evidence and the absorbed snapshot."""
     return f"MERGE#{absorbed_id}"
+
+
+def integration_sk(kind: str) -> str:
+    """Per-tenant integration settings (`wecom`, `shop#youzan`, …) in the tenant partition."""
+    return f"INTEG#{kind}"
+
+
+def inbox_pk(tenant_id: str, month: str) -> str:
+    """Received payloads no handler understood yet, kept raw and visible (`month` = YYYY-MM)."""
+    return f"T#{tenant_id}#INBOX#{month}"
+
+
+def inbox_sk(received_at: datetime, key: str) -> str:
+    return f"{received_at.isoformat(timespec='milliseconds')}#{key}"

@@ -95,6 +95,14 @@ class MergeRecordItem(Item, discriminator="merge"):
     pass
 
 
+class IntegrationItem(Item, discriminator="integration"):
+    secrets_enc = UnicodeAttribute(null=True)  # the secret fields, AES-GCM encrypted as one JSON object
+
+
+class InboxItem(Item, discriminator="inbox"):
+    pass
+
+
 class TagGroupItem(Item, discriminator="tag_group"):
     version = NumberAttribute()
 

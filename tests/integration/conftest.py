@@ -16,7 +16,7 @@ from chalicelib import bootstrap
 from chalicelib.config import get_settings
 from chalicelib.domain.access import Role, Scope
 from chalicelib.local.provision import create_queue, create_table
-from chalicelib.resources import EVENTS_QUEUE
+from chalicelib.resources import QUEUES
 from chalicelib.services.tenants import UserDraft
 from tests.fakes.clock import FrozenClock
 
@@ -25,7 +25,8 @@ from tests.fakes.clock import FrozenClock
 def aws() -> Iterator[None]:
     with mock_aws():
         create_table(boto3.client("dynamodb"), get_settings().table_name)
-        create_queue(boto3.client("sqs"), EVENTS_QUEUE)
+        for spec in QUEUES:
+            create_queue(boto3.client("sqs"), spec)
         yield
 
 
@@ -99,7 +100,8 @@ class Api:
         hdrs = {"Content-Type": "application/json", **(who.auth(role) if who else {}), **(headers or {})}
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
         resp = getattr(self.client.http, method.lower())(path, headers=hdrs, body=data)
-        resp.data = json.loads(resp.body) if resp.body else None
+        is_json = resp.headers.get("Content-Type", "").startswith("application/json")
+        resp.data = json.loads(resp.body) if resp.body and is_json else None
         return resp
 
 
@@ -109,3 +111,18 @@ def api(container: bootstrap.Container) -> Iterator[Api]:
 
     with Client(app) as client:
         yield Api(client)
+
+
+def drain(queue_name: str, max_batches: int = 50) -> dict[str, int]:
+    """Deliver what is on a queue to the app's consumer of it, as the Lambda event source would."""
+    from app import app
+    from chalicelib.local.runner import EventRunner, resolve_handler
+
+    sqs = boto3.client("sqs")
+    runner = EventRunner(app, sqs, poll_wait=0)
+    source = next(s for s in runner.sqs_sources if s.queue == queue_name)
+    url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+    for _ in range(max_batches):
+        if runner.poll_once(source, resolve_handler(app, source), url) == 0:
+            break
+    return {"delivered": runner.delivered, "failed": runner.failed}

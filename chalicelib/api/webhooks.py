@@ -1,0 +1,92 @@
+"""Webhooks: verify at the edge, enqueue, ack at once. No business work happens before the ack (WeCom
+retries after 5 s; the URL check must answer within 1 s)."""
+
+from __future__ import annotations
+
+from chalice.app import Response
+
+from chalicelib.api.http import Api, Ctx
+from chalicelib.bootstrap import container
+from chalicelib.domain.common import ForbiddenError, InvalidInputError, NotFoundError
+from chalicelib.integrations.wecom.crypto import (
+    MalformedMessageError,
+    ReceiveIdError,
+    ReplayError,
+    SignatureError,
+    WeComCrypto,
+    check_timestamp,
+)
+from chalicelib.integrations.wecom.events import event_key_of
+from chalicelib.services.ingest import IngestMessage
+
+api = Api(__name__, tag="webhooks")
+bp = api.blueprint
+
+_WECOM_QUERY = ("msg_signature", "timestamp", "nonce")
+
+
+def _wecom_crypto(tenant_id: str) -> WeComCrypto:
+    settings = container().integrations.wecom(tenant_id)
+    if settings is None:
+        raise NotFoundError("WeCom is not configured for this tenant")
+    return WeComCrypto(settings.token, settings.encoding_aes_key, settings.corp_id)
+
+
+def _query(ctx: Ctx, names: tuple[str, ...]) -> dict[str, str]:
+    params = dict(ctx.request.query_params or {})
+    missing = [n for n in names if not params.get(n)]
+    if missing:
+        raise InvalidInputError(
+            "missing query parameters", details=[{"field": n, "message": "required"} for n in missing]
+        )
+    return {n: params[n] for n in names}
+
+
+@api.route(
+    "/webhooks/wecom/{tenant_id}",
+    "GET",
+    summary="WeCom URL verification (answers the echostr)",
+    auth=False,
+    errors=(400, 403, 404),
+)
+def wecom_verify(ctx: Ctx, tenant_id: str) -> Response:
+    q = _query(ctx, (*_WECOM_QUERY, "echostr"))
+    try:
+        echo = _wecom_crypto(tenant_id).verify_url(
+            msg_signature=q["msg_signature"], timestamp=q["timestamp"], nonce=q["nonce"], echostr=q["echostr"]
+        )
+    except (SignatureError, ReceiveIdError) as e:
+        raise ForbiddenError(f"WeCom verification failed: {e}") from e
+    except MalformedMessageError as e:
+        raise InvalidInputError(f"malformed echostr: {e}") from e
+    # Exactly the plaintext: no quotes, BOM or newline.
+    return Response(body=echo, status_code=200, headers={"Content-Type": "text/plain; charset=utf-8"})
+
+
+@api.route(
+    "/webhooks/wecom/{tenant_id}",
+    "POST",
+    summary="WeCom callback: verify, decrypt, enqueue, ack",
+    auth=False,
+    errors=(400, 403, 404),
+)
+def wecom_callback(ctx: Ctx, tenant_id: str) -> Response:
+    q = _query(ctx, _WECOM_QUERY)
+    raw = ctx.request.raw_body or b""
+    body = raw.encode() if isinstance(raw, str) else raw
+    c = container()
+    try:
+        plaintext = _wecom_crypto(tenant_id).decrypt_callback(
+            msg_signature=q["msg_signature"], timestamp=q["timestamp"], nonce=q["nonce"], body=body
+        )
+        check_timestamp(q["timestamp"], now=c.clock.now())
+    except (SignatureError, ReceiveIdError, ReplayError) as e:
+        raise ForbiddenError(f"WeCom callback rejected: {e}") from e
+    except MalformedMessageError as e:
+        raise InvalidInputError(f"the body is not a WeCom callback: {e}") from e
+    key = event_key_of(plaintext)  # parsing waits for the worker: the ack does no more than it must
+    message = IngestMessage(
+        source="wecom", tenant_id=tenant_id, key=f"wecom:{key}", received_at=c.clock.now(), payload=plaintext
+    )
+    c.ingest_publisher.publish([message.model_dump(mode="json")])
+    return Response(body="success", status_code=200, headers={"Content-Type": "text/plain; charset=utf-8"})

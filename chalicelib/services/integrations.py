@@ -1,0 +1,139 @@
+"""Integration settings per tenant (WeCom callback + API credentials, shop credentials), with a short
+in-process cache so a warm webhook ack reads nothing from DynamoDB."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from chalicelib.domain.access import Permission, Principal
+from chalicelib.domain.common import Clock, NotFoundError
+from chalicelib.services.ports import IntegrationRepository
+
+CACHE_SECONDS = 60.0  # a changed secret takes effect within a minute on warm functions
+WECOM = "wecom"
+
+
+class WeComSettingsIn(BaseModel):
+    """What an admin enters from the WeCom admin console (应用管理 → 接收消息 / 客户联系)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    corp_id: str = Field(min_length=4, max_length=64, pattern=r"^w[wx][0-9a-zA-Z]+$")
+    token: SecretStr = Field(description="callback Token (3–32 letters/digits)")
+    encoding_aes_key: SecretStr = Field(description="callback EncodingAESKey (43 characters)")
+    secret: SecretStr = Field(description="the app's or 客户联系's secret, for outbound API calls")
+    agent_id: int | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, v: SecretStr) -> SecretStr:
+        if not re.fullmatch(r"[0-9A-Za-z]{3,32}", v.get_secret_value()):
+            raise ValueError("the token has 3 to 32 letters or digits")
+        return v
+
+    @field_validator("encoding_aes_key")
+    @classmethod
+    def _aes_key(cls, v: SecretStr) -> SecretStr:
+        if not re.fullmatch(r"[0-9A-Za-z+/]{43}", v.get_secret_value()):
+            raise ValueError("the EncodingAESKey has exactly 43 letters, digits, + or /")
+        return v
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, v: SecretStr) -> SecretStr:
+        if not 8 <= len(v.get_secret_value()) <= 128:
+            raise ValueError("the secret has 8 to 128 characters")
+        return v
+
+
+class WeComSettingsPublic(BaseModel):
+    corp_id: str
+    agent_id: int | None
+    token: str
+    encoding_aes_key: str
+    secret: str
+    updated_at: datetime
+
+
+class WeComSettings(BaseModel):
+    """Decrypted, for the adapters only."""
+
+    corp_id: str
+    agent_id: int | None
+    token: str
+    encoding_aes_key: str
+    secret: str
+
+
+def mask_secret(value: str) -> str:
+    return f"{value[:2]}…{value[-2:]}" if len(value) > 8 else "…"
+
+
+class IntegrationService:
+    def __init__(self, *, integrations: IntegrationRepository, clock: Clock) -> None:
+        self._repo = integrations
+        self._clock = clock
+        self._cache: dict[tuple[str, str], tuple[float, tuple[dict[str, Any], dict[str, str]] | None]] = {}
+
+    def set_wecom(self, *, principal: Principal, settings: WeComSettingsIn) -> WeComSettingsPublic:
+        principal.require(Permission.USERS_MANAGE)  # integration secrets are an admin's business
+        now = self._clock.now()
+        public = {"corp_id": settings.corp_id, "agent_id": settings.agent_id, "updated_at": now.isoformat()}
+        secrets = {
+            "token": settings.token.get_secret_value(),
+            "encoding_aes_key": settings.encoding_aes_key.get_secret_value(),
+            "secret": settings.secret.get_secret_value(),
+        }
+        self._repo.put(principal.tenant_id, WECOM, public, secrets)
+        self._cache.pop((principal.tenant_id, WECOM), None)
+        return _public(public, secrets)
+
+    def get_wecom_public(self, *, principal: Principal) -> WeComSettingsPublic:
+        principal.require(Permission.USERS_MANAGE)
+        found = self._repo.get(principal.tenant_id, WECOM)
+        if found is None:
+            raise NotFoundError("WeCom is not configured for this tenant")
+        return _public(*found)
+
+    def wecom(self, tenant_id: str) -> WeComSettings | None:
+        found = self._cached(tenant_id, WECOM)
+        if found is None:
+            return None
+        public, secrets = found
+        return WeComSettings(corp_id=public["corp_id"], agent_id=public.get("agent_id"), **secrets)
+
+    def set_raw(
+        self, *, principal: Principal, kind: str, public: dict[str, Any], secrets: dict[str, str]
+    ) -> None:
+        principal.require(Permission.USERS_MANAGE)
+        self._repo.put(
+            principal.tenant_id, kind, {**public, "updated_at": self._clock.now().isoformat()}, secrets
+        )
+        self._cache.pop((principal.tenant_id, kind), None)
+
+    def get_raw(self, tenant_id: str, kind: str) -> tuple[dict[str, Any], dict[str, str]] | None:
+        return self._cached(tenant_id, kind)
+
+    def _cached(self, tenant_id: str, kind: str) -> tuple[dict[str, Any], dict[str, str]] | None:
+        hit = self._cache.get((tenant_id, kind))
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        found = self._repo.get(tenant_id, kind)
+        self._cache[(tenant_id, kind)] = (time.monotonic() + CACHE_SECONDS, found)
+        return found
+
+
+def _public(public: dict[str, Any], secrets: dict[str, str]) -> WeComSettingsPublic:
+    return WeComSettingsPublic(
+        corp_id=public["corp_id"],
+        agent_id=public.get("agent_id"),
+        token=mask_secret(secrets["token"]),
+        encoding_aes_key=mask_secret(secrets["encoding_aes_key"]),
+        secret=mask_secret(secrets["secret"]),
+        updated_at=public["updated_at"],
+    )

@@ -1,0 +1,49 @@
+"""Per-tenant integration settings. Secret fields are encrypted at rest (AES-GCM, bound to tenant + kind)
+and only decrypted for the adapter that needs them."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from chalicelib.services.ports import PiiCipher
+from chalicelib.store import keys
+from chalicelib.store.table import InboxItem, IntegrationItem
+
+
+class DynamoIntegrationRepository:
+    def __init__(self, *, cipher: PiiCipher) -> None:
+        self._cipher = cipher
+
+    def put(self, tenant_id: str, kind: str, public: dict[str, Any], secrets: dict[str, str]) -> None:
+        context = f"{tenant_id}:{kind}"
+        IntegrationItem(
+            keys.tenant_pk(tenant_id),
+            keys.integration_sk(kind),
+            doc=json.dumps(public, ensure_ascii=False, default=str),
+            secrets_enc=self._cipher.encrypt(json.dumps(secrets), context=context),
+        ).save()
+
+    def get(self, tenant_id: str, kind: str) -> tuple[dict[str, Any], dict[str, str]] | None:
+        try:
+            item = IntegrationItem.get(keys.tenant_pk(tenant_id), keys.integration_sk(kind))
+        except IntegrationItem.DoesNotExist:
+            return None
+        secrets = json.loads(self._cipher.decrypt(item.secrets_enc or "", context=f"{tenant_id}:{kind}"))
+        return json.loads(item.doc or "{}"), secrets
+
+
+class DynamoInbox:
+    """Raw payloads that were received and verified but that no handler maps yet: nothing is dropped."""
+
+    def put(self, tenant_id: str, *, key: str, received_at: datetime, record: dict[str, Any]) -> None:
+        InboxItem(
+            keys.inbox_pk(tenant_id, received_at.strftime("%Y-%m")),
+            keys.inbox_sk(received_at, key),
+            doc=json.dumps(record, ensure_ascii=False, default=str),
+        ).save()
+
+    def list(self, tenant_id: str, month: str, limit: int) -> list[dict[str, Any]]:
+        items = InboxItem.query(keys.inbox_pk(tenant_id, month), scan_index_forward=False, limit=limit)
+        return [json.loads(i.doc or "{}") for i in items]

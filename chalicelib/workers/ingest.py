@@ -1,0 +1,110 @@
+"""The ingest queue consumer: verified webhook payloads → touches on customers (identity resolution).
+
+Idempotent on each payload's own key (the marker is written with the effect, in one transaction), partial
+batch failures reported, and a message that keeps failing ends in the DLQ with its raw payload."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from chalice.app import Blueprint, SQSEvent
+
+from chalicelib.bootstrap import container
+from chalicelib.domain.customers import Customer, Identity, WeComFollow
+from chalicelib.domain.timeline import Actor, ActorType
+from chalicelib.integrations.wecom.events import ExternalContactEvent, WeComEvent, parse_event
+from chalicelib.observability import logger
+from chalicelib.resources import INGEST_QUEUE
+from chalicelib.services.ingest import IngestMessage
+from chalicelib.services.resolver import Touch
+
+bp = Blueprint(__name__)
+_processor = BatchProcessor(event_type=EventType.SQS)
+WECOM_ACTOR = Actor(type=ActorType.INTEGRATION, id="wecom")
+
+_CONTACT_KINDS = {
+    "add_external_contact": "wecom.contact_added",
+    "add_half_external_contact": "wecom.contact_added",
+    "edit_external_contact": "wecom.contact_edited",
+    "del_external_contact": "wecom.contact_removed_by_staff",
+    "del_follow_user": "wecom.contact_removed_by_customer",
+    "transfer_fail": "wecom.transfer_failed",
+}
+
+
+def handle(message: IngestMessage) -> None:
+    if message.source == "wecom":
+        event = parse_event(str(message.payload))
+        if isinstance(event, ExternalContactEvent):
+            container().resolver.touch(wecom_contact_touch(message, event))
+            return
+        _keep_raw(message, event_time(event), f"wecom:{event.kind}")
+        return
+    _keep_raw(message, message.received_at, message.source)
+
+
+def event_time(event: WeComEvent) -> datetime:
+    return datetime.fromtimestamp(event.create_time, tz=UTC)
+
+
+def wecom_contact_touch(message: IngestMessage, event: ExternalContactEvent) -> Touch:
+    at = event_time(event)
+    change = str(event.change_type)
+
+    def update(customer: Customer) -> None:
+        follows = customer.wecom_follows
+        current = next(
+            (f for f in reversed(follows) if f.user_id == event.user_id and f.removed_at is None), None
+        )
+        if change.startswith("add_") and current is None:
+            follows.append(WeComFollow(user_id=event.user_id, state=event.state, added_at=at))
+        elif change in ("del_external_contact", "del_follow_user") and current is not None:
+            current.removed_at = at
+            current.removed_by = "staff" if change == "del_external_contact" else "customer"
+        if customer.owner_id is None and change.startswith("add_"):
+            customer.owner_id = event.user_id  # the first staff member to add a customer owns them
+
+    data: dict[str, Any] = {"staff_user_id": event.user_id, "change_type": change}
+    if event.state:
+        data["state"] = event.state  # the channel code of the 「联系我」 QR code: store or campaign
+    if event.fail_reason:
+        data["fail_reason"] = event.fail_reason
+    return Touch(
+        tenant_id=message.tenant_id,
+        identities=[Identity(type="wecom_external_userid", value=event.external_user_id)],
+        kind=_CONTACT_KINDS.get(change, f"wecom.{change}"),
+        source="wecom",
+        at=at,
+        actor=WECOM_ACTOR,
+        data=data,
+        idempotency_key=message.key,
+        update=update,
+    )
+
+
+def _keep_raw(message: IngestMessage, at: datetime, kind: str) -> None:
+    """Nothing received is dropped: what no handler maps yet is kept raw and visible (GET /v1/inbox)."""
+    container().inbox.put(
+        message.tenant_id, key=message.key, received_at=at, record={"kind": kind, **message.record()}
+    )
+    logger.info("kept raw", extra={"kind": kind})
+
+
+def _record_handler(record: SQSRecord) -> None:
+    message = IngestMessage.model_validate(json.loads(record.body))
+    logger.append_keys(tenant_id=message.tenant_id, event_key=message.key)
+    try:
+        handle(message)
+    finally:
+        logger.remove_keys(["tenant_id", "event_key"])
+
+
+@bp.on_sqs_message(queue=INGEST_QUEUE.name, batch_size=INGEST_QUEUE.batch_size)
+def on_ingest_message(event: SQSEvent) -> dict[str, Any]:
+    return dict(
+        process_partial_response(event=event.to_dict(), record_handler=_record_handler, processor=_processor)
+    )

@@ -1,0 +1,196 @@
+"""WeCom callbacks end to end on moto: Tencent's reference vectors through the HTTP routes, the ingest
+queue and the worker; replay and duplicate deliveries; the same-second idempotency case."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+import boto3
+import pytest
+
+from chalicelib.integrations.wecom.crypto import WeComCrypto
+from chalicelib.resources import INGEST_QUEUE
+from tests.integration.conftest import Api, TenantKeys, drain
+
+VECTORS = json.loads(
+    (Path(__file__).resolve().parents[1] / "vectors" / "wecom_callback_vectors.json").read_text()
+)
+
+
+@pytest.fixture
+def wecom(api: Api, tenant: TenantKeys, clock) -> TenantKeys:
+    settings = {
+        "corp_id": VECTORS["corp_id"],
+        "token": VECTORS["token"],
+        "encoding_aes_key": VECTORS["encoding_aes_key"],
+        "secret": "app-secret-0123456789",
+    }
+    resp = api.call("PUT", "/v1/integrations/wecom", tenant, settings)
+    assert resp.status_code == 200, resp.data
+    assert VECTORS["token"] not in json.dumps(resp.data)
+    clock.at = datetime.fromtimestamp(int(VECTORS["callbacks"][0]["timestamp"]), tz=UTC) + timedelta(
+        seconds=30
+    )
+    return tenant
+
+
+def queued() -> int:
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=INGEST_QUEUE.name)["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def post(api: Api, tenant_id: str, vector: dict, clock=None) -> object:
+    if clock is not None:  # receive it a few seconds after WeCom sent it
+        clock.at = datetime.fromtimestamp(int(vector["timestamp"]), tz=UTC) + timedelta(seconds=3)
+    query = urlencode({k: vector[k] for k in ("msg_signature", "timestamp", "nonce")})
+    return api.call(
+        "POST",
+        f"/webhooks/wecom/{tenant_id}?{query}",
+        None,
+        raw=vector["body"].encode(),
+        headers={"Content-Type": "text/xml"},
+    )
+
+
+def customers(api: Api, t: TenantKeys) -> list[dict]:
+    return api.call("GET", "/v1/customers?limit=100", t).data["items"]
+
+
+def test_url_verification_vectors(api: Api, wecom: TenantKeys):
+    for v in VECTORS["url_verification"]:
+        query = urlencode({k: v[k] for k in ("msg_signature", "timestamp", "nonce", "echostr")})
+        resp = api.call("GET", f"/webhooks/wecom/{wecom.tenant_id}?{query}", None)
+        assert resp.status_code == 200
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        assert resp.body == v["expected_reply"].encode()  # no quotes, BOM or newline
+
+
+def test_url_verification_with_a_bad_signature_is_403(api: Api, wecom: TenantKeys):
+    v = dict(VECTORS["url_verification"][0], msg_signature="0" * 40)
+    query = urlencode({k: v[k] for k in ("msg_signature", "timestamp", "nonce", "echostr")})
+    assert api.call("GET", f"/webhooks/wecom/{wecom.tenant_id}?{query}", None).status_code == 403
+
+
+def test_every_callback_vector_is_acked_enqueued_and_processed(api: Api, wecom: TenantKeys, clock):
+    for v in VECTORS["callbacks"]:
+        resp = post(api, wecom.tenant_id, v, clock)
+        assert resp.status_code == 200 and resp.body == b"success"
+    assert queued() == len(VECTORS["callbacks"])
+    assert drain(INGEST_QUEUE.name) == {"delivered": len(VECTORS["callbacks"]), "failed": 0}
+    contacts = {
+        c["identities"][0]["value"]
+        for c in customers(api, wecom)
+        if c["identities"] and c["identities"][0]["type"] == "wecom_external_userid"
+    }
+    added = {
+        v["plaintext"].split("<ExternalUserID><![CDATA[")[1].split("]]>")[0]
+        for v in VECTORS["callbacks"]
+        if v["kind"] == "add_external_contact"
+    }
+    assert added <= contacts
+    # what no handler maps yet is kept raw and visible
+    month = datetime.fromtimestamp(int(VECTORS["callbacks"][0]["timestamp"]), tz=UTC).strftime("%Y-%m")
+    inbox = api.call("GET", f"/v1/inbox?month={month}", wecom).data["items"]
+    assert {i["kind"] for i in inbox} >= {"wecom:text", "wecom:external_tag"}
+
+
+def test_bad_vectors_are_rejected_and_nothing_is_stored(api: Api, wecom: TenantKeys):
+    expected = {
+        "signature does not match": 403,
+        "encrypted for another corp id (receive id mismatch)": 403,
+        "body is not XML": 400,
+    }
+    for v in VECTORS["bad"]:
+        resp = post(api, wecom.tenant_id, v)
+        assert resp.status_code == expected[v["why"]], v["why"]
+        assert set(resp.data["error"]) == {"code", "message", "details"}
+    assert queued() == 0
+
+
+def test_replayed_callback_outside_five_minutes_is_403(api: Api, wecom: TenantKeys, clock):
+    clock.advance(minutes=10)
+    assert post(api, wecom.tenant_id, VECTORS["callbacks"][0]).status_code == 403
+    assert queued() == 0
+
+
+def test_unconfigured_tenant_is_404(api: Api, other_tenant: TenantKeys, wecom: TenantKeys):
+    assert post(api, other_tenant.tenant_id, VECTORS["callbacks"][0]).status_code == 404
+
+
+def test_duplicate_delivery_has_one_effect(api: Api, wecom: TenantKeys):
+    add = next(v for v in VECTORS["callbacks"] if v["kind"] == "add_external_contact")
+    for _ in range(3):
+        assert post(api, wecom.tenant_id, add).status_code == 200
+    drain(INGEST_QUEUE.name)
+    [customer] = customers(api, wecom)
+    view = api.call("GET", f"/v1/customers/{customer['id']}", wecom).data
+    assert [e["kind"] for e in view["timeline"]] == ["wecom.contact_added"]
+    assert view["timeline"][0]["data"]["state"] == "store_0"
+
+
+def test_same_second_same_staff_different_customers_are_two_contacts(api: Api, wecom: TenantKeys):
+    """The bug class of SCRMs that keyed events on CreateTime+FromUserName: both contacts must survive."""
+    crypto = WeComCrypto(VECTORS["token"], VECTORS["encoding_aes_key"], VECTORS["corp_id"])
+    ts = VECTORS["callbacks"][0]["timestamp"]
+    for external in ("wmSameSecondAAAA", "wmSameSecondBBBB"):
+        plaintext = (
+            f"<xml><ToUserName><![CDATA[{VECTORS['corp_id']}]]></ToUserName><FromUserName><![CDATA[sys]]>"
+            f"</FromUserName><CreateTime>{ts}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA["
+            "change_external_contact]]></Event><ChangeType><![CDATA[add_external_contact]]></ChangeType><UserID>"
+            f"<![CDATA[staff0]]></UserID><ExternalUserID><![CDATA[{external}]]></ExternalUserID></xml>"
+        )
+        encrypted, signature = crypto.encrypt(plaintext, nonce="123", timestamp=ts)
+        to_user = f"<ToUserName><![CDATA[{VECTORS['corp_id']}]]></ToUserName>"
+        body = f"<xml>{to_user}<Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+        resp = post(
+            api, wecom.tenant_id, {"msg_signature": signature, "timestamp": ts, "nonce": "123", "body": body}
+        )
+        assert resp.status_code == 200
+    drain(INGEST_QUEUE.name)
+    values = sorted(c["identities"][0]["value"] for c in customers(api, wecom))
+    assert values == ["wmSameSecondAAAA", "wmSameSecondBBBB"]
+
+
+def test_contact_removed_keeps_the_customer_and_the_history(api: Api, wecom: TenantKeys, clock):
+    by_kind = {v["kind"]: v for v in VECTORS["callbacks"]}
+    for kind in ("add_external_contact", "del_follow_user", "del_external_contact"):
+        assert post(api, wecom.tenant_id, by_kind[kind], clock).status_code == 200
+    drain(INGEST_QUEUE.name)
+    kinds = {
+        e["kind"]
+        for c in customers(api, wecom)
+        for e in api.call("GET", f"/v1/customers/{c['id']}", wecom).data["timeline"]
+    }
+    assert {"wecom.contact_added", "wecom.contact_removed_by_customer"} <= kinds or {
+        "wecom.contact_added",
+        "wecom.contact_removed_by_staff",
+    } <= kinds
+
+
+def test_settings_validation_and_admin_only(api: Api, tenant: TenantKeys):
+    bad = api.call(
+        "PUT",
+        "/v1/integrations/wecom",
+        tenant,
+        {"corp_id": "x", "token": "!", "encoding_aes_key": "short", "secret": "s"},
+    )
+    assert bad.status_code == 400
+    assert {d["field"] for d in bad.data["error"]["details"]} == {
+        "corp_id",
+        "token",
+        "encoding_aes_key",
+        "secret",
+    }
+    ok = {
+        "corp_id": VECTORS["corp_id"],
+        "token": VECTORS["token"],
+        "encoding_aes_key": VECTORS["encoding_aes_key"],
+        "secret": "app-secret-0123456789",
+    }
+    assert api.call("PUT", "/v1/integrations/wecom", tenant, ok, role="manager_east").status_code == 403
+    assert api.call("GET", "/v1/integrations/wecom", tenant).status_code == 404
