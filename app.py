@@ -2,7 +2,7 @@
 
 from chalice.app import Chalice
 
-from chalicelib.api import customers, integrations, system, tags, users, webhooks
+from chalicelib.api import customers, integrations, system, tags, tracking, users, webhooks
 from chalicelib.api.fallbacks import add_method_fallbacks
 from chalicelib.workers import events, ingest
 
@@ -14,6 +14,7 @@ for blueprint in (
     tags.bp,
     users.bp,
     integrations.bp,
+    tracking.bp,
     webhooks.bp,
     events.bp,
     ingest.bp,

@@ -29,7 +29,10 @@ def parse_amount(value: object) -> Decimal:
         raise ValueError("an amount must be a decimal string")
     if not parsed.is_finite():
         raise ValueError(f"'{value}' is not a finite amount")
-    return to_fen(parsed)
+    try:
+        return to_fen(parsed)
+    except InvalidOperation:  # beyond Decimal's precision at two places, e.g. "1e30"
+        raise ValueError(f"'{value}' is too large an amount") from None
 
 
 # A pydantic field type: accepts "12.5" / 12 / Decimal, stores Decimal("12.50"), serialises as "12.50".

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from chalice.app import Blueprint, SQSEvent
 
 from chalicelib.bootstrap import container
+from chalicelib.domain.behaviour import BehaviourEventIn, count
 from chalicelib.domain.customers import Customer, Identity, WeComFollow
 from chalicelib.domain.timeline import Actor, ActorType
 from chalicelib.integrations.wecom.events import ExternalContactEvent, WeComEvent, parse_event
@@ -44,7 +45,27 @@ def handle(message: IngestMessage) -> None:
             return
         _keep_raw(message, event_time(event), f"wecom:{event.kind}")
         return
+    if message.source == "behaviour":
+        for item in message.payload:  # each event has its own key: a retried message redoes only what failed
+            container().resolver.touch(
+                behaviour_touch(message.tenant_id, BehaviourEventIn.model_validate(item))
+            )
+        return
     _keep_raw(message, message.received_at, message.source)
+
+
+def behaviour_touch(tenant_id: str, event: BehaviourEventIn) -> Touch:
+    return Touch(
+        tenant_id=tenant_id,
+        identities=[i.to_identity() for i in event.identities],
+        kind=f"behaviour.{event.type.value}",
+        source="tracking",
+        at=event.occurred_at,
+        actor=Actor(type=ActorType.INTEGRATION, id="tracking"),
+        data=event.properties,
+        idempotency_key=f"behaviour:{event.event_id}",
+        update=lambda customer: count(customer, event),
+    )
 
 
 def event_time(event: WeComEvent) -> datetime:
