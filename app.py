@@ -2,7 +2,7 @@
 
 from chalice.app import Chalice
 
-from chalicelib.api import customers, integrations, system, tags, tracking, users, webhooks
+from chalicelib.api import customers, integrations, orders, system, tags, tracking, users, webhooks
 from chalicelib.api.fallbacks import add_method_fallbacks
 from chalicelib.workers import events, ingest
 
@@ -15,6 +15,7 @@ for blueprint in (
     users.bp,
     integrations.bp,
     tracking.bp,
+    orders.bp,
     webhooks.bp,
     events.bp,
     ingest.bp,

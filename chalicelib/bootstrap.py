@@ -11,11 +11,14 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.domain.common import Clock, SystemClock
 from chalicelib.resources import EVENTS_QUEUE, INGEST_QUEUE
 from chalicelib.services.customers import CustomerService, TagSync
+from chalicelib.services.imports import ImportService
 from chalicelib.services.integrations import IntegrationService
+from chalicelib.services.orders import OrderService
 from chalicelib.services.ports import (
     CustomerRepository,
     Inbox,
     IntegrationRepository,
+    OrderRepository,
     Publisher,
     TagRepository,
     TenantRepository,
@@ -119,6 +122,20 @@ class Container:
     @cached_property
     def resolver(self) -> IdentityResolver:
         return IdentityResolver(customers=self.customer_repo, publisher=self.publisher, clock=self.clock)
+
+    @cached_property
+    def order_repo(self) -> OrderRepository:
+        from chalicelib.store.orders import DynamoOrderRepository
+
+        return DynamoOrderRepository(cursors=self.cursors)
+
+    @cached_property
+    def orders(self) -> OrderService:
+        return OrderService(orders=self.order_repo, resolver=self.resolver)
+
+    @cached_property
+    def imports(self) -> ImportService:
+        return ImportService(resolver=self.resolver, tags=self.tag_repo, clock=self.clock)
 
     @cached_property
     def tag_sync(self) -> TagSync:

@@ -156,6 +156,12 @@ def render(result: Result | Response, default_status: int) -> Response:
 
 
 def _parse_body(model: type[BaseModel], raw: bytes) -> BaseModel:
+    return model.model_validate(parse_json_object(raw))
+
+
+def parse_json_object(raw: bytes | str | None) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 naming `body`."""
+    raw = raw or b""
     if not raw.strip():
         raise InvalidInputError("a JSON body is required", details=[{"field": "body", "message": "required"}])
     try:
@@ -168,7 +174,7 @@ def _parse_body(model: type[BaseModel], raw: bytes) -> BaseModel:
         raise InvalidInputError(
             "the body must be a JSON object", details=[{"field": "body", "message": "object"}]
         )
-    return model.model_validate(data)
+    return data
 
 
 def _parse_query(model: type[BaseModel], request: Request) -> BaseModel:

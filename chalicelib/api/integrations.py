@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from chalicelib.api.http import Api, Ctx, Result
+from chalicelib.api.http import Api, Ctx, Result, parse_json_object
 from chalicelib.bootstrap import container
 from chalicelib.domain.access import Permission
-from chalicelib.services.integrations import WeComSettingsIn, WeComSettingsPublic
+from chalicelib.domain.common import NotFoundError
+from chalicelib.integrations.shops import get_adapter
+from chalicelib.services.integrations import WeComSettingsIn, WeComSettingsPublic, mask_secret
 
 api = Api(__name__, tag="integrations")
 bp = api.blueprint
@@ -60,3 +62,63 @@ def inbox(ctx: Ctx) -> Result:
     ctx.user.require(Permission.USERS_MANAGE)
     q: InboxQuery = ctx.query
     return Result(InboxPublic(items=container().inbox.list(ctx.user.tenant_id, q.month, q.limit)))
+
+
+class ShopSettingsPublic(BaseModel):
+    platform: str
+    settings: dict[str, object]
+    updated_at: str | None = None
+
+
+@api.route(
+    "/v1/integrations/shop/{platform}",
+    "PUT",
+    summary="Set a shop platform's credentials (admin; fields as the platform names them)",
+    response=ShopSettingsPublic,
+    errors=(400, 403, 404),
+)
+def put_shop(ctx: Ctx, platform: str) -> Result:
+    ctx.user.require(Permission.USERS_MANAGE)
+    model = _credentials_model(platform)
+    settings = model.model_validate(parse_json_object(ctx.request.raw_body))
+    public, secrets = {}, {}
+    for name, value in settings:
+        if isinstance(value, SecretStr):
+            secrets[name] = value.get_secret_value()
+        elif value is not None:
+            public[name] = value
+    container().integrations.set_raw(
+        principal=ctx.user, kind=f"shop#{platform}", public=public, secrets=secrets
+    )
+    return Result(_shop_public(platform, public, secrets))
+
+
+@api.route(
+    "/v1/integrations/shop/{platform}",
+    "GET",
+    summary="A shop platform's settings, secrets masked (admin)",
+    response=ShopSettingsPublic,
+    errors=(403, 404),
+)
+def get_shop(ctx: Ctx, platform: str) -> Result:
+    ctx.user.require(Permission.USERS_MANAGE)
+    _credentials_model(platform)
+    found = container().integrations.get_raw(ctx.user.tenant_id, f"shop#{platform}")
+    if found is None:
+        raise NotFoundError(f"{platform} is not configured for this tenant")
+    return Result(_shop_public(platform, *found))
+
+
+def _credentials_model(platform: str) -> type[BaseModel]:
+    try:
+        return get_adapter(platform).credentials_model
+    except KeyError as e:
+        raise NotFoundError(str(e.args[0])) from e
+
+
+def _shop_public(platform: str, public: dict[str, object], secrets: dict[str, str]) -> ShopSettingsPublic:
+    updated = public.get("updated_at")
+    shown = {k: v for k, v in public.items() if k != "updated_at"} | {
+        k: mask_secret(v) for k, v in secrets.items()
+    }
+    return ShopSettingsPublic(platform=platform, settings=shown, updated_at=str(updated) if updated else None)

@@ -105,7 +105,7 @@ class CustomerPublic(BaseModel):
             region=c.region,
             store=c.store,
             owner_id=c.owner_id,
-            attributes=c.attributes,
+            attributes={k: v for k, v in c.attributes.items() if not k.startswith("_")},  # _ = internal
             identities=identities,
             tags=[TagPublic(id=k, name=v) for k, v in c.tags.items()],
             source=c.source,
@@ -117,11 +117,21 @@ class CustomerPublic(BaseModel):
 
 class Customer360Public(CustomerPublic):
     timeline: list[TimelineEventPublic]
+    recent_orders: list[dict[str, Any]]
+    wecom_follows: list[dict[str, Any]]
+    merged_from: list[str]
 
     @classmethod
     def of_360(cls, view: CustomerView) -> Customer360Public:
         base = CustomerPublic.of(view).model_dump()
-        return cls(**base, timeline=[TimelineEventPublic.of(e) for e in view.timeline or []])
+        c = view.customer
+        return cls(
+            **base,
+            timeline=[TimelineEventPublic.of(e) for e in view.timeline or []],
+            recent_orders=c.recent_orders,
+            wecom_follows=[f.model_dump(mode="json") for f in c.wecom_follows],
+            merged_from=c.merged_from,
+        )
 
 
 class CustomersPublic(BaseModel):

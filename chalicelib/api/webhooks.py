@@ -3,11 +3,16 @@ retries after 5 s; the URL check must answer within 1 s)."""
 
 from __future__ import annotations
 
+import hashlib
+
 from chalice.app import Response
+from pydantic import BaseModel
 
 from chalicelib.api.http import Api, Ctx
 from chalicelib.bootstrap import container
-from chalicelib.domain.common import ForbiddenError, InvalidInputError, NotFoundError
+from chalicelib.domain.common import ForbiddenError, InvalidInputError, NotFoundError, UnauthorizedError
+from chalicelib.integrations.shops import PayloadError, get_adapter
+from chalicelib.integrations.shops import SignatureError as ShopSignatureError
 from chalicelib.integrations.wecom.crypto import (
     MalformedMessageError,
     ReceiveIdError,
@@ -90,3 +95,68 @@ def wecom_callback(ctx: Ctx, tenant_id: str) -> Response:
     )
     c.ingest_publisher.publish([message.model_dump(mode="json")])
     return Response(body="success", status_code=200, headers={"Content-Type": "text/plain; charset=utf-8"})
+
+
+@api.route(
+    "/webhooks/shop/{platform}/{tenant_id}",
+    "POST",
+    summary="Shop order webhook (youzan, doudian, shopify, generic): verify, enqueue, ack",
+    auth=False,
+    errors=(400, 401, 404),
+)
+def shop_webhook(ctx: Ctx, platform: str, tenant_id: str) -> Response:
+    c = container()
+    try:
+        adapter = get_adapter(platform)
+    except KeyError as e:
+        raise NotFoundError(str(e.args[0])) from e
+    credentials = shop_credentials(tenant_id, platform)
+    raw = ctx.request.raw_body or b""
+    body = raw.encode() if isinstance(raw, str) else raw
+    headers = {k.lower(): str(v) for k, v in ctx.request.headers.items()}
+    now = c.clock.now()
+    try:
+        adapter.verify(
+            headers=headers, body=body, credentials=credentials, now=now
+        )  # raw bytes, before parsing
+        events = adapter.parse(headers=headers, body=body, credentials=credentials, received_at=now)
+    except ShopSignatureError as e:
+        raise UnauthorizedError(f"{platform} signature rejected: {e}") from e
+    except PayloadError as e:
+        raise InvalidInputError(f"the {platform} payload is malformed: {e}") from e
+    if events:
+        messages = [
+            IngestMessage(
+                source="shop",
+                tenant_id=tenant_id,
+                key=f"shop:{e.dedupe_key}",
+                received_at=now,
+                payload=e.model_dump(mode="json"),
+                platform=platform,
+            ).model_dump(mode="json")
+            for e in events
+        ]
+    else:  # authentic but not an order event we map: kept raw, never dropped
+        digest = hashlib.sha256(body).hexdigest()
+        messages = [
+            IngestMessage(
+                source="shop",
+                tenant_id=tenant_id,
+                key=f"shop-raw:{platform}:{digest}",
+                received_at=now,
+                payload={"body": body.decode("utf-8", "replace")},
+                platform=platform,
+            ).model_dump(mode="json")
+        ]
+    c.ingest_publisher.publish(messages)
+    status, content_type, ack = adapter.ack()
+    return Response(body=ack, status_code=status, headers={"Content-Type": content_type})
+
+
+def shop_credentials(tenant_id: str, platform: str) -> BaseModel:
+    found = container().integrations.get_raw(tenant_id, f"shop#{platform}")
+    if found is None:
+        raise NotFoundError(f"{platform} is not configured for this tenant")
+    public, secrets = found
+    fields = {k: v for k, v in public.items() if k != "updated_at"}  # bookkeeping, not a credential
+    return get_adapter(platform).credentials_model.model_validate({**fields, **secrets})

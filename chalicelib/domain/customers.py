@@ -115,6 +115,7 @@ class Customer(BaseModel):
     history: dict[str, list[Any]] = Field(default_factory=dict)  # values a merge did not keep, never lost
     merged_into: str | None = None  # set on a customer absorbed by a merge: a redirect to the survivor
     merged_from: list[str] = Field(default_factory=list)  # absorbed customers whose timelines/orders we show
+    recent_orders: list[Any] = Field(default_factory=list)  # OrderSummary dicts, newest first (360 view)
     created_at: datetime
     updated_at: datetime
     version: int = 1

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain.customers import Identity
-from chalicelib.domain.money import Amount
+from chalicelib.domain.money import Amount, parse_amount
 
 
 class OrderStatus(StrEnum):
@@ -74,3 +74,105 @@ class OrderEvent(BaseModel):
     occurred_at: datetime  # when the platform says this status happened (or when we received it)
     raw_type: str  # the platform's own event/topic name, for the timeline and debugging
     extra: dict[str, Any] = Field(default_factory=dict)  # platform fields worth keeping (store, nick, …)
+
+
+class StatusChange(BaseModel):
+    status: OrderStatus
+    at: datetime
+    dedupe_key: str
+    raw_type: str
+
+
+class Order(BaseModel):
+    """An order as we keep it: the latest known state plus every status change received (in any order)."""
+
+    tenant_id: str
+    platform: str
+    shop_id: str
+    order_id: str
+    status: OrderStatus
+    customer_id: str | None = None  # None until a buyer identity is known (抖店 pushes carry none)
+    buyer_types: list[str] = Field(
+        default_factory=list
+    )  # which identities the buyer came with (no values: PII)
+    items: list[OrderItem] = Field(default_factory=list)
+    total_amount: Amount | None = None
+    refunded_amount: Amount | None = None
+    currency: str = "CNY"
+    coupons: list[Coupon] = Field(default_factory=list)
+    created_at: datetime | None = None
+    paid_at: datetime | None = None
+    updated_at: datetime
+    history: list[StatusChange] = Field(default_factory=list)
+    version: int = 0
+
+    @classmethod
+    def start(cls, tenant_id: str, event: OrderEvent) -> Order:
+        return cls(
+            tenant_id=tenant_id,
+            platform=event.platform,
+            shop_id=event.shop_id,
+            order_id=event.order_id,
+            status=event.status,
+            updated_at=event.occurred_at,
+        )
+
+    def apply(self, event: OrderEvent, customer_id: str | None) -> bool:
+        """Fold one event in. Idempotent (a seen dedupe key changes nothing) and order-insensitive: the
+        status only moves forward by STATUS_RANK, so a late `paid` never undoes `completed`."""
+        if any(h.dedupe_key == event.dedupe_key for h in self.history):
+            return False
+        self.history.append(
+            StatusChange(
+                status=event.status,
+                at=event.occurred_at,
+                dedupe_key=event.dedupe_key,
+                raw_type=event.raw_type,
+            )
+        )
+        self.history.sort(key=lambda h: (h.at, STATUS_RANK[h.status]))
+        latest = max(self.history, key=lambda h: (STATUS_RANK[h.status], h.at))
+        self.status = latest.status
+        if event.items:
+            self.items = event.items
+        if event.total_amount is not None:
+            self.total_amount = event.total_amount
+        refund = event.extra.get("refund_amount")
+        if refund is not None:
+            self.refunded_amount = (self.refunded_amount or 0) + parse_amount(refund)
+        self.coupons = event.coupons or self.coupons
+        self.currency = event.currency
+        self.created_at = self.created_at or event.created_at
+        self.paid_at = self.paid_at or event.paid_at
+        self.customer_id = self.customer_id or customer_id
+        self.buyer_types = sorted(set(self.buyer_types) | {i.type for i in event.buyer})
+        self.updated_at = max(self.updated_at, event.occurred_at)
+        self.version += 1
+        return True
+
+    def summary(self) -> OrderSummary:
+        return OrderSummary(
+            platform=self.platform,
+            order_id=self.order_id,
+            status=self.status,
+            total_amount=self.total_amount,
+            at=self.paid_at or self.created_at or self.updated_at,
+        )
+
+
+class OrderSummary(BaseModel):
+    """What the 360 view shows of a recent order (kept on the profile: no extra read)."""
+
+    platform: str
+    order_id: str
+    status: OrderStatus
+    total_amount: Amount | None
+    at: datetime
+
+
+RECENT_ORDERS = 10
+
+
+def remember_order(recent: list[OrderSummary], summary: OrderSummary) -> list[OrderSummary]:
+    kept = [s for s in recent if (s.platform, s.order_id) != (summary.platform, summary.order_id)]
+    return sorted([*kept, summary], key=lambda s: s.at, reverse=True)[:RECENT_ORDERS]

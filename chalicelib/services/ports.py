@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from chalicelib.domain.customers import Customer, Identity
+from chalicelib.domain.orders import Order
 from chalicelib.domain.tags import TagCatalogue, TagGroup
 from chalicelib.domain.tenants import ApiKey, Tenant, User
 from chalicelib.domain.timeline import TimelineEvent
@@ -120,3 +121,11 @@ class IntegrationRepository(Protocol):
 class Inbox(Protocol):
     def put(self, tenant_id: str, *, key: str, received_at: datetime, record: dict[str, Any]) -> None: ...
     def list(self, tenant_id: str, month: str, limit: int) -> list[dict[str, Any]]: ...
+
+
+class OrderRepository(Protocol):
+    def get(self, tenant_id: str, platform: str, order_id: str) -> Order | None: ...
+    def save(self, order: Order, *, expected_version: int) -> None: ...
+    def for_customer(
+        self, tenant_id: str, customer_id: str, *, limit: int, cursor: str | None
+    ) -> Page[Order]: ...

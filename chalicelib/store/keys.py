@@ -105,3 +105,19 @@ def inbox_pk(tenant_id: str, month: str) -> str:
 
 def inbox_sk(received_at: datetime, key: str) -> str:
     return f"{received_at.isoformat(timespec='milliseconds')}#{key}"
+
+
+def order_pk(tenant_id: str, platform: str, order_id: str) -> str:
+    return f"T#{tenant_id}#O#{platform}#{order_id}"
+
+
+ORDER_SK = "ORDER"
+
+
+# GSI1: a customer's orders, newest first.
+def customer_orders_pk(tenant_id: str, customer_id: str) -> str:
+    return f"T#{tenant_id}#C#{customer_id}#ORDERS"
+
+
+def customer_orders_sk(at: datetime, platform: str, order_id: str) -> str:
+    return f"{at.isoformat(timespec='milliseconds')}#{platform}#{order_id}"

@@ -95,6 +95,10 @@ class MergeRecordItem(Item, discriminator="merge"):
     pass
 
 
+class OrderRecordItem(Item, discriminator="order"):
+    version = NumberAttribute()
+
+
 class IntegrationItem(Item, discriminator="integration"):
     secrets_enc = UnicodeAttribute(null=True)  # the secret fields, AES-GCM encrypted as one JSON object
 

@@ -16,6 +16,7 @@ from chalice.app import Blueprint, SQSEvent
 from chalicelib.bootstrap import container
 from chalicelib.domain.behaviour import BehaviourEventIn, count
 from chalicelib.domain.customers import Customer, Identity, WeComFollow
+from chalicelib.domain.orders import OrderEvent
 from chalicelib.domain.timeline import Actor, ActorType
 from chalicelib.integrations.wecom.events import ExternalContactEvent, WeComEvent, parse_event
 from chalicelib.observability import logger
@@ -44,6 +45,9 @@ def handle(message: IngestMessage) -> None:
             container().resolver.touch(wecom_contact_touch(message, event))
             return
         _keep_raw(message, event_time(event), f"wecom:{event.kind}")
+        return
+    if message.source == "shop" and isinstance(message.payload, dict) and "order_id" in message.payload:
+        container().orders.ingest(message.tenant_id, OrderEvent.model_validate(message.payload))
         return
     if message.source == "behaviour":
         for item in message.payload:  # each event has its own key: a retried message redoes only what failed

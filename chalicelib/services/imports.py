@@ -1,0 +1,173 @@
+"""Historic data migration: legacy CSV exports → customers (through the identity resolver) and orders.
+
+Re-running a file changes nothing: each person's touch carries a key derived from its content, so an
+unchanged person is a duplicate (no write); a changed one applies only what changed."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from chalicelib.domain.access import Permission, Principal
+from chalicelib.domain.common import Clock, ConflictError, InvalidInputError
+from chalicelib.domain.customers import Customer, Gender
+from chalicelib.domain.imports import CustomerRow, ImportIssue, PersonRecord, cluster_people, parse_customers
+from chalicelib.domain.tags import MAX_TAGS_PER_GROUP, new_tag_group
+from chalicelib.domain.timeline import Actor
+from chalicelib.services.ports import TagRepository
+from chalicelib.services.resolver import IdentityResolver, Touch
+
+IMPORT_TAG_GROUP = "导入标签"
+_LONG_DIGITS = re.compile(r"\d{5,}")
+Progress = Callable[[int, int], None]
+
+
+class RowIssue(BaseModel):
+    row: int
+    code: str
+    field: str | None
+    reason: str
+
+
+class ImportReport(BaseModel):
+    kind: str
+    source: str
+    rows: int
+    rejected_rows: int
+    people: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    merged: int = 0
+    rejected: list[RowIssue] = Field(default_factory=list)
+    warnings: list[RowIssue] = Field(default_factory=list)
+    reasons: dict[str, int] = Field(default_factory=dict)
+
+
+def _masked(issue: ImportIssue) -> RowIssue:
+    """Reports never carry raw rows or whole numbers: phones and ids are PII."""
+    reason = _LONG_DIGITS.sub(
+        lambda m: m.group()[:3] + "*" * (len(m.group()) - 5) + m.group()[-2:], issue.reason
+    )
+    return RowIssue(row=issue.row, code=issue.code, field=issue.field, reason=reason)
+
+
+class ImportService:
+    def __init__(self, *, resolver: IdentityResolver, tags: TagRepository, clock: Clock) -> None:
+        self._resolver = resolver
+        self._tags = tags
+        self._clock = clock
+
+    def import_customers(
+        self, *, principal: Principal, text: str, source: str, progress: Progress | None = None
+    ) -> ImportReport:
+        principal.require(Permission.CUSTOMERS_WRITE)
+        rows: list[CustomerRow] = []
+        issues: list[ImportIssue] = []
+        for parsed in parse_customers(text.splitlines(keepends=True)):
+            if isinstance(parsed, ImportIssue):
+                issues.append(parsed)
+            else:
+                rows.append(parsed)
+        people = cluster_people(rows)
+        tag_ids = self._ensure_tags(principal.tenant_id, {t for p in people for t in p.tags})
+        report = ImportReport(
+            kind="customers",
+            source=source,
+            rows=len(rows) + len(issues),
+            rejected_rows=len(issues),
+            people=len(people),
+            rejected=[_masked(i) for i in issues],
+            warnings=[_masked(w) for r in rows for w in r.warnings],
+        )
+        for done, person in enumerate(people, 1):
+            self._import_person(principal, person, tag_ids, source, report)
+            if progress:
+                progress(done, len(people))
+        report.reasons = dict(Counter(i.code for i in report.rejected))
+        return report
+
+    def _import_person(
+        self,
+        principal: Principal,
+        person: PersonRecord,
+        tag_ids: dict[str, str],
+        source: str,
+        report: ImportReport,
+    ) -> None:
+        content = hashlib.sha256(person.model_dump_json().encode()).hexdigest()[:32]
+        draft = person.to_draft()
+
+        def update(customer: Customer) -> None:
+            # Fill what the customer lacks; never overwrite what staff or other sources already set.
+            for field in ("gender", "birthday", "region", "store"):
+                if getattr(customer, field) in (None, Gender.UNKNOWN):
+                    setattr(customer, field, getattr(draft, field))
+            if customer.name.startswith(("客户 ", "企业微信客户 ")):
+                customer.name = draft.name
+            for key, value in draft.attributes.items():
+                customer.attributes.setdefault(key, value)
+            customer.tags.update({tag_ids[t]: t for t in person.tags if tag_ids[t] not in customer.tags})
+
+        touch = Touch(
+            tenant_id=principal.tenant_id,
+            identities=person.identities,
+            kind="customer.imported",
+            source="import",
+            at=self._clock.now(),
+            actor=Actor.user(principal.user_id),
+            data={"file": source, "rows": [r.row for r in person.rows], "legacy_ids": person.external_ids},
+            idempotency_key=f"import:{content}",
+            name_hint=draft.name,
+            update=update,
+        )
+        try:
+            result = self._resolver.touch(touch)
+        except (InvalidInputError, ConflictError) as e:
+            report.rejected += [
+                RowIssue(row=r.row, code="unresolvable", field=None, reason=e.message) for r in person.rows
+            ]
+            return
+        if result.duplicate:
+            report.unchanged += 1
+        elif result.created:
+            report.created += 1
+        else:
+            report.updated += 1
+        report.merged += len(result.merged)
+
+    def _ensure_tags(self, tenant_id: str, names: set[str]) -> dict[str, str]:
+        """Tag name → id, creating the missing ones in 「导入标签」 groups (one catalogue read per import)."""
+        catalogue = self._tags.catalogue(tenant_id)
+        known: dict[str, str] = {}
+        for group in catalogue.groups:
+            for tag in group.tags:
+                known.setdefault(tag.name, tag.id)
+        missing = sorted(names - known.keys())
+        groups = [g for g in catalogue.groups if g.name.startswith(IMPORT_TAG_GROUP)]
+        now = self._clock.now()
+        while missing:
+            open_group = next((g for g in groups if len(g.tags) < MAX_TAGS_PER_GROUP), None)
+            if open_group is None:
+                name = IMPORT_TAG_GROUP if not groups else f"{IMPORT_TAG_GROUP} {len(groups) + 1}"
+                group, expected = new_tag_group(tenant_id=tenant_id, name=name, tag_names=[], now=now), None
+                groups.append(group)
+            else:
+                group, expected = open_group, open_group.version
+                group.version += 1
+            room = MAX_TAGS_PER_GROUP - len(group.tags)
+            for tag in group.add_tags(missing[:room]):
+                known[tag.name] = tag.id
+            missing = missing[room:]
+            group.updated_at = now
+            self._tags.save_group(group, expected_version=expected)
+        return {n: known[n] for n in names}
+
+
+def summary(report: ImportReport) -> dict[str, Any]:
+    return report.model_dump(exclude={"rejected", "warnings"})

@@ -1,0 +1,82 @@
+"""Order events from shops (webhooks, relays, imports): the buyer resolved to a customer, the order kept,
+the status change on the customer's timeline. Every step is idempotent, so a redelivery has one effect."""
+
+from __future__ import annotations
+
+from chalicelib.domain.access import Permission, Principal
+from chalicelib.domain.common import ConflictError, NotFoundError
+from chalicelib.domain.customers import Customer
+from chalicelib.domain.orders import Order, OrderEvent, OrderSummary, remember_order
+from chalicelib.domain.timeline import Actor, ActorType
+from chalicelib.services.ports import OrderRepository, Page
+from chalicelib.services.resolver import IdentityResolver, Touch
+
+MAX_ATTEMPTS = 5
+
+
+class OrderService:
+    def __init__(self, *, orders: OrderRepository, resolver: IdentityResolver) -> None:
+        self._orders = orders
+        self._resolver = resolver
+
+    def ingest(self, tenant_id: str, event: OrderEvent) -> Order:
+        customer_id = self._touch(tenant_id, event) if event.buyer else None
+        for _ in range(MAX_ATTEMPTS):
+            current = self._orders.get(tenant_id, event.platform, event.order_id)
+            order = current or Order.start(tenant_id, event)
+            expected = order.version
+            if not order.apply(event, customer_id):
+                return order  # seen before: nothing to do
+            try:
+                self._orders.save(order, expected_version=expected)
+                return order
+            except ConflictError:
+                continue  # another status of this order landed first: fold ours into the fresh copy
+        raise ConflictError(f"order {event.platform}/{event.order_id} keeps changing; it will be retried")
+
+    def _touch(self, tenant_id: str, event: OrderEvent) -> str:
+        def update(customer: Customer) -> None:
+            summary = Order.start(tenant_id, event)
+            summary.apply(event, customer.id)
+            recent = [OrderSummary.model_validate(s) for s in customer.recent_orders]
+            customer.recent_orders = [
+                s.model_dump(mode="json") for s in remember_order(recent, summary.summary())
+            ]
+
+        data: dict[str, object] = {
+            "platform": event.platform,
+            "shop_id": event.shop_id,
+            "order_id": event.order_id,
+            "status": event.status.value,
+            "platform_event": event.raw_type,
+        }
+        if event.total_amount is not None:
+            data["total_amount"] = f"{event.total_amount:.2f}"
+        touch = Touch(
+            tenant_id=tenant_id,
+            identities=event.buyer,
+            kind=f"order.{event.status.value}",
+            source=f"shop:{event.platform}",
+            at=event.occurred_at,
+            actor=Actor(type=ActorType.INTEGRATION, id=f"shop:{event.platform}"),
+            data=data,
+            idempotency_key=f"shop:{event.dedupe_key}",
+            name_hint=event.extra.get("buyer_name")
+            if isinstance(event.extra.get("buyer_name"), str)
+            else None,
+            update=update,
+        )
+        return self._resolver.touch(touch).customer_id
+
+    def for_customer(
+        self, *, principal: Principal, customer_id: str, limit: int, cursor: str | None
+    ) -> Page[Order]:
+        principal.require(Permission.CUSTOMERS_READ)
+        return self._orders.for_customer(principal.tenant_id, customer_id, limit=limit, cursor=cursor)
+
+    def get(self, *, principal: Principal, platform: str, order_id: str) -> Order:
+        principal.require(Permission.CUSTOMERS_READ)
+        order = self._orders.get(principal.tenant_id, platform, order_id)
+        if order is None:
+            raise NotFoundError(f"order {platform}/{order_id} not found")
+        return order
