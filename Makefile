@@ -17,7 +17,7 @@ run: $(STAMP)  ## the whole system locally (moto server, API, event runner); Ctr
 	$(BIN)/python -m chalicelib.local
 
 test: $(STAMP)  ## the whole suite: unit, integration (moto), e2e (HTTP against the local stack), infra
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -100,6 +100,35 @@ class Container:
 
         return DynamoInbox()
 
+    @cached_property
+    def http(self) -> Any:
+        """One pooled httpx client per process for outbound calls (tests inject a MockTransport one)."""
+        import httpx
+
+        return httpx.Client(timeout=5.0)
+
+    @cached_property
+    def token_cache(self) -> Any:
+        from chalicelib.store.integrations import DynamoTokenCache
+
+        return DynamoTokenCache(cipher=self.cipher)
+
+    def wecom_client(self, tenant_id: str) -> Any:
+        """The tenant's WeCom API client, or None when WeCom is not configured."""
+        from chalicelib.integrations.wecom.client import WeComClient
+
+        settings = self.integrations.wecom(tenant_id)
+        if settings is None:
+            return None
+        return WeComClient(
+            tenant_id=tenant_id,
+            corp_id=settings.corp_id,
+            secret=settings.secret,
+            cache=self.token_cache,
+            http=self.http,
+            clock=self.clock,
+        )
+
     # -- services ----------------------------------------------------------------------------------
     @cached_property
     def integrations(self) -> IntegrationService:

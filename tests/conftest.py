@@ -18,3 +18,7 @@ os.environ.update(
 )
 os.environ.pop("SCRM_AWS_ENDPOINT", None)
 os.environ.pop("SCRM_QUEUE_URL_EVENTS", None)
+
+from chalicelib.local import moto_patches
+
+moto_patches.install()

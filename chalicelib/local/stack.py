@@ -82,6 +82,10 @@ class LocalStack:
 
         from moto.server import ThreadedMotoServer
 
+        from chalicelib.local import moto_patches
+
+        moto_patches.install()
+
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
 
         self._moto = ThreadedMotoServer(ip_address=cfg.host, port=cfg.aws_port, verbose=False)

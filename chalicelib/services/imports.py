@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from chalicelib.domain.access import Permission, Principal
-from chalicelib.domain.common import Clock, ConflictError, InvalidInputError
+from chalicelib.domain.common import Clock
 from chalicelib.domain.customers import Customer, Gender
 from chalicelib.domain.imports import CustomerRow, ImportIssue, PersonRecord, cluster_people, parse_customers
 from chalicelib.domain.tags import MAX_TAGS_PER_GROUP, new_tag_group
@@ -85,21 +85,40 @@ class ImportService:
             rejected=[_masked(i) for i in issues],
             warnings=[_masked(w) for r in rows for w in r.warnings],
         )
-        for done, person in enumerate(people, 1):
-            self._import_person(principal, person, tag_ids, source, report)
-            if progress:
-                progress(done, len(people))
+        touches = []
+        for person in people:
+            touch = self._person_touch(principal, person, tag_ids, source)
+            if touch is None:
+                report.rejected += [
+                    RowIssue(
+                        row=r.row,
+                        code="unresolvable",
+                        field=None,
+                        reason="the rows carry two different unionids",
+                    )
+                    for r in person.rows
+                ]
+            else:
+                touches.append(touch)
+        results = self._resolver.touch_many(
+            touches, progress=(lambda n: progress(n, len(touches))) if progress else None
+        )
+        for result in results:
+            if result.duplicate:
+                report.unchanged += 1
+            elif result.created:
+                report.created += 1
+            else:
+                report.updated += 1
+            report.merged += len(result.merged)
         report.reasons = dict(Counter(i.code for i in report.rejected))
         return report
 
-    def _import_person(
-        self,
-        principal: Principal,
-        person: PersonRecord,
-        tag_ids: dict[str, str],
-        source: str,
-        report: ImportReport,
-    ) -> None:
+    def _person_touch(
+        self, principal: Principal, person: PersonRecord, tag_ids: dict[str, str], source: str
+    ) -> Touch | None:
+        if person.unionid_conflict:
+            return None  # a person cannot carry two unionids: a human decides (reported per row)
         content = hashlib.sha256(person.model_dump_json().encode()).hexdigest()[:32]
         draft = person.to_draft()
 
@@ -114,7 +133,7 @@ class ImportService:
                 customer.attributes.setdefault(key, value)
             customer.tags.update({tag_ids[t]: t for t in person.tags if tag_ids[t] not in customer.tags})
 
-        touch = Touch(
+        return Touch(
             tenant_id=principal.tenant_id,
             identities=person.identities,
             kind="customer.imported",
@@ -126,20 +145,6 @@ class ImportService:
             name_hint=draft.name,
             update=update,
         )
-        try:
-            result = self._resolver.touch(touch)
-        except (InvalidInputError, ConflictError) as e:
-            report.rejected += [
-                RowIssue(row=r.row, code="unresolvable", field=None, reason=e.message) for r in person.rows
-            ]
-            return
-        if result.duplicate:
-            report.unchanged += 1
-        elif result.created:
-            report.created += 1
-        else:
-            report.updated += 1
-        report.merged += len(result.merged)
 
     def _ensure_tags(self, tenant_id: str, names: set[str]) -> dict[str, str]:
         """Tag name → id, creating the missing ones in 「导入标签」 groups (one catalogue read per import)."""

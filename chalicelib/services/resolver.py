@@ -16,6 +16,7 @@ from chalicelib.services.events import envelope
 from chalicelib.services.ports import CustomerRepository, Publisher, TouchPlan
 
 MAX_ATTEMPTS = 5  # a touch races only with touches of the same person; re-reading settles it
+MAX_CLAIMS_PER_TRANSACTION = 100  # DynamoDB's TransactWriteItems limit
 
 
 @dataclass
@@ -67,6 +68,51 @@ class IdentityResolver:
         raise ConflictError(
             "could not resolve the touchpoint: the customers keep changing; it will be retried"
         )
+
+    def touch_many(
+        self, touches: list[Touch], *, progress: Callable[[int], None] | None = None
+    ) -> list[Resolved]:
+        """Bulk path for imports. Touches already applied are skipped (one BatchGet of markers per 100);
+        touches whose identities nobody holds become new customers, their claims taken in transactions
+        of up to 100 and the rest written with BatchWriteItem; anything else (an identity already held,
+        or taken by a concurrent writer) goes through `touch` one by one. `touches` must not share
+        identities: imports cluster rows into people first."""
+        keyed = [t for t in touches if t.idempotency_key]
+        seen: set[str] = set()
+        for start in range(0, len(keyed), 100):
+            chunk = keyed[start : start + 100]
+            seen |= self._customers.seen(chunk[0].tenant_id, [t.idempotency_key or "" for t in chunk])
+        results = [Resolved(customer_id="", duplicate=True) for t in touches if t.idempotency_key in seen]
+        pending = [t for t in touches if t.idempotency_key not in seen]
+        batch: list[tuple[Touch, TouchPlan]] = []
+        claims = 0
+        for n, touch in enumerate(pending, 1):
+            if self._customers.holders(touch.tenant_id, touch.identities):
+                results.append(self.touch(touch))
+            else:
+                plan, _ = self._plan(touch, decide(touch.identities, {}), {})
+                batch.append((touch, plan))
+                claims += len(plan.claims)
+            if claims > MAX_CLAIMS_PER_TRANSACTION - 10 or n == len(pending):
+                results += self._create_batch(batch)
+                batch, claims = [], 0
+            if progress:
+                progress(len(results))
+        return results
+
+    def _create_batch(self, batch: list[tuple[Touch, TouchPlan]]) -> list[Resolved]:
+        if not batch:
+            return []
+        tenant_id = batch[0][1].tenant_id
+        claims = [(i, plan.target_after.id) for _, plan in batch for i in plan.claims]
+        if not self._customers.claim_all(tenant_id, claims, self._clock.now()):
+            return [self.touch(t) for t, _ in batch]  # someone took one of them meanwhile: one by one
+        plans = [plan for _, plan in batch]
+        self._customers.bulk_create(plans)
+        self._publisher.publish(
+            [envelope(e.kind, e.tenant_id, e.id, e.model_dump(mode="json")) for p in plans for e in p.events]
+        )
+        return [Resolved(customer_id=p.target_after.id, created=True) for p in plans]
 
     def _plan(
         self, touch: Touch, decision: Decision, by_id: dict[str, Customer]

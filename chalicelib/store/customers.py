@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import DeleteError, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
@@ -29,6 +29,7 @@ from chalicelib.store.table import (
 
 _BATCH_GET_MAX = 100
 IDEMPOTENCY_TTL = timedelta(days=30)  # longer than any platform retries a delivery
+ORPHAN_AFTER = timedelta(minutes=5)
 
 
 class DynamoCustomerRepository:
@@ -255,9 +256,14 @@ class DynamoCustomerRepository:
 
     # -- identity resolution -----------------------------------------------------------------------
     def holders(self, tenant_id: str, identities: Sequence[Identity]) -> dict[tuple[str, str], Customer]:
-        """The customer holding each claimed identity: one BatchGet of claims, one of their profiles."""
-        owners = self.owners_of(tenant_id, identities)
-        ids = sorted(set(owners.values()))
+        """The customer holding each claimed identity: one BatchGet of claims, one of their profiles.
+
+        A claim without a profile comes from a bulk import that stopped between its two steps: once old
+        enough it is removed (conditionally) and the identity counts as free; a young one is a write in
+        flight, so the caller retries."""
+        by_key = {(self._identity_key(tenant_id, i), keys.IDENTITY_SK): i for i in identities}
+        claims = [i for i in self._batch_get(list(by_key)) if isinstance(i, IdentityItem)]
+        ids = sorted({c.customer_id for c in claims})
         profiles = {
             c.id: c
             for c in (
@@ -265,7 +271,70 @@ class DynamoCustomerRepository:
                 for i in self._batch_get([(keys.customer_pk(tenant_id, cid), keys.PROFILE_SK) for cid in ids])
             )
         }
-        return {key: profiles[cid] for key, cid in owners.items() if cid in profiles}
+        held: dict[tuple[str, str], Customer] = {}
+        for claim in claims:
+            identity = by_key[(claim.pk, claim.sk)]
+            if claim.customer_id in profiles:
+                held[identity.key] = profiles[claim.customer_id]
+            elif claim.claimed_at is None or datetime.now(UTC) - claim.claimed_at < ORPHAN_AFTER:
+                raise ConflictError(f"identity {identity.type} is being claimed right now; retry")
+            else:
+                self.unclaim(tenant_id, identity, claim.customer_id)
+        return held
+
+    # -- bulk (imports) ----------------------------------------------------------------------------
+    def seen(self, tenant_id: str, idempotency_keys: Sequence[str]) -> set[str]:
+        """Which idempotency markers exist (BatchGet, 100 per request)."""
+        pairs = [(keys.idempotency_pk(tenant_id, k), keys.IDEMPOTENCY_SK) for k in idempotency_keys]
+        prefix = len(keys.idempotency_pk(tenant_id, ""))
+        return {i.pk[prefix:] for i in self._batch_get(pairs)}
+
+    def claim_all(self, tenant_id: str, claims: Sequence[tuple[Identity, str]], at: datetime) -> bool:
+        """Claim identities for (new) customers in one transaction (≤ 100): all or none. False when one of
+        them is already someone's (the caller resolves those customers one by one)."""
+        try:
+            with TransactWrite(connection=connection()) as tx:
+                for identity, customer_id in claims:
+                    item = IdentityItem(
+                        self._identity_key(tenant_id, identity),
+                        keys.IDENTITY_SK,
+                        customer_id=customer_id,
+                        claimed_at=at,
+                    )
+                    tx.save(item, condition=IdentityItem.pk.does_not_exist())
+        except TransactWriteError:
+            return False
+        return True
+
+    def unclaim(self, tenant_id: str, identity: Identity, customer_id: str) -> None:
+        try:
+            IdentityItem(self._identity_key(tenant_id, identity), keys.IDENTITY_SK).delete(
+                condition=IdentityItem.customer_id == customer_id
+            )
+        except DeleteError as e:
+            if e.cause_response_code != "ConditionalCheckFailedException":
+                raise
+
+    def bulk_create(self, plans: Sequence[TouchPlan]) -> None:
+        """Write new customers whose identities are already claimed: profiles, timeline events, tag
+        memberships and idempotency markers in BatchWriteItem requests (25 items each, no conditions
+        needed: every key is new)."""
+        with Item.batch_write() as batch:
+            for plan in plans:
+                target = plan.target_after
+                batch.save(self._to_item(target))
+                for event in plan.events:
+                    batch.save(self._timeline_item(event))
+                for tag_id in target.tags:
+                    batch.save(self._member(plan.tenant_id, tag_id, target.id))
+                if plan.idempotency_key:
+                    batch.save(
+                        IdempotencyItem(
+                            keys.idempotency_pk(plan.tenant_id, plan.idempotency_key),
+                            keys.IDEMPOTENCY_SK,
+                            expires_at=target.updated_at + IDEMPOTENCY_TTL,
+                        )
+                    )
 
     def apply_touch(self, plan: TouchPlan) -> bool:
         """Commit a resolved touchpoint in one transaction. False when its idempotency marker already

@@ -9,7 +9,7 @@ from typing import Any
 
 from chalicelib.services.ports import PiiCipher
 from chalicelib.store import keys
-from chalicelib.store.table import InboxItem, IntegrationItem
+from chalicelib.store.table import InboxItem, IntegrationItem, TokenItem
 
 
 class DynamoIntegrationRepository:
@@ -32,6 +32,28 @@ class DynamoIntegrationRepository:
             return None
         secrets = json.loads(self._cipher.decrypt(item.secrets_enc or "", context=f"{tenant_id}:{kind}"))
         return json.loads(item.doc or "{}"), secrets
+
+
+class DynamoTokenCache:
+    """WeCom access tokens, encrypted, with their expiry (DynamoDB TTL removes them later)."""
+
+    def __init__(self, *, cipher: PiiCipher) -> None:
+        self._cipher = cipher
+
+    def get_token(self, tenant_id: str, now: datetime) -> str | None:
+        try:
+            item = TokenItem.get(keys.wecom_token_pk(tenant_id), keys.WECOM_TOKEN_SK)
+        except TokenItem.DoesNotExist:
+            return None
+        if item.expires_at <= now:
+            return None
+        return self._cipher.decrypt(item.secret_enc, context=f"{tenant_id}:wecom-token")
+
+    def put_token(self, tenant_id: str, token: str, expires_at: datetime) -> None:
+        secret = self._cipher.encrypt(token, context=f"{tenant_id}:wecom-token")
+        TokenItem(
+            keys.wecom_token_pk(tenant_id), keys.WECOM_TOKEN_SK, secret_enc=secret, expires_at=expires_at
+        ).save()
 
 
 class DynamoInbox:

@@ -121,3 +121,11 @@ def customer_orders_pk(tenant_id: str, customer_id: str) -> str:
 
 def customer_orders_sk(at: datetime, platform: str, order_id: str) -> str:
     return f"{at.isoformat(timespec='milliseconds')}#{platform}#{order_id}"
+
+
+def wecom_token_pk(tenant_id: str) -> str:
+    """The tenant's WeCom access token, shared by every function until it expires (TTL)."""
+    return f"T#{tenant_id}#WECOM"
+
+
+WECOM_TOKEN_SK = "TOKEN"

@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.attributes import DiscriminatorAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.attributes import (
+    DiscriminatorAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
 from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -81,6 +87,9 @@ class CustomerItem(Item, discriminator="customer"):
 
 class IdentityItem(Item, discriminator="identity"):
     customer_id = UnicodeAttribute()
+    # Set by bulk imports, which claim before writing the profile: a claim whose profile never appeared
+    # (the import crashed in between) is an orphan once it is older than ORPHAN_AFTER.
+    claimed_at = UTCDateTimeAttribute(null=True)
 
 
 class TimelineItem(Item, discriminator="timeline"):
@@ -101,6 +110,11 @@ class OrderRecordItem(Item, discriminator="order"):
 
 class IntegrationItem(Item, discriminator="integration"):
     secrets_enc = UnicodeAttribute(null=True)  # the secret fields, AES-GCM encrypted as one JSON object
+
+
+class TokenItem(Item, discriminator="token"):
+    secret_enc = UnicodeAttribute()
+    expires_at = TTLAttribute()
 
 
 class InboxItem(Item, discriminator="inbox"):

@@ -15,9 +15,10 @@ from chalice.app import Blueprint, SQSEvent
 
 from chalicelib.bootstrap import container
 from chalicelib.domain.behaviour import BehaviourEventIn, count
-from chalicelib.domain.customers import Customer, Identity, WeComFollow
+from chalicelib.domain.customers import Customer, Gender, Identity, WeComFollow
 from chalicelib.domain.orders import OrderEvent
 from chalicelib.domain.timeline import Actor, ActorType
+from chalicelib.integrations.wecom.client import WeComApiError
 from chalicelib.integrations.wecom.events import ExternalContactEvent, WeComEvent, parse_event
 from chalicelib.observability import logger
 from chalicelib.resources import INGEST_QUEUE
@@ -43,11 +44,20 @@ def handle(message: IngestMessage) -> None:
         event = parse_event(str(message.payload))
         if isinstance(event, ExternalContactEvent):
             container().resolver.touch(wecom_contact_touch(message, event))
+            if str(event.change_type) in (
+                "add_external_contact",
+                "add_half_external_contact",
+                "edit_external_contact",
+            ):
+                _fetch_details_later(message, event)
             return
         _keep_raw(message, event_time(event), f"wecom:{event.kind}")
         return
     if message.source == "shop" and isinstance(message.payload, dict) and "order_id" in message.payload:
         container().orders.ingest(message.tenant_id, OrderEvent.model_validate(message.payload))
+        return
+    if message.source == "wecom_detail":
+        _apply_details(message)
         return
     if message.source == "behaviour":
         for item in message.payload:  # each event has its own key: a retried message redoes only what failed
@@ -108,6 +118,65 @@ def wecom_contact_touch(message: IngestMessage, event: ExternalContactEvent) -> 
         data=data,
         idempotency_key=message.key,
         update=update,
+    )
+
+
+# Answers that will not change on retry: not (or no longer) an external contact, invalid id, no permission.
+PERMANENT_WECOM_ERRORS = frozenset({84061, 40096, 60011, 48002})
+
+
+def _fetch_details_later(message: IngestMessage, event: ExternalContactEvent) -> None:
+    """The contact already exists from what the event carried; its details (name, unionid, gender) come
+    from the WeCom API in a message of their own, retried by the queue while WeCom cannot be reached."""
+    detail = IngestMessage(
+        source="wecom_detail",
+        tenant_id=message.tenant_id,
+        key=f"wecom-detail:{message.key}",
+        received_at=message.received_at,
+        payload={"external_userid": event.external_user_id, "user_id": event.user_id},
+    )
+    container().ingest_publisher.publish([detail.model_dump(mode="json")])
+
+
+def _apply_details(message: IngestMessage) -> None:
+    client = container().wecom_client(message.tenant_id)
+    if client is None:  # WeCom settings were removed: nothing to fetch with; keep the request visible
+        _keep_raw(message, message.received_at, "wecom_detail:unconfigured")
+        return
+    external_userid = str(message.payload["external_userid"])
+    try:
+        contact = client.external_contact(external_userid).get("external_contact", {})
+    except WeComApiError as e:
+        if e.errcode not in PERMANENT_WECOM_ERRORS:
+            raise  # WeCom busy or failing: the queue retries, then the DLQ keeps it for redrive
+        _keep_raw(message, message.received_at, f"wecom_detail:error:{e.errcode}")  # e.g. no longer a contact
+        return
+    identities = [Identity(type="wecom_external_userid", value=external_userid)]
+    if contact.get("unionid"):
+        identities.append(Identity(type="unionid", value=str(contact["unionid"])))
+    name = str(contact.get("name") or "").strip()
+
+    def update(customer: Customer) -> None:
+        if name and customer.name.startswith("企业微信客户 "):
+            customer.name = name[:64]
+        if customer.gender is Gender.UNKNOWN and contact.get("gender") in (1, 2):
+            customer.gender = Gender.MALE if contact["gender"] == 1 else Gender.FEMALE
+        for key in ("avatar", "corp_name", "type"):
+            if contact.get(key):
+                customer.attributes[f"wecom_{key}"] = contact[key]
+
+    container().resolver.touch(
+        Touch(
+            tenant_id=message.tenant_id,
+            identities=identities,
+            kind="wecom.contact_details",
+            source="wecom",
+            at=message.received_at,
+            actor=WECOM_ACTOR,
+            data={"has_unionid": bool(contact.get("unionid"))},
+            idempotency_key=message.key,
+            update=update,
+        )
     )
 
 

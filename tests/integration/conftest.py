@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from chalice.test import Client
 from moto import mock_aws
@@ -19,6 +20,7 @@ from chalicelib.local.provision import create_queue, create_table
 from chalicelib.resources import QUEUES
 from chalicelib.services.tenants import UserDraft
 from tests.fakes.clock import FrozenClock
+from tests.fakes.wecom_api import FakeWeComApi
 
 
 @pytest.fixture
@@ -36,8 +38,14 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def container(aws: None, clock: FrozenClock) -> Iterator[bootstrap.Container]:
+def wecom_api() -> FakeWeComApi:
+    return FakeWeComApi()
+
+
+@pytest.fixture
+def container(aws: None, clock: FrozenClock, wecom_api: FakeWeComApi) -> Iterator[bootstrap.Container]:
     c = bootstrap.Container(clock=clock)
+    c.http = httpx.Client(transport=wecom_api.transport())  # outbound calls never leave the test
     bootstrap.set_container(c)
     yield c
     bootstrap.set_container(None)

@@ -21,7 +21,15 @@ VECTORS = json.loads(
 
 
 @pytest.fixture
-def wecom(api: Api, tenant: TenantKeys, clock) -> TenantKeys:
+def wecom(api: Api, tenant: TenantKeys, clock, wecom_api) -> TenantKeys:
+    for i, v in enumerate(VECTORS["callbacks"]):
+        if "<ExternalUserID>" in v["plaintext"]:
+            external = v["plaintext"].split("<ExternalUserID><![CDATA[")[1].split("]]>")[0]
+            wecom_api.contacts[external] = {
+                "name": f"张三{i}",
+                "unionid": f"oUnion{external[-4:]}",
+                "gender": 1,
+            }
     settings = {
         "corp_id": VECTORS["corp_id"],
         "token": VECTORS["token"],
@@ -81,7 +89,8 @@ def test_every_callback_vector_is_acked_enqueued_and_processed(api: Api, wecom: 
         resp = post(api, wecom.tenant_id, v, clock)
         assert resp.status_code == 200 and resp.body == b"success"
     assert queued() == len(VECTORS["callbacks"])
-    assert drain(INGEST_QUEUE.name) == {"delivered": len(VECTORS["callbacks"]), "failed": 0}
+    result = drain(INGEST_QUEUE.name)  # the callbacks, then the detail fetches they asked for
+    assert result["failed"] == 0 and result["delivered"] > len(VECTORS["callbacks"])
     contacts = {
         c["identities"][0]["value"]
         for c in customers(api, wecom)
@@ -129,8 +138,10 @@ def test_duplicate_delivery_has_one_effect(api: Api, wecom: TenantKeys):
     drain(INGEST_QUEUE.name)
     [customer] = customers(api, wecom)
     view = api.call("GET", f"/v1/customers/{customer['id']}", wecom).data
-    assert [e["kind"] for e in view["timeline"]] == ["wecom.contact_added"]
-    assert view["timeline"][0]["data"]["state"] == "store_0"
+    assert [e["kind"] for e in view["timeline"]] == ["wecom.contact_details", "wecom.contact_added"]
+    assert view["timeline"][1]["data"]["state"] == "store_0"
+    assert view["name"].startswith("张三") and view["gender"] == "male"  # from externalcontact/get
+    assert {"type": "unionid", "value": view["identities"][1]["value"]} in view["identities"]
 
 
 def test_same_second_same_staff_different_customers_are_two_contacts(api: Api, wecom: TenantKeys):
@@ -194,3 +205,36 @@ def test_settings_validation_and_admin_only(api: Api, tenant: TenantKeys):
     }
     assert api.call("PUT", "/v1/integrations/wecom", tenant, ok, role="manager_east").status_code == 403
     assert api.call("GET", "/v1/integrations/wecom", tenant).status_code == 404
+
+
+def test_wecom_outage_never_loses_the_contact_and_details_arrive_later(
+    api: Api, wecom: TenantKeys, wecom_api
+):
+    add = next(v for v in VECTORS["callbacks"] if v["kind"] == "add_external_contact")
+    wecom_api.outage = True
+    _no_visibility_timeout()  # so the test need not wait 120 s for the retry
+    assert post(api, wecom.tenant_id, add).status_code == 200
+    first = drain(INGEST_QUEUE.name, max_batches=2)
+    assert first["failed"] >= 1  # the detail fetch failed and stays on the queue
+    [customer] = customers(api, wecom)  # but the contact exists already, from what the event carried
+    assert customer["name"].startswith("企业微信客户")
+    wecom_api.outage = False
+    drain(INGEST_QUEUE.name)
+    assert customers(api, wecom)[0]["name"].startswith("张三")
+
+
+def test_expired_token_is_refreshed_once_and_cached_between_calls(container, wecom: TenantKeys, wecom_api):
+    client = container.wecom_client(wecom.tenant_id)
+    external = next(iter(wecom_api.contacts))
+    client.external_contact(external)
+    client.external_contact(external)
+    assert wecom_api.tokens_issued == 1  # cached in the table, shared by calls
+    wecom_api.expire_next = True
+    assert client.external_contact(external)["external_contact"]["name"].startswith("张三")
+    assert wecom_api.tokens_issued == 2
+
+
+def _no_visibility_timeout() -> None:
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=INGEST_QUEUE.name)["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "0"})

@@ -1,0 +1,45 @@
+"""Work around a cost in moto (the local emulator, never deployed): `transact_write_items` deep-copies the
+whole table once per *item* of the transaction for its rollback copy. One copy per table per transaction
+gives the same rollback behaviour; without this, a bulk import on the local stack (thousands of
+transactions on a growing table) needs minutes and gigabytes. Semantics are unchanged: moto still copies
+the table before applying and restores it on failure."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import types
+from typing import Any
+
+_lock = threading.Lock()
+_installed = False
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    from moto.dynamodb import models
+    from moto.dynamodb.models.table import Table
+
+    original = models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        copies: dict[int, Any] = {}
+
+        def deepcopy_once(obj: Any, memo: dict[int, Any] | None = None) -> Any:
+            if isinstance(obj, Table):
+                if id(obj) not in copies:
+                    copies[id(obj)] = copy.deepcopy(obj, memo)
+                return copies[id(obj)]
+            return copy.deepcopy(obj, memo)
+
+        with _lock:  # the module attribute swap below must not leak into another thread's call
+            setattr(models, "copy", types.SimpleNamespace(deepcopy=deepcopy_once, copy=copy.copy))  # noqa: B010
+            try:
+                original(self, transact_items)
+            finally:
+                setattr(models, "copy", copy)  # noqa: B010
+
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    _installed = True

@@ -1,0 +1,44 @@
+"""An in-memory WeCom API behind httpx.MockTransport: nothing in the tests reaches the internet."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+
+class FakeWeComApi:
+    def __init__(self) -> None:
+        self.contacts: dict[str, dict[str, Any]] = {}
+        self.calls: list[str] = []
+        self.tokens_issued = 0
+        self.outage = False  # every request fails as if WeCom cannot be reached
+        self.expire_next = False  # the next API call answers 42001 (token expired early)
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self._handle)
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/cgi-bin")
+        self.calls.append(path)
+        if self.outage:
+            raise httpx.ConnectError("qyapi.weixin.qq.com unreachable", request=request)
+        if path == "/gettoken":
+            self.tokens_issued += 1
+            return _json({"errcode": 0, "access_token": f"token-{self.tokens_issued}", "expires_in": 7200})
+        if request.url.params.get("access_token") != f"token-{self.tokens_issued}" or self.expire_next:
+            self.expire_next = False
+            return _json({"errcode": 42001, "errmsg": "access_token expired"})
+        if path == "/externalcontact/get":
+            contact = self.contacts.get(request.url.params["external_userid"])
+            if contact is None:
+                return _json({"errcode": 84061, "errmsg": "not external contact"})
+            return _json({"errcode": 0, "external_contact": contact, "follow_user": []})
+        return _json({"errcode": 404, "errmsg": f"fake has no {path}"})
+
+
+def _json(data: dict[str, Any]) -> httpx.Response:
+    return httpx.Response(
+        200, content=json.dumps(data).encode(), headers={"Content-Type": "application/json"}
+    )
