@@ -2,6 +2,8 @@
 
     scrm tenant create --name NAME                      → {"tenant_id", "user_id", "api_key"}
     scrm user create --tenant T --role R [--scope S]    → {"tenant_id", "user_id", "role", "scope", "api_key"}
+    scrm import customers FILE.csv --tenant T [--report R.json]   (idempotent; progress on stderr)
+    scrm dlq list|redrive [--queue ingest|events]
 
 Against the running local stack (`make run` writes `.local/stack.env`; override with SCRM_LOCAL_DIR) by
 default, or against AWS with `--aws` (AWS credentials, SCRM_TABLE_NAME and SCRM_SECRET_KEY from the
@@ -57,6 +59,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     create_user.add_argument("--scope", default="all", help="all | region:<name> | store:<id> | own")
     create_user.add_argument("--name", default=None)
+
+    imports = groups.add_parser("import").add_subparsers(dest="action", required=True)
+    import_customers = imports.add_parser("customers", help="import a legacy customers CSV (idempotent)")
+    import_customers.add_argument("file")
+    import_customers.add_argument("--tenant", required=True)
+    import_customers.add_argument(
+        "--report", help="write the full report (rejected rows, warnings) as JSON here"
+    )
+
+    dlq = groups.add_parser("dlq").add_subparsers(dest="action", required=True)
+    for action, text in (("list", "show dead letters (left in place)"), ("redrive", "replay dead letters")):
+        cmd = dlq.add_parser(action, help=text)
+        cmd.add_argument("--queue", default="ingest", help="queue id: ingest, events")
+        cmd.add_argument("--limit", type=int, default=50 if action == "list" else 1000)
     return parser
 
 
@@ -69,6 +85,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     c = container()
     try:
+        if args.group == "import":
+            return _import(c, args)
+        if args.group == "dlq":
+            return _dlq(c, args)
         if args.group == "tenant":
             issued = c.tenants.create_tenant(name=args.name, admin_name=args.admin_name)
             return {"tenant_id": issued.tenant_id, "user_id": issued.user.id, "api_key": issued.api_key}
@@ -87,6 +107,48 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"invalid input: {e.errors(include_url=False)[0]['msg']}") from None
     except DomainError as e:
         raise SystemExit(f"{e.code}: {e.message}") from None
+
+
+def _import(c: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from chalicelib.domain.access import Principal, Role, Scope
+    from chalicelib.domain.imports import decode_export
+    from chalicelib.services.imports import summary
+
+    if c.tenant_repo.get_tenant(args.tenant) is None:
+        raise SystemExit(f"tenant {args.tenant} does not exist")
+    operator = Principal(
+        tenant_id=args.tenant, user_id="cli-operator", role=Role.ADMIN, scope=Scope.parse("all")
+    )
+    text = decode_export(Path(args.file).read_bytes())
+    report = c.imports.import_customers(
+        principal=operator, text=text, source=Path(args.file).name, progress=_progress_bar
+    )
+    sys.stderr.write("\n")
+    if args.report:
+        Path(args.report).write_text(report.model_dump_json(indent=2))
+    out = summary(report)
+    out["rejected_sample"] = [r.model_dump() for r in report.rejected[:10]]
+    return out
+
+
+def _progress_bar(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+    sys.stderr.flush()
+
+
+def _dlq(c: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from chalicelib.integrations.aws import dlq
+
+    try:
+        queue = dlq.spec(args.queue)
+    except KeyError as e:
+        raise SystemExit(str(e.args[0])) from None
+    if args.action == "list":
+        messages = dlq.peek(c.sqs, queue, args.limit)
+        return {"queue": queue.dlq_name, "count": len(messages), "messages": messages}
+    return {"queue": queue.dlq_name, "redriven": dlq.redrive(c.sqs, queue, args.limit), "to": queue.name}
 
 
 def main(argv: list[str] | None = None) -> None:
