@@ -2,7 +2,17 @@
 
 from chalice.app import Chalice
 
-from chalicelib.api import customers, integrations, orders, system, tags, tracking, users, webhooks
+from chalicelib.api import (
+    conversations,
+    customers,
+    integrations,
+    orders,
+    system,
+    tags,
+    tracking,
+    users,
+    webhooks,
+)
 from chalicelib.api.fallbacks import add_method_fallbacks
 from chalicelib.workers import events, ingest
 
@@ -16,6 +26,7 @@ for blueprint in (
     integrations.bp,
     tracking.bp,
     orders.bp,
+    conversations.bp,
     webhooks.bp,
     events.bp,
     ingest.bp,

@@ -348,6 +348,12 @@ def apply_patch(customer: Customer, patch: CustomerPatch, *, now: datetime) -> C
 
 
 _MERGED_SCALARS = ("name", "gender", "birthday", "region", "store", "owner_id")
+PLACEHOLDER_PREFIXES = ("客户 ", "企业微信客户 ")
+
+
+def is_placeholder_name(name: str) -> bool:
+    """A name we made up until a source tells us the real one (see the resolver's placeholder)."""
+    return name.startswith(PLACEHOLDER_PREFIXES)
 
 
 def merge_into(survivor: Customer, absorbed: Customer, *, now: datetime) -> Customer:
@@ -363,7 +369,9 @@ def merge_into(survivor: Customer, absorbed: Customer, *, now: datetime) -> Cust
         mine, theirs = getattr(merged, name), getattr(absorbed, name)
         if theirs in (None, Gender.UNKNOWN) or theirs == mine:
             continue
-        if mine in (None, Gender.UNKNOWN):
+        if name == "name" and is_placeholder_name(theirs):
+            continue
+        if mine in (None, Gender.UNKNOWN) or (name == "name" and is_placeholder_name(mine)):
             setattr(merged, name, theirs)
         else:
             merged.history.setdefault(name, []).append(_plain(theirs))

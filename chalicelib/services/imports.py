@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from chalicelib.domain.access import Permission, Principal
 from chalicelib.domain.common import Clock
-from chalicelib.domain.customers import Customer, Gender
+from chalicelib.domain.customers import Customer, Gender, is_placeholder_name
 from chalicelib.domain.imports import CustomerRow, ImportIssue, PersonRecord, cluster_people, parse_customers
 from chalicelib.domain.tags import MAX_TAGS_PER_GROUP, new_tag_group
 from chalicelib.domain.timeline import Actor
@@ -127,7 +127,7 @@ class ImportService:
             for field in ("gender", "birthday", "region", "store"):
                 if getattr(customer, field) in (None, Gender.UNKNOWN):
                     setattr(customer, field, getattr(draft, field))
-            if customer.name.startswith(("客户 ", "企业微信客户 ")):
+            if is_placeholder_name(customer.name):
                 customer.name = draft.name
             for key, value in draft.attributes.items():
                 customer.attributes.setdefault(key, value)

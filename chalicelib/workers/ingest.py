@@ -15,7 +15,8 @@ from chalice.app import Blueprint, SQSEvent
 
 from chalicelib.bootstrap import container
 from chalicelib.domain.behaviour import BehaviourEventIn, count
-from chalicelib.domain.customers import Customer, Gender, Identity, WeComFollow
+from chalicelib.domain.conversations import MAX_TEXT, ArchivedMessage
+from chalicelib.domain.customers import Customer, Gender, Identity, WeComFollow, is_placeholder_name
 from chalicelib.domain.orders import OrderEvent
 from chalicelib.domain.timeline import Actor, ActorType
 from chalicelib.integrations.wecom.client import WeComApiError
@@ -59,6 +60,11 @@ def handle(message: IngestMessage) -> None:
     if message.source == "wecom_detail":
         _apply_details(message)
         return
+    if message.source == "conversation":
+        for item in message.payload:
+            for touch in conversation_touches(message.tenant_id, ArchivedMessage.model_validate(item)):
+                container().resolver.touch(touch)
+        return
     if message.source == "behaviour":
         for item in message.payload:  # each event has its own key: a retried message redoes only what failed
             container().resolver.touch(
@@ -66,6 +72,30 @@ def handle(message: IngestMessage) -> None:
             )
         return
     _keep_raw(message, message.received_at, message.source)
+
+
+def conversation_touches(tenant_id: str, m: ArchivedMessage) -> list[Touch]:
+    text = (m.text or "")[:MAX_TEXT]
+    return [
+        Touch(
+            tenant_id=tenant_id,
+            identities=[Identity(type="wecom_external_userid", value=external)],
+            kind="conversation.message",
+            source="wecom_archive",
+            at=datetime.fromtimestamp(m.msgtime / 1000, tz=UTC),
+            actor=Actor(type=ActorType.INTEGRATION, id="wecom_archive"),
+            data={
+                "msgid": m.msgid,
+                "direction": "in" if m.from_ == external else "out",
+                "staff_user_id": m.staff(),
+                "msgtype": m.msgtype,
+                "text": text,
+                "roomid": m.roomid,
+            },
+            idempotency_key=f"chat:{m.msgid}:{external}",
+        )
+        for external in m.customers()
+    ]
 
 
 def behaviour_touch(tenant_id: str, event: BehaviourEventIn) -> Touch:
@@ -157,7 +187,7 @@ def _apply_details(message: IngestMessage) -> None:
     name = str(contact.get("name") or "").strip()
 
     def update(customer: Customer) -> None:
-        if name and customer.name.startswith("企业微信客户 "):
+        if name and is_placeholder_name(customer.name):
             customer.name = name[:64]
         if customer.gender is Gender.UNKNOWN and contact.get("gender") in (1, 2):
             customer.gender = Gender.MALE if contact["gender"] == 1 else Gender.FEMALE
