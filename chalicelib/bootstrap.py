@@ -13,6 +13,7 @@ from chalicelib.resources import EVENTS_QUEUE, INGEST_QUEUE
 from chalicelib.services.customers import CustomerService, TagSync
 from chalicelib.services.imports import ImportService
 from chalicelib.services.integrations import IntegrationService
+from chalicelib.services.merges import MergeService
 from chalicelib.services.orders import OrderService
 from chalicelib.services.ports import (
     CustomerRepository,
@@ -164,7 +165,18 @@ class Container:
 
     @cached_property
     def imports(self) -> ImportService:
-        return ImportService(resolver=self.resolver, tags=self.tag_repo, clock=self.clock)
+        return ImportService(
+            resolver=self.resolver,
+            tags=self.tag_repo,
+            customers=self.customer_repo,
+            orders=self.order_repo,
+            order_service=self.orders,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def merges(self) -> MergeService:
+        return MergeService(customers=self.customer_repo, clock=self.clock)
 
     @cached_property
     def tag_sync(self) -> TagSync:

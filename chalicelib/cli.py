@@ -2,7 +2,7 @@
 
     scrm tenant create --name NAME                      → {"tenant_id", "user_id", "api_key"}
     scrm user create --tenant T --role R [--scope S]    → {"tenant_id", "user_id", "role", "scope", "api_key"}
-    scrm import customers FILE.csv --tenant T [--report R.json]   (idempotent; progress on stderr)
+    scrm import customers|orders FILE.csv --tenant T [--report R.json]   (idempotent; progress on stderr)
     scrm dlq list|redrive [--queue ingest|events]
 
 Against the running local stack (`make run` writes `.local/stack.env`; override with SCRM_LOCAL_DIR) by

@@ -395,3 +395,58 @@ def tombstone(absorbed: Customer, survivor_id: str, *, now: datetime) -> Custome
     gone.version = absorbed.version + 1
     gone.updated_at = now
     return gone
+
+
+def evidence_text(identities: list[Identity]) -> list[str]:
+    """Identities as `type:value` for merge records and timelines, phones masked (PII)."""
+    return sorted(f"{i.type}:{mask_phone(i.value) if i.type == 'phone' else i.value}" for i in identities)
+
+
+def merge_record(
+    survivor: Customer,
+    absorbed: Customer,
+    merged: Customer,
+    *,
+    evidence: list[Identity],
+    reason: str,
+    at: datetime,
+) -> dict[str, Any]:
+    """What a merge changed, so that unmerge can undo exactly that: the tags and fields the survivor took
+    from the absorbed customer (the identities are the absorbed customer's own: claims are unique)."""
+    filled = {
+        name: {"before": _plain(getattr(survivor, name)), "after": _plain(getattr(merged, name))}
+        for name in _MERGED_SCALARS
+        if getattr(merged, name) != getattr(survivor, name)
+    }
+    return {
+        "absorbed_id": absorbed.id,
+        "at": at.isoformat(),
+        "reason": reason,
+        "evidence": evidence_text(evidence),
+        "tags_added": sorted(set(absorbed.tags) - set(survivor.tags)),
+        "filled": filled,
+        "attributes_added": sorted(set(absorbed.attributes) - set(survivor.attributes)),
+        "absorbed_merged_from": [absorbed.id, *absorbed.merged_from],
+    }
+
+
+def split_from(survivor: Customer, restored: Customer, record: dict[str, Any], *, now: datetime) -> Customer:
+    """The survivor after an unmerge gives back what the merge brought (changes made since are kept)."""
+    after = survivor.model_copy(deep=True)
+    for ident in restored.all_identities():
+        after.remove_identity(ident.key)
+    for tag_id in record.get("tags_added", []):
+        after.tags.pop(tag_id, None)
+    restored_fields = {
+        name: change["before"]
+        for name, change in record.get("filled", {}).items()
+        if _plain(getattr(after, name)) == change["after"]  # untouched since the merge: give it back
+    }
+    after = after.model_validate({**after.model_dump(), **restored_fields})
+    for key in record.get("attributes_added", []):
+        after.attributes.pop(key, None)
+    gone = set(record.get("absorbed_merged_from", [restored.id]))
+    after.merged_from = [m for m in after.merged_from if m not in gone]
+    after.version = survivor.version + 1
+    after.updated_at = now
+    return after

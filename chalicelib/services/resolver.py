@@ -9,7 +9,14 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.common import Clock, ConflictError, InvalidInputError
-from chalicelib.domain.customers import Customer, Identity, merge_into, new_customer_id, tombstone
+from chalicelib.domain.customers import (
+    Customer,
+    Identity,
+    merge_into,
+    merge_record,
+    new_customer_id,
+    tombstone,
+)
 from chalicelib.domain.resolution import Decision, Holder, decide
 from chalicelib.domain.timeline import Actor, ActorType, TimelineEvent
 from chalicelib.services.events import envelope
@@ -136,19 +143,19 @@ class IdentityResolver:
         records: list[dict[str, Any]] = []
         for absorbed_id in decision.absorb:
             gone = by_id[absorbed_id]
+            before_merge = after
             after = merge_into(after, gone, now=now)
             absorbed.append((gone, tombstone(gone, after.id, now=now)))
-            evidence = sorted(
-                f"{t}:{v}" for t, v in (i.key for i in touch.identities) if gone.has_identity((t, v))
-            )
+            evidence = [i for i in touch.identities if gone.has_identity(i.key)]
             records.append(
-                {
-                    "absorbed_id": gone.id,
-                    "at": now.isoformat(),
-                    "evidence": evidence,
-                    "absorbed": gone.model_dump(mode="json", exclude={"phone", "other_phones"}),
-                    "reason": f"{touch.kind} carried identities of both customers",
-                }
+                merge_record(
+                    before_merge,
+                    gone,
+                    after,
+                    evidence=evidence,
+                    at=now,
+                    reason=f"{touch.kind} carried identities of both customers",
+                )
             )
         losers: dict[str, tuple[Customer, Customer]] = {}
         for key, loser_id in decision.release.items():
@@ -199,6 +206,11 @@ class IdentityResolver:
             absorbed=absorbed,
             events=events,
             merge_records=records,
+            candidates=[
+                {"a": after.id, "b": other, "reason": reason, "at": now.isoformat(), "source": touch.kind}
+                for other, reason in decision.candidates
+                if other != after.id
+            ],
             idempotency_key=touch.idempotency_key,
         )
         resolved = Resolved(

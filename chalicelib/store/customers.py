@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from pynamodb.exceptions import DeleteError, TransactWriteError
+from pynamodb.exceptions import DeleteError, PutError, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
@@ -21,6 +22,7 @@ from chalicelib.store.table import (
     IdempotencyItem,
     IdentityItem,
     Item,
+    MergeCandidateItem,
     MergeRecordItem,
     TagMemberItem,
     TimelineItem,
@@ -282,6 +284,54 @@ class DynamoCustomerRepository:
                 self.unclaim(tenant_id, identity, claim.customer_id)
         return held
 
+    # -- merges ------------------------------------------------------------------------------------
+    def merge_record(self, tenant_id: str, survivor_id: str, absorbed_id: str) -> dict[str, Any] | None:
+        try:
+            item = MergeRecordItem.get(keys.customer_pk(tenant_id, survivor_id), keys.merge_sk(absorbed_id))
+        except MergeRecordItem.DoesNotExist:
+            return None
+        record: dict[str, Any] = json.loads(item.doc or "{}")
+        return record
+
+    def apply_unmerge(
+        self,
+        survivor: tuple[Customer, Customer],
+        restored: tuple[Customer, Customer],
+        events: list[TimelineEvent],
+    ) -> None:
+        """Undo a merge in one transaction: both profiles (version-checked), the restored customer's claims
+        and tag memberships pointed back at it, the timeline events, the merge record removed."""
+        (s_before, s_after), (r_before, r_after) = survivor, restored
+        tid = s_after.tenant_id
+        try:
+            with TransactWrite(connection=connection()) as tx:
+                tx.save(self._to_item(s_after), condition=CustomerItem.version == s_before.version)
+                tx.save(self._to_item(r_after), condition=CustomerItem.version == r_before.version)
+                for ident in r_after.all_identities():
+                    claim = IdentityItem(
+                        self._identity_key(tid, ident), keys.IDENTITY_SK, customer_id=r_after.id
+                    )
+                    tx.save(claim, condition=IdentityItem.customer_id == s_after.id)
+                for tag_id in set(s_before.tags) - set(s_after.tags):
+                    tx.delete(TagMemberItem(keys.tag_members_pk(tid, tag_id), keys.member_sk(s_after.id)))
+                for tag_id in r_after.tags:
+                    tx.save(self._member(tid, tag_id, r_after.id))
+                for event in events:
+                    tx.save(self._timeline_item(event))
+                tx.delete(MergeRecordItem(keys.customer_pk(tid, s_after.id), keys.merge_sk(r_after.id)))
+        except TransactWriteError as e:
+            raise ConflictError("the customers changed while unmerging: reload and retry") from e
+
+    def candidates(self, tenant_id: str, *, limit: int, cursor: str | None) -> Page[dict[str, Any]]:
+        results = MergeCandidateItem.query(
+            keys.merge_candidates_pk(tenant_id),
+            limit=limit,
+            page_size=limit,
+            last_evaluated_key=self._cursors.decode(tenant_id, cursor),
+        )
+        items = [json.loads(i.doc or "{}") for i in results]
+        return Page(items, self._cursors.encode(tenant_id, results.last_evaluated_key))
+
     # -- bulk (imports) ----------------------------------------------------------------------------
     def seen(self, tenant_id: str, idempotency_keys: Sequence[str]) -> set[str]:
         """Which idempotency markers exist (BatchGet, 100 per request)."""
@@ -314,6 +364,37 @@ class DynamoCustomerRepository:
         except DeleteError as e:
             if e.cause_response_code != "ConditionalCheckFailedException":
                 raise
+
+    def get_many(self, tenant_id: str, customer_ids: Sequence[str]) -> dict[str, Customer]:
+        pairs = [(keys.customer_pk(tenant_id, cid), keys.PROFILE_SK) for cid in sorted(set(customer_ids))]
+        return {c.id: c for c in (self._from_item(i) for i in self._batch_get(pairs))}
+
+    def put_profile(self, customer: Customer, *, expected_version: int) -> bool:
+        """One conditional PutItem (no transaction): False if someone changed the customer meanwhile."""
+        try:
+            self._to_item(customer).save(condition=CustomerItem.version == expected_version)
+        except PutError as e:
+            if e.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def put_events(self, events: Sequence[TimelineEvent]) -> None:
+        """Timeline events with deterministic ids (a re-run overwrites, never duplicates): BatchWriteItem."""
+        with Item.batch_write() as batch:
+            for event in events:
+                batch.save(self._timeline_item(event))
+
+    def mark(self, tenant_id: str, idempotency_keys: Sequence[str], at: datetime) -> None:
+        with Item.batch_write() as batch:
+            for key in idempotency_keys:
+                batch.save(
+                    IdempotencyItem(
+                        keys.idempotency_pk(tenant_id, key),
+                        keys.IDEMPOTENCY_SK,
+                        expires_at=at + IDEMPOTENCY_TTL,
+                    )
+                )
 
     def bulk_create(self, plans: Sequence[TouchPlan]) -> None:
         """Write new customers whose identities are already claimed: profiles, timeline events, tag
@@ -375,6 +456,14 @@ class DynamoCustomerRepository:
                     tx.save(claim, condition=taken)
                 for event in plan.events:
                     tx.save(self._timeline_item(event))
+                for cand in plan.candidates:
+                    tx.save(
+                        MergeCandidateItem(
+                            keys.merge_candidates_pk(tid),
+                            keys.merge_candidate_sk(cand["a"], cand["b"]),
+                            doc=json.dumps(cand, ensure_ascii=False, default=str),
+                        )
+                    )
                 for record in plan.merge_records:
                     doc = json.dumps(record, ensure_ascii=False, default=str)
                     tx.save(

@@ -129,3 +129,13 @@ def wecom_token_pk(tenant_id: str) -> str:
 
 
 WECOM_TOKEN_SK = "TOKEN"
+
+
+def merge_candidates_pk(tenant_id: str) -> str:
+    """Pairs of customers a person should review (different stable ids sharing other identities)."""
+    return f"T#{tenant_id}#MERGECAND"
+
+
+def merge_candidate_sk(a: str, b: str) -> str:
+    low, high = sorted((a, b))
+    return f"{low}#{high}"

@@ -23,7 +23,8 @@ class DynamoOrderRepository:
             return None
         return Order.model_validate_json(item.doc or "")
 
-    def save(self, order: Order, *, expected_version: int) -> None:
+    @staticmethod
+    def _item(order: Order) -> OrderRecordItem:
         item = OrderRecordItem(
             keys.order_pk(order.tenant_id, order.platform, order.order_id),
             keys.ORDER_SK,
@@ -34,6 +35,10 @@ class DynamoOrderRepository:
             at = order.created_at or order.paid_at or order.updated_at
             item.gsi1pk = keys.customer_orders_pk(order.tenant_id, order.customer_id)
             item.gsi1sk = keys.customer_orders_sk(at, order.platform, order.order_id)
+        return item
+
+    def save(self, order: Order, *, expected_version: int) -> None:
+        item = self._item(order)
         condition = (
             OrderRecordItem.pk.does_not_exist()
             if expected_version == 0
@@ -43,6 +48,23 @@ class DynamoOrderRepository:
             item.save(condition=condition)
         except PutError as e:
             raise ConflictError(f"order {order.platform}/{order.order_id} changed concurrently") from e
+
+    def get_many(self, tenant_id: str, refs: list[tuple[str, str]]) -> dict[tuple[str, str], Order]:
+        pairs = [
+            (keys.order_pk(tenant_id, platform, oid), keys.ORDER_SK) for platform, oid in sorted(set(refs))
+        ]
+        found: dict[tuple[str, str], Order] = {}
+        for start in range(0, len(pairs), 100):
+            for item in OrderRecordItem.batch_get(pairs[start : start + 100]):
+                order = Order.model_validate_json(item.doc or "")
+                found[(order.platform, order.order_id)] = order
+        return found
+
+    def put_many(self, orders: list[Order]) -> None:
+        """BatchWriteItem for imports (orders are folded with what exists first; see ImportService)."""
+        with OrderRecordItem.batch_write() as batch:
+            for order in orders:
+                batch.save(self._item(order))
 
     def for_customer(
         self, tenant_id: str, customer_id: str, *, limit: int, cursor: str | None

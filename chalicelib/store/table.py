@@ -104,6 +104,10 @@ class MergeRecordItem(Item, discriminator="merge"):
     pass
 
 
+class MergeCandidateItem(Item, discriminator="merge_candidate"):
+    pass
+
+
 class OrderRecordItem(Item, discriminator="order"):
     version = NumberAttribute()
 

@@ -37,3 +37,27 @@ def test_customers_legacy_gives_2000_customers_and_53_rejected_rows(container, t
         if not cursor:
             break
     assert listed == 2000
+
+
+def test_orders_legacy_links_every_order_with_a_usable_phone_or_unionid(
+    container, tenant: TenantKeys, api: Api
+):
+    admin = container.tenants.authenticate(f"Bearer {tenant.keys['admin']}")
+    customers = (DATA / "customers_legacy.csv").read_text(encoding="utf-8-sig")
+    container.imports.import_customers(principal=admin, text=customers, source="customers_legacy.csv")
+    orders = (DATA / "orders_legacy.csv").read_text(encoding="utf-8-sig")
+    with count_requests() as n:
+        report = container.imports.import_orders(principal=admin, text=orders, source="orders_legacy.csv")
+    assert report.rows == 4000 and report.rejected_rows == 0
+    assert report.linked == 3344 and report.not_linked == 656  # every order with a phone or unionid is linked
+    assert n.total / 4000 <= 3, n.calls
+    again = container.imports.import_orders(principal=admin, text=orders, source="orders_legacy.csv")
+    assert again.unchanged == 4000 and again.linked == 0
+    # a linked order is on its customer's 360 view and in the customer's order list
+    order = api.call("GET", "/v1/orders/tmall/O230000000", tenant).data
+    assert order["customer_id"] and order["status"] == "completed" and order["total_amount"] == "328.50"
+    view = api.call("GET", f"/v1/customers/{order['customer_id']}", tenant).data
+    assert "O230000000" in [o["order_id"] for o in view["recent_orders"]]
+    assert any(e["kind"] == "order.completed" for e in view["timeline"])
+    listed = api.call("GET", f"/v1/customers/{order['customer_id']}/orders", tenant).data["items"]
+    assert "O230000000" in [o["order_id"] for o in listed]

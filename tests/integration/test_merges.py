@@ -1,0 +1,79 @@
+"""Merge candidates, a manual merge with preview, and unmerge through the API."""
+
+from __future__ import annotations
+
+from chalicelib.domain.customers import Identity
+from chalicelib.domain.timeline import Actor
+from chalicelib.services.resolver import Touch
+from tests.integration.conftest import Api, TenantKeys
+
+
+def touch(container, tenant: TenantKeys, clock, *ids: tuple[str, str], key: str) -> str:
+    t = Touch(
+        tenant_id=tenant.tenant_id,
+        identities=[Identity(type=a, value=b) for a, b in ids],
+        kind="test.touched",
+        source="test",
+        at=clock.now(),
+        actor=Actor(type="integration", id="t"),
+        idempotency_key=key,
+    )
+    return container.resolver.touch(t).customer_id
+
+
+def test_conflicting_unionids_become_a_candidate_then_a_manual_merge_and_unmerge(
+    container, api: Api, tenant: TenantKeys, clock
+):
+    a = api.call(
+        "POST",
+        "/v1/customers",
+        tenant,
+        {
+            "name": "王芳",
+            "phone": "13500000001",
+            "identities": [{"type": "unionid", "value": "U-A"}],
+            "tags": ["VIP"],
+            "region": "华东",
+        },
+    ).data["id"]
+    clock.advance(minutes=1)
+    b = touch(
+        container, tenant, clock, ("unionid", "U-B"), ("phone", "+8613500000001"), ("openid", "o-B"), key="k1"
+    )
+    assert b != a
+    candidates = api.call("GET", "/v1/merge-candidates", tenant).data["items"]
+    assert {(c["a"], c["b"]) for c in candidates} == {(b, a)}
+    assert candidates[0]["reason"] == "different unionid"
+
+    preview = api.call("POST", f"/v1/customers/{a}/merge", tenant, {"absorb": b, "preview": True}).data
+    assert preview["applied"] is False
+    assert {"type": "openid", "value": "o-B"} in preview["survivor"]["identities"]
+    assert api.call("GET", f"/v1/customers/{b}", tenant).data["id"] == b  # nothing changed yet
+
+    merged = api.call("POST", f"/v1/customers/{a}/merge", tenant, {"absorb": b})
+    assert merged.status_code == 200 and merged.data["applied"] is True
+    assert api.call("GET", f"/v1/customers/{b}", tenant).data["id"] == a  # the absorbed id redirects
+    assert api.call("GET", "/v1/customers/by-identity/openid/o-B", tenant).data["id"] == a
+    view = api.call("GET", f"/v1/customers/{a}", tenant).data
+    assert "test.touched" in [e["kind"] for e in view["timeline"]]  # b's timeline is served by a
+
+    undone = api.call("POST", f"/v1/customers/{a}/unmerge", tenant, {"absorbed_id": b})
+    assert undone.status_code == 200, undone.data
+    assert api.call("GET", "/v1/customers/by-identity/openid/o-B", tenant).data["id"] == b
+    assert api.call("GET", "/v1/customers/by-identity/unionid/U-A", tenant).data["id"] == a
+    restored = api.call("GET", f"/v1/customers/{b}", tenant).data
+    assert restored["id"] == b and "customer.unmerged" in [e["kind"] for e in restored["timeline"]]
+    survivor = api.call("GET", f"/v1/customers/{a}", tenant).data
+    assert {"type": "openid", "value": "o-B"} not in survivor["identities"]
+    assert [t["name"] for t in survivor["tags"]] == ["VIP"] and survivor["name"] == "王芳"
+    assert api.call("POST", f"/v1/customers/{a}/unmerge", tenant, {"absorbed_id": b}).status_code == 404
+
+
+def test_merge_errors(api: Api, tenant: TenantKeys):
+    a = api.call("POST", "/v1/customers", tenant, {"name": "A"}).data["id"]
+    assert api.call("POST", f"/v1/customers/{a}/merge", tenant, {"absorb": a}).status_code == 400
+    assert api.call("POST", f"/v1/customers/{a}/merge", tenant, {"absorb": "cus_nope"}).status_code == 404
+    assert (
+        api.call("POST", f"/v1/customers/{a}/merge", tenant, {"absorb": a}, role="engineer").status_code
+        == 403
+    )
