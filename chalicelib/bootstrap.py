@@ -109,6 +109,12 @@ class Container:
         return httpx.Client(timeout=5.0)
 
     @cached_property
+    def group_chats(self) -> Any:
+        from chalicelib.store.integrations import DynamoGroupChats
+
+        return DynamoGroupChats()
+
+    @cached_property
     def token_cache(self) -> Any:
         from chalicelib.store.integrations import DynamoTokenCache
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from chalicelib.services.ports import PiiCipher
 from chalicelib.store import keys
-from chalicelib.store.table import InboxItem, IntegrationItem, TokenItem
+from chalicelib.store.table import GroupChatItem, InboxItem, IntegrationItem, TokenItem
 
 
 class DynamoIntegrationRepository:
@@ -69,3 +69,22 @@ class DynamoInbox:
     def list(self, tenant_id: str, month: str, limit: int) -> list[dict[str, Any]]:
         items = InboxItem.query(keys.inbox_pk(tenant_id, month), scan_index_forward=False, limit=limit)
         return [json.loads(i.doc or "{}") for i in items]
+
+
+class DynamoGroupChats:
+    """WeCom customer group chats (客户群) as WeCom last described them."""
+
+    def put(self, tenant_id: str, chat_id: str, chat: dict[str, Any]) -> None:
+        GroupChatItem(
+            keys.group_chat_pk(tenant_id, chat_id),
+            keys.GROUP_CHAT_SK,
+            doc=json.dumps(chat, ensure_ascii=False, default=str),
+        ).save()
+
+    def get(self, tenant_id: str, chat_id: str) -> dict[str, Any] | None:
+        try:
+            item = GroupChatItem.get(keys.group_chat_pk(tenant_id, chat_id), keys.GROUP_CHAT_SK)
+        except GroupChatItem.DoesNotExist:
+            return None
+        chat: dict[str, Any] = json.loads(item.doc or "{}")
+        return chat

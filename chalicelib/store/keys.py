@@ -139,3 +139,10 @@ def merge_candidates_pk(tenant_id: str) -> str:
 def merge_candidate_sk(a: str, b: str) -> str:
     low, high = sorted((a, b))
     return f"{low}#{high}"
+
+
+def group_chat_pk(tenant_id: str, chat_id: str) -> str:
+    return f"T#{tenant_id}#CHAT#{chat_id}"
+
+
+GROUP_CHAT_SK = "CHAT"

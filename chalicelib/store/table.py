@@ -121,6 +121,10 @@ class TokenItem(Item, discriminator="token"):
     expires_at = TTLAttribute()
 
 
+class GroupChatItem(Item, discriminator="group_chat"):
+    pass
+
+
 class InboxItem(Item, discriminator="inbox"):
     pass
 

@@ -20,7 +20,13 @@ from chalicelib.domain.customers import Customer, Gender, Identity, WeComFollow,
 from chalicelib.domain.orders import OrderEvent
 from chalicelib.domain.timeline import Actor, ActorType
 from chalicelib.integrations.wecom.client import WeComApiError
-from chalicelib.integrations.wecom.events import ExternalContactEvent, WeComEvent, parse_event
+from chalicelib.integrations.wecom.events import (
+    ExternalChatEvent,
+    ExternalContactEvent,
+    KfMsgOrEvent,
+    WeComEvent,
+    parse_event,
+)
 from chalicelib.observability import logger
 from chalicelib.resources import INGEST_QUEUE
 from chalicelib.services.ingest import IngestMessage
@@ -42,17 +48,7 @@ _CONTACT_KINDS = {
 
 def handle(message: IngestMessage) -> None:
     if message.source == "wecom":
-        event = parse_event(str(message.payload))
-        if isinstance(event, ExternalContactEvent):
-            container().resolver.touch(wecom_contact_touch(message, event))
-            if str(event.change_type) in (
-                "add_external_contact",
-                "add_half_external_contact",
-                "edit_external_contact",
-            ):
-                _fetch_details_later(message, event)
-            return
-        _keep_raw(message, event_time(event), f"wecom:{event.kind}")
+        _handle_wecom(message)
         return
     if message.source == "shop" and isinstance(message.payload, dict) and "order_id" in message.payload:
         container().orders.ingest(message.tenant_id, OrderEvent.model_validate(message.payload))
@@ -112,6 +108,24 @@ def behaviour_touch(tenant_id: str, event: BehaviourEventIn) -> Touch:
     )
 
 
+def _handle_wecom(message: IngestMessage) -> None:
+    event = parse_event(str(message.payload))
+    if isinstance(event, ExternalChatEvent):
+        _sync_group_chat(message, event)
+    elif isinstance(event, KfMsgOrEvent):
+        _sync_kf_messages(message, event)
+    elif isinstance(event, ExternalContactEvent):
+        container().resolver.touch(wecom_contact_touch(message, event))
+        if str(event.change_type) in (
+            "add_external_contact",
+            "add_half_external_contact",
+            "edit_external_contact",
+        ):
+            _fetch_details_later(message, event)
+    else:
+        _keep_raw(message, event_time(event), f"wecom:{event.kind}")
+
+
 def event_time(event: WeComEvent) -> datetime:
     return datetime.fromtimestamp(event.create_time, tz=UTC)
 
@@ -152,6 +166,7 @@ def wecom_contact_touch(message: IngestMessage, event: ExternalContactEvent) -> 
 
 
 # Answers that will not change on retry: not (or no longer) an external contact, invalid id, no permission.
+KF_MAX_PAGES = 20  # 1000 messages a page; more waits for the next callback
 PERMANENT_WECOM_ERRORS = frozenset({84061, 40096, 60011, 48002})
 
 
@@ -207,6 +222,81 @@ def _apply_details(message: IngestMessage) -> None:
             idempotency_key=message.key,
             update=update,
         )
+    )
+
+
+def _sync_group_chat(message: IngestMessage, event: ExternalChatEvent) -> None:
+    """Keep the customer group chat as WeCom describes it now (a dismissed chat is kept, marked)."""
+    c = container()
+    at = event_time(event)
+    chat: dict[str, Any] = c.group_chats.get(message.tenant_id, event.chat_id) or {"chat_id": event.chat_id}
+    if chat.get("event_at", "") > at.isoformat():
+        return  # an older event arriving late
+    if str(event.change_type) == "dismiss":
+        chat.update(dismissed=True, event_at=at.isoformat())
+    else:
+        client = c.wecom_client(message.tenant_id)
+        if client is None:
+            _keep_raw(message, at, "wecom:external_chat:unconfigured")
+            return
+        details = client.group_chat(event.chat_id)  # a failure is retried by the queue, then the DLQ
+        chat.update(
+            name=details.get("name"),
+            owner=details.get("owner"),
+            notice=details.get("notice"),
+            members=[
+                {"userid": m.get("userid"), "type": m.get("type"), "join_time": m.get("join_time")}
+                for m in details.get("member_list", [])
+            ],
+            dismissed=False,
+            event_at=at.isoformat(),
+        )
+    c.group_chats.put(message.tenant_id, event.chat_id, chat)
+
+
+def _sync_kf_messages(message: IngestMessage, event: KfMsgOrEvent) -> None:
+    """WeCom customer service (微信客服): pull the messages the callback announced and put each customer's
+    on their timeline. Each message is its own touch (key kf:<msgid>), so a re-pull has one effect."""
+    c = container()
+    client = c.wecom_client(message.tenant_id)
+    if client is None:
+        _keep_raw(message, event_time(event), "wecom:kf:unconfigured")
+        return
+    kind = f"kf_cursor#{event.open_kf_id}"  # where the last pull stopped, so a pull starts there
+    saved = c.integration_repo.get(message.tenant_id, kind)
+    cursor: str | None = saved[0].get("cursor") if saved else None
+    for _ in range(KF_MAX_PAGES):
+        page = client.kf_sync_msg(token=event.token, open_kfid=event.open_kf_id, cursor=cursor)
+        for msg in page.get("msg_list", []):
+            if msg.get("external_userid"):
+                c.resolver.touch(kf_touch(message.tenant_id, msg))
+        cursor = page.get("next_cursor") or cursor
+        c.integration_repo.put(
+            message.tenant_id, kind, {"cursor": cursor}, {}
+        )  # after the touches: at-least-once
+        if not page.get("has_more"):
+            return
+
+
+def kf_touch(tenant_id: str, msg: dict[str, Any]) -> Touch:
+    origin = {3: "customer", 4: "system", 5: "servicer"}.get(int(msg.get("origin", 0)), "unknown")
+    text = str((msg.get("text") or {}).get("content", ""))[:MAX_TEXT]
+    return Touch(
+        tenant_id=tenant_id,
+        identities=[Identity(type="wecom_external_userid", value=str(msg["external_userid"]))],
+        kind="wecom_kf.message",
+        source="wecom_kf",
+        at=datetime.fromtimestamp(int(msg.get("send_time", 0)), tz=UTC),
+        actor=WECOM_ACTOR,
+        data={
+            "msgid": msg.get("msgid"),
+            "open_kfid": msg.get("open_kfid"),
+            "origin": origin,
+            "msgtype": msg.get("msgtype"),
+            "text": text,
+            "servicer": msg.get("servicer_userid"),
+        },
+        idempotency_key=f"kf:{msg.get('msgid')}",
     )
 
 

@@ -13,6 +13,8 @@ class FakeWeComApi:
         self.contacts: dict[str, dict[str, Any]] = {}
         self.calls: list[str] = []
         self.tokens_issued = 0
+        self.chats: dict[str, dict[str, Any]] = {}
+        self.kf_messages: list[dict[str, Any]] = []  # served 2 per page, to exercise the cursor
         self.outage = False  # every request fails as if WeCom cannot be reached
         self.expire_next = False  # the next API call answers 42001 (token expired early)
 
@@ -35,6 +37,18 @@ class FakeWeComApi:
             if contact is None:
                 return _json({"errcode": 84061, "errmsg": "not external contact"})
             return _json({"errcode": 0, "external_contact": contact, "follow_user": []})
+        if path == "/externalcontact/groupchat/get":
+            chat = self.chats.get(json.loads(request.content)["chat_id"])
+            return _json(
+                {"errcode": 0, "group_chat": chat} if chat else {"errcode": 701008, "errmsg": "no chat"}
+            )
+        if path == "/kf/sync_msg":
+            start = int(json.loads(request.content).get("cursor") or 0)
+            page = self.kf_messages[start : start + 2]
+            more = start + 2 < len(self.kf_messages)
+            return _json(
+                {"errcode": 0, "msg_list": page, "has_more": int(more), "next_cursor": str(start + 2)}
+            )
         return _json({"errcode": 404, "errmsg": f"fake has no {path}"})
 
 

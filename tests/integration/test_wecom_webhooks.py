@@ -238,3 +238,72 @@ def _no_visibility_timeout() -> None:
     sqs = boto3.client("sqs")
     url = sqs.get_queue_url(QueueName=INGEST_QUEUE.name)["QueueUrl"]
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "0"})
+
+
+def _post_plaintext(api: Api, tenant_id: str, clock, inner: str) -> None:
+    crypto = WeComCrypto(VECTORS["token"], VECTORS["encoding_aes_key"], VECTORS["corp_id"])
+    ts = str(int(clock.now().timestamp()))
+    plaintext = (
+        f"<xml><ToUserName><![CDATA[{VECTORS['corp_id']}]]></ToUserName><CreateTime>{ts}</CreateTime>"
+        f"{inner}</xml>"
+    )
+    encrypted, signature = crypto.encrypt(plaintext, nonce="7", timestamp=ts)
+    to_user = f"<ToUserName><![CDATA[{VECTORS['corp_id']}]]></ToUserName>"
+    body = f"<xml>{to_user}<Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+    resp = post(api, tenant_id, {"msg_signature": signature, "timestamp": ts, "nonce": "7", "body": body})
+    assert resp.status_code == 200
+
+
+def test_customer_service_messages_are_pulled_onto_timelines(api: Api, wecom: TenantKeys, clock, wecom_api):
+    wecom_api.kf_messages = [
+        {
+            "msgid": f"kf{i}",
+            "open_kfid": "wkKF1",
+            "external_userid": "wmKfCustomer01",
+            "send_time": 1763856000 + i,
+            "origin": 3 if i % 2 == 0 else 5,
+            "msgtype": "text",
+            "text": {"content": f"消息{i}"},
+        }
+        for i in range(5)
+    ]
+    inner = (
+        "<FromUserName><![CDATA[sys]]></FromUserName><MsgType><![CDATA[event]]></MsgType>"
+        "<Event><![CDATA[kf_msg_or_event]]></Event><Token><![CDATA[kf-token]]></Token>"
+        "<OpenKfId><![CDATA[wkKF1]]></OpenKfId>"
+    )
+    _post_plaintext(api, wecom.tenant_id, clock, inner)
+    clock.advance(seconds=1)
+    _post_plaintext(
+        api, wecom.tenant_id, clock, inner
+    )  # a second callback: the saved cursor avoids a re-pull
+    assert drain(INGEST_QUEUE.name)["failed"] == 0
+    [customer] = customers(api, wecom)
+    kinds = [
+        e["data"]["text"]
+        for e in api.call("GET", f"/v1/customers/{customer['id']}", wecom).data["timeline"]
+        if e["kind"] == "wecom_kf.message"
+    ]
+    assert sorted(kinds) == [f"消息{i}" for i in range(5)]
+
+
+def test_group_chat_changes_are_kept(api: Api, wecom: TenantKeys, clock, wecom_api, container):
+    wecom_api.chats["wrChat1"] = {
+        "chat_id": "wrChat1",
+        "name": "门店福利群",
+        "owner": "staff0",
+        "member_list": [{"userid": "staff0", "type": 1}, {"userid": "wmA", "type": 2}],
+    }
+    create = (
+        "<FromUserName><![CDATA[sys]]></FromUserName><MsgType><![CDATA[event]]></MsgType>"
+        "<Event><![CDATA[change_external_chat]]></Event><ChatId><![CDATA[wrChat1]]></ChatId>"
+        "<ChangeType><![CDATA[create]]></ChangeType>"
+    )
+    _post_plaintext(api, wecom.tenant_id, clock, create)
+    drain(INGEST_QUEUE.name)
+    chat = container.group_chats.get(wecom.tenant_id, "wrChat1")
+    assert chat["name"] == "门店福利群" and len(chat["members"]) == 2 and not chat["dismissed"]
+    clock.advance(seconds=5)
+    _post_plaintext(api, wecom.tenant_id, clock, create.replace("[create]", "[dismiss]"))
+    drain(INGEST_QUEUE.name)
+    assert container.group_chats.get(wecom.tenant_id, "wrChat1")["dismissed"] is True

@@ -61,6 +61,11 @@ class WeComClient:
         data = self._call("GET", "/user/list", params={"department_id": department_id})
         return list(data.get("userlist", []))
 
+    def group_chat(self, chat_id: str) -> dict[str, Any]:
+        """`externalcontact/groupchat/get`: name, owner, members (type 1 staff, 2 external contact)."""
+        data = self._call("POST", "/externalcontact/groupchat/get", json={"chat_id": chat_id, "need_name": 1})
+        return dict(data.get("group_chat", {}))
+
     def kf_sync_msg(
         self, *, token: str, open_kfid: str, cursor: str | None = None, limit: int = 1000
     ) -> dict[str, Any]:
