@@ -25,7 +25,7 @@ from chalicelib.services.ports import (
     TenantRepository,
 )
 from chalicelib.services.resolver import IdentityResolver
-from chalicelib.services.tags import TagService
+from chalicelib.services.tags import TagService, WeComTagSync
 from chalicelib.services.tenants import TenantService
 
 
@@ -183,6 +183,10 @@ class Container:
     @cached_property
     def merges(self) -> MergeService:
         return MergeService(customers=self.customer_repo, clock=self.clock)
+
+    @cached_property
+    def wecom_tags(self) -> WeComTagSync:
+        return WeComTagSync(tags=self.tag_repo, publisher=self.publisher, clock=self.clock)
 
     @cached_property
     def tag_sync(self) -> TagSync:

@@ -14,6 +14,7 @@ MAX_TAGS_PER_GROUP = 200
 class Tag(BaseModel):
     id: str
     name: str
+    wecom_id: str | None = None  # the tag's id in WeCom (企业客户标签) when it is synced from there
 
 
 class TagGroup(BaseModel):
@@ -21,6 +22,7 @@ class TagGroup(BaseModel):
     tenant_id: str
     name: str
     tags: list[Tag] = Field(default_factory=list)
+    wecom_group_id: str | None = None
     created_at: datetime
     updated_at: datetime
     version: int = 1
@@ -96,3 +98,37 @@ def new_tag_group(*, tenant_id: str, name: str, tag_names: list[str], now: datet
     group = TagGroup(id=new_id("tgp"), tenant_id=tenant_id, name=name, created_at=now, updated_at=now)
     group.add_tags(tag_names)
     return group
+
+
+class WeComTag(BaseModel):
+    id: str
+    name: str
+    deleted: bool = False
+
+
+class WeComTagGroup(BaseModel):
+    """A group as `externalcontact/get_corp_tag_list` returns it."""
+
+    group_id: str
+    group_name: str
+    deleted: bool = False
+    tag: list[WeComTag] = Field(default_factory=list)
+
+
+def sync_group(group: TagGroup, source: WeComTagGroup) -> tuple[list[Tag], list[Tag]]:
+    """Make `group` match WeCom's. Returns (renamed, removed) tags, whose customers need updating."""
+    group.name = source.group_name
+    mine = {t.wecom_id: t for t in group.tags if t.wecom_id}
+    renamed: list[Tag] = []
+    removed: list[Tag] = []
+    live = {t.id: t for t in source.tag if not t.deleted}
+    for wecom_id, tag in mine.items():
+        if wecom_id not in live:
+            removed.append(group.remove_tag(tag.id))
+        elif live[wecom_id].name != tag.name:
+            tag.name = live[wecom_id].name
+            renamed.append(tag)
+    for wecom_id, wt in live.items():
+        if wecom_id not in mine:
+            group.tags.append(Tag(id=new_id("tag"), name=wt.name, wecom_id=wecom_id))
+    return renamed, removed

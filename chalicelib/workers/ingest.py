@@ -18,11 +18,13 @@ from chalicelib.domain.behaviour import BehaviourEventIn, count
 from chalicelib.domain.conversations import MAX_TEXT, ArchivedMessage
 from chalicelib.domain.customers import Customer, Gender, Identity, WeComFollow, is_placeholder_name
 from chalicelib.domain.orders import OrderEvent
+from chalicelib.domain.tags import WeComTagGroup
 from chalicelib.domain.timeline import Actor, ActorType
 from chalicelib.integrations.wecom.client import WeComApiError
 from chalicelib.integrations.wecom.events import (
     ExternalChatEvent,
     ExternalContactEvent,
+    ExternalTagEvent,
     KfMsgOrEvent,
     WeComEvent,
     parse_event,
@@ -112,6 +114,8 @@ def _handle_wecom(message: IngestMessage) -> None:
     event = parse_event(str(message.payload))
     if isinstance(event, ExternalChatEvent):
         _sync_group_chat(message, event)
+    elif isinstance(event, ExternalTagEvent):
+        _sync_tags(message, event)
     elif isinstance(event, KfMsgOrEvent):
         _sync_kf_messages(message, event)
     elif isinstance(event, ExternalContactEvent):
@@ -223,6 +227,28 @@ def _apply_details(message: IngestMessage) -> None:
             update=update,
         )
     )
+
+
+def _sync_tags(message: IngestMessage, event: ExternalTagEvent) -> None:
+    """WeCom's 企业客户标签 changed there: bring our catalogue in step (a shuffle only reorders)."""
+    c = container()
+    change = str(event.change_type)
+    if change == "shuffle" or not event.id:
+        return
+    if change == "delete":
+        c.wecom_tags.remove(message.tenant_id, wecom_id=event.id, is_group=event.tag_type == "tag_group")
+        return
+    client = c.wecom_client(message.tenant_id)
+    if client is None:
+        _keep_raw(message, event_time(event), "wecom:external_tag:unconfigured")
+        return
+    ids = {"group_ids": [event.id]} if event.tag_type == "tag_group" else {"tag_ids": [event.id]}
+    groups = [WeComTagGroup.model_validate(g) for g in client.corp_tags(**ids)]
+    if event.tag_type == "tag":  # WeCom answers with the tag's group holding only that tag: fetch it whole
+        groups = [
+            WeComTagGroup.model_validate(g) for g in client.corp_tags(group_ids=[g.group_id for g in groups])
+        ]
+    c.wecom_tags.upsert(message.tenant_id, groups)
 
 
 def _sync_group_chat(message: IngestMessage, event: ExternalChatEvent) -> None:

@@ -14,6 +14,7 @@ class FakeWeComApi:
         self.calls: list[str] = []
         self.tokens_issued = 0
         self.chats: dict[str, dict[str, Any]] = {}
+        self.tag_groups: list[dict[str, Any]] = []  # as get_corp_tag_list returns them
         self.kf_messages: list[dict[str, Any]] = []  # served 2 per page, to exercise the cursor
         self.outage = False  # every request fails as if WeCom cannot be reached
         self.expire_next = False  # the next API call answers 42001 (token expired early)
@@ -37,6 +38,18 @@ class FakeWeComApi:
             if contact is None:
                 return _json({"errcode": 84061, "errmsg": "not external contact"})
             return _json({"errcode": 0, "external_contact": contact, "follow_user": []})
+        if path == "/externalcontact/get_corp_tag_list":
+            body = json.loads(request.content or b"{}")
+            groups = [
+                g for g in self.tag_groups if not body.get("group_id") or g["group_id"] in body["group_id"]
+            ]
+            if body.get("tag_id"):
+                groups = [
+                    dict(g, tag=[t for t in g["tag"] if t["id"] in body["tag_id"]])
+                    for g in groups
+                    if any(t["id"] in body["tag_id"] for t in g["tag"])
+                ]
+            return _json({"errcode": 0, "tag_group": groups})
         if path == "/externalcontact/groupchat/get":
             chat = self.chats.get(json.loads(request.content)["chat_id"])
             return _json(

@@ -61,6 +61,17 @@ class WeComClient:
         data = self._call("GET", "/user/list", params={"department_id": department_id})
         return list(data.get("userlist", []))
 
+    def corp_tags(
+        self, *, tag_ids: list[str] | None = None, group_ids: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """`externalcontact/get_corp_tag_list`: tag groups with their tags (all, or the ones asked for)."""
+        body: dict[str, Any] = {}
+        if tag_ids:
+            body["tag_id"] = tag_ids
+        if group_ids:
+            body["group_id"] = group_ids
+        return list(self._call("POST", "/externalcontact/get_corp_tag_list", json=body).get("tag_group", []))
+
     def group_chat(self, chat_id: str) -> dict[str, Any]:
         """`externalcontact/groupchat/get`: name, owner, members (type 1 staff, 2 external contact)."""
         data = self._call("POST", "/externalcontact/groupchat/get", json={"chat_id": chat_id, "need_name": 1})
