@@ -9,7 +9,7 @@ from chalicelib.api.http import Api, Ctx, Result
 from chalicelib.bootstrap import container
 from chalicelib.domain.access import Permission
 from chalicelib.domain.conversations import ArchivedBatch
-from chalicelib.services.ingest import IngestMessage
+from chalicelib.services.ingest import chunked
 
 api = Api(__name__, tag="conversations")
 bp = api.blueprint
@@ -35,18 +35,13 @@ def push_messages(ctx: Ctx) -> Result:
     batch: ArchivedBatch = ctx.body
     relevant = [m for m in batch.messages if m.customers()]
     c = container()
-    now = c.clock.now()
-    chunks = [relevant[i : i + PER_MESSAGE] for i in range(0, len(relevant), PER_MESSAGE)]
     c.ingest_publisher.publish(
-        [
-            IngestMessage(
-                source="conversation",
-                tenant_id=ctx.user.tenant_id,
-                key=f"chat:{chunk[0].msgid}",
-                received_at=now,
-                payload=[m.model_dump(mode="json", by_alias=True) for m in chunk],
-            ).model_dump(mode="json")
-            for chunk in chunks
-        ]
+        chunked(
+            "conversation",
+            ctx.user.tenant_id,
+            list(relevant),
+            per_message=PER_MESSAGE,
+            received_at=c.clock.now(),
+        )
     )
     return Result(MessagesAccepted(accepted=len(batch.messages), for_customers=len(relevant)))

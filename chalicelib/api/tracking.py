@@ -8,7 +8,7 @@ from chalicelib.api.http import Api, Ctx, Result
 from chalicelib.bootstrap import container
 from chalicelib.domain.access import Permission
 from chalicelib.domain.behaviour import BehaviourBatch
-from chalicelib.services.ingest import IngestMessage
+from chalicelib.services.ingest import chunked
 
 api = Api(__name__, tag="events")
 bp = api.blueprint
@@ -32,18 +32,12 @@ def track_events(ctx: Ctx) -> Result:
     ctx.user.require(Permission.CUSTOMERS_WRITE)
     batch: BehaviourBatch = ctx.body
     c = container()
-    now = c.clock.now()
-    messages = [
-        IngestMessage(
-            source="behaviour",
-            tenant_id=ctx.user.tenant_id,
-            key=f"behaviour:{chunk[0].event_id}",
-            received_at=now,
-            payload=[e.model_dump(mode="json") for e in chunk],
-        ).model_dump(mode="json")
-        for chunk in (
-            batch.events[i : i + EVENTS_PER_MESSAGE] for i in range(0, len(batch.events), EVENTS_PER_MESSAGE)
-        )
-    ]
+    messages = chunked(
+        "behaviour",
+        ctx.user.tenant_id,
+        list(batch.events),
+        per_message=EVENTS_PER_MESSAGE,
+        received_at=c.clock.now(),
+    )
     c.ingest_publisher.publish(messages)
     return Result(EventsAccepted(accepted=len(batch.events)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from typing import Any, Literal
 
@@ -19,3 +21,23 @@ class IngestMessage(BaseModel):
     def record(self) -> dict[str, Any]:
         """The raw form kept in the inbox when no handler maps it."""
         return self.model_dump(mode="json")
+
+
+def chunked(
+    source: str, tenant_id: str, items: list[BaseModel], *, per_message: int, received_at: datetime
+) -> list[dict[str, Any]]:
+    """Batches from the API as ingest messages of `per_message` items each (fewer SQS requests); the worker
+    applies each item under its own key, so a retried message redoes only what had not been applied."""
+    messages = []
+    for start in range(0, len(items), per_message):
+        payload = [i.model_dump(mode="json", by_alias=True) for i in items[start : start + per_message]]
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        message = IngestMessage(
+            source=source,
+            tenant_id=tenant_id,
+            key=f"{source}:{digest}",
+            received_at=received_at,
+            payload=payload,
+        )
+        messages.append(message.model_dump(mode="json"))
+    return messages

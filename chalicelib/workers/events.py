@@ -5,20 +5,17 @@ queue's maxReceiveCount, lands in the DLQ; the rest of the batch is acknowledged
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from chalice.app import Blueprint, SQSEvent
 
 from chalicelib.bootstrap import container
 from chalicelib.observability import logger
 from chalicelib.resources import EVENTS_QUEUE
 from chalicelib.services.events import EventEnvelope
+from chalicelib.workers.batch import process_batch
 
 bp = Blueprint(__name__)
-_processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def handle_event(envelope: EventEnvelope) -> None:
@@ -30,17 +27,8 @@ def handle_event(envelope: EventEnvelope) -> None:
         logger.info("tag synced", extra={"event_type": envelope.type, "customers_changed": changed})
 
 
-def _record_handler(record: SQSRecord) -> None:
-    envelope = EventEnvelope.model_validate(json.loads(record.body))
-    logger.append_keys(tenant_id=envelope.tenant_id, event_id=envelope.event_id)
-    try:
-        handle_event(envelope)
-    finally:
-        logger.remove_keys(["tenant_id", "event_id"])
-
-
 @bp.on_sqs_message(queue=EVENTS_QUEUE.name, batch_size=EVENTS_QUEUE.batch_size)
 def on_domain_event(event: SQSEvent) -> dict[str, Any]:
-    return dict(
-        process_partial_response(event=event.to_dict(), record_handler=_record_handler, processor=_processor)
+    return process_batch(
+        event, EventEnvelope, handle_event, lambda e: {"tenant_id": e.tenant_id, "event_id": e.event_id}
     )

@@ -5,12 +5,9 @@ batch failures reported, and a message that keeps failing ends in the DLQ with i
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from chalice.app import Blueprint, SQSEvent
 
 from chalicelib.bootstrap import container
@@ -33,9 +30,9 @@ from chalicelib.observability import logger
 from chalicelib.resources import INGEST_QUEUE
 from chalicelib.services.ingest import IngestMessage
 from chalicelib.services.resolver import Touch
+from chalicelib.workers.batch import process_batch
 
 bp = Blueprint(__name__)
-_processor = BatchProcessor(event_type=EventType.SQS)
 WECOM_ACTOR = Actor(type=ActorType.INTEGRATION, id="wecom")
 
 _CONTACT_KINDS = {
@@ -334,17 +331,8 @@ def _keep_raw(message: IngestMessage, at: datetime, kind: str) -> None:
     logger.info("kept raw", extra={"kind": kind})
 
 
-def _record_handler(record: SQSRecord) -> None:
-    message = IngestMessage.model_validate(json.loads(record.body))
-    logger.append_keys(tenant_id=message.tenant_id, event_key=message.key)
-    try:
-        handle(message)
-    finally:
-        logger.remove_keys(["tenant_id", "event_key"])
-
-
 @bp.on_sqs_message(queue=INGEST_QUEUE.name, batch_size=INGEST_QUEUE.batch_size)
 def on_ingest_message(event: SQSEvent) -> dict[str, Any]:
-    return dict(
-        process_partial_response(event=event.to_dict(), record_handler=_record_handler, processor=_processor)
+    return process_batch(
+        event, IngestMessage, handle, lambda m: {"tenant_id": m.tenant_id, "event_key": m.key}
     )
