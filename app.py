@@ -5,6 +5,7 @@ from chalice.app import Chalice
 from chalicelib.api import (
     conversations,
     customers,
+    imports,
     integrations,
     merges,
     orders,
@@ -29,6 +30,7 @@ for blueprint in (
     orders.bp,
     conversations.bp,
     merges.bp,
+    imports.bp,
     webhooks.bp,
     events.bp,
     ingest.bp,

@@ -11,6 +11,7 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.domain.common import Clock, SystemClock
 from chalicelib.resources import EVENTS_QUEUE, INGEST_QUEUE
 from chalicelib.services.customers import CustomerService, TagSync
+from chalicelib.services.import_jobs import ImportJobService
 from chalicelib.services.imports import ImportService
 from chalicelib.services.integrations import IntegrationService
 from chalicelib.services.merges import MergeService
@@ -177,6 +178,32 @@ class Container:
             customers=self.customer_repo,
             orders=self.order_repo,
             order_service=self.orders,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def s3(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        # SigV4 presigned URLs (SigV2 is deprecated); path-style addressing for a local endpoint (no
+        # per-bucket DNS there), AWS's default otherwise.
+        addressing = {"addressing_style": "path"} if self.settings.aws_endpoint else {}
+        config = Config(signature_version="s3v4", s3=addressing)
+        return boto3.client(
+            "s3", region_name=self.settings.region, endpoint_url=self.settings.aws_endpoint, config=config
+        )
+
+    @cached_property
+    def import_jobs(self) -> ImportJobService:
+        from chalicelib.integrations.aws.files import S3Files
+        from chalicelib.store.integrations import DynamoImportJobs
+
+        return ImportJobService(
+            jobs=DynamoImportJobs(),
+            files=S3Files(client=self.s3, bucket=self.settings.bucket_imports),
+            imports=self.imports,
+            publisher=self.ingest_publisher,
             clock=self.clock,
         )
 

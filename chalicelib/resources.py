@@ -45,6 +45,17 @@ class QueueSpec:
 
 
 @dataclass(frozen=True)
+class BucketSpec:
+    logical_id: str
+    name: str  # physical name locally; on AWS CloudFormation names it and infra/ injects it
+    expire_days: int  # uploads and reports are working files, not an archive
+
+    @property
+    def env_var(self) -> str:
+        return f"SCRM_BUCKET_{self.logical_id.upper()}"
+
+
+@dataclass(frozen=True)
 class StateMachineSpec:
     logical_id: str
     name: str
@@ -88,6 +99,10 @@ INGEST_QUEUE = QueueSpec(
 )
 
 QUEUES: tuple[QueueSpec, ...] = (EVENTS_QUEUE, INGEST_QUEUE)
+
+# CSV uploads for imports (presigned PUT) and their reports (presigned GET).
+IMPORTS_BUCKET = BucketSpec(logical_id="imports", name="scrm-imports", expire_days=7)
+BUCKETS: tuple[BucketSpec, ...] = (IMPORTS_BUCKET,)
 
 # Long workflows arrive with the ticket issue; the declaration, provisioning and infra paths exist now.
 STATE_MACHINES: tuple[StateMachineSpec, ...] = ()

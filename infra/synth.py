@@ -49,9 +49,11 @@ from chalice.utils import UI, OSUtils
 
 from chalicelib.api.errors import error_body
 from chalicelib.resources import (
+    BUCKETS,
     QUEUES,
     STATE_MACHINES,
     TABLE,
+    BucketSpec,
     QueueSpec,
     StateMachineSpec,
     TableSpec,
@@ -294,6 +296,43 @@ def _key_schema(hash_key: str, range_key: str) -> list[dict[str, str]]:
     return [{"AttributeName": hash_key, "KeyType": "HASH"}, {"AttributeName": range_key, "KeyType": "RANGE"}]
 
 
+def bucket_logical_id(spec: BucketSpec) -> str:
+    return f"{_camel(spec.logical_id)}Bucket"
+
+
+def bucket_resource(spec: BucketSpec) -> Template:
+    """Private, encrypted, TLS only by policy of the presigned URLs; objects expire (working files)."""
+    return {
+        "Type": "AWS::S3::Bucket",
+        "Properties": {
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                ]
+            },
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "LifecycleConfiguration": {
+                "Rules": [{"Id": "expire", "Status": "Enabled", "ExpirationInDays": spec.expire_days}]
+            },
+            "CorsConfiguration": {
+                "CorsRules": [
+                    {
+                        "AllowedMethods": ["PUT"],
+                        "AllowedOrigins": ["*"],
+                        "AllowedHeaders": ["*"],
+                        "MaxAge": 3000,
+                    }
+                ]
+            },
+        },
+    }
+
+
 def queue_resources(spec: QueueSpec) -> dict[str, Template]:
     # No QueueName: CloudFormation names queues after the stack, so stages can share an account.
     # QueueSpec.name is the local (moto) name and what chalice's event source refers to.
@@ -365,6 +404,7 @@ def state_machine_resources(
         **spec.substitutions,
         "SCRM_TABLE_NAME": _ref(table.logical_id),
         **{q.env_var: _ref(queue_logical_ids(q)[0]) for q in queues},
+        **{b.env_var: _ref(bucket_logical_id(b)) for b in BUCKETS},
     }
     missing = set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", definition)) - set(substitutions)
     if missing:
@@ -452,6 +492,11 @@ def _function_role(
         _statement("PublishEvents", ["sqs:SendMessage"], [_arn(queue_logical_ids(q)[0]) for q in queues]),
         _statement("ConsumeQueues", SQS_CONSUMER_ACTIONS, [_arn(queue_logical_ids(q)[0]) for q in consumed]),
         _statement("ReadSecretKey", ["secretsmanager:GetSecretValue"], [_ref(SECRET_ID)]),
+        _statement(
+            "ImportFiles",
+            ["s3:GetObject", "s3:PutObject"],
+            [{"Fn::Sub": f"${{{bucket_logical_id(b)}.Arn}}/*"} for b in BUCKETS],
+        ),
         _statement("Workflows", STATES_ACTIONS, [_ref(state_machine_logical_id(s)) for s in state_machines]),
         # Its own log group only (LoggingConfig below), which exists before the function: no CreateLogGroup.
         _statement("WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [_arn(f"{fn_id}LogGroup")]),
@@ -501,6 +546,9 @@ def post_process(
         for logical_id, resource in queue_resources(q).items():
             add(logical_id, resource)
             outputs[f"{logical_id}Url"] = {"Value": _ref(logical_id)}
+    for b in BUCKETS:
+        add(bucket_logical_id(b), bucket_resource(b))
+        outputs[f"{bucket_logical_id(b)}Name"] = {"Value": _ref(bucket_logical_id(b))}
     add(SECRET_ID, secret_resource(stage))
     outputs["SecretKeyArn"] = {"Value": _ref(SECRET_ID)}
     for sm in state_machines:
@@ -513,6 +561,7 @@ def post_process(
         "SCRM_TABLE_NAME": _ref(table.logical_id),
         "SCRM_SECRET_KEY": secret_key_reference(),
         **{q.env_var: _ref(queue_logical_ids(q)[0]) for q in queues},
+        **{b.env_var: _ref(bucket_logical_id(b)) for b in BUCKETS},
         **{state_machine_env_var(s): _ref(state_machine_logical_id(s)) for s in state_machines},
     }
     queues_by_name = {q.name: q for q in queues}

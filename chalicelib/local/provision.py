@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.resources import QUEUES, STATE_MACHINES, TABLE, QueueSpec
+from chalicelib.resources import BUCKETS, QUEUES, STATE_MACHINES, TABLE, BucketSpec, QueueSpec
 
 LOCAL_ACCOUNT = "123456789012"
 
@@ -58,6 +58,13 @@ def create_queue(sqs: Any, spec: QueueSpec) -> str:
     return url
 
 
+def create_bucket(s3: Any, spec: BucketSpec) -> str:
+    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    if spec.name not in existing:
+        s3.create_bucket(Bucket=spec.name)
+    return spec.name
+
+
 def create_state_machines(sfn: Any, substitutions: dict[str, str]) -> dict[str, str]:
     arns: dict[str, str] = {}
     existing = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
@@ -80,6 +87,8 @@ def provision(session: Any, endpoint: str, table_name: str) -> dict[str, str]:
     sqs = session.client("sqs", endpoint_url=endpoint)
     create_table(dynamodb, table_name)
     env = {spec.env_var: create_queue(sqs, spec) for spec in QUEUES}
+    s3 = session.client("s3", endpoint_url=endpoint)
+    env.update({spec.env_var: create_bucket(s3, spec) for spec in BUCKETS})
     # The same substitutions infra/ gives the deployed definitions.
     substitutions = {**env, "SCRM_TABLE_NAME": table_name}
     arns = create_state_machines(session.client("stepfunctions", endpoint_url=endpoint), substitutions)

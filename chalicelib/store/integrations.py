@@ -7,9 +7,13 @@ import json
 from datetime import datetime
 from typing import Any
 
+from pynamodb.exceptions import PutError
+
+from chalicelib.domain.common import ConflictError
+from chalicelib.domain.imports_jobs import ImportJob
 from chalicelib.services.ports import PiiCipher
 from chalicelib.store import keys
-from chalicelib.store.table import GroupChatItem, InboxItem, IntegrationItem, TokenItem
+from chalicelib.store.table import GroupChatItem, ImportJobItem, InboxItem, IntegrationItem, TokenItem
 
 
 class DynamoIntegrationRepository:
@@ -88,3 +92,29 @@ class DynamoGroupChats:
             return None
         chat: dict[str, Any] = json.loads(item.doc or "{}")
         return chat
+
+
+class DynamoImportJobs:
+    def get(self, tenant_id: str, job_id: str) -> ImportJob | None:
+        try:
+            item = ImportJobItem.get(keys.import_job_pk(tenant_id, job_id), keys.IMPORT_JOB_SK)
+        except ImportJobItem.DoesNotExist:
+            return None
+        return ImportJob.model_validate_json(item.doc or "")
+
+    def save(self, job: ImportJob, *, expected_version: int | None) -> None:
+        item = ImportJobItem(
+            keys.import_job_pk(job.tenant_id, job.id),
+            keys.IMPORT_JOB_SK,
+            doc=job.model_dump_json(),
+            version=job.version,
+        )
+        condition = (
+            ImportJobItem.pk.does_not_exist()
+            if expected_version is None
+            else (ImportJobItem.version == expected_version)
+        )
+        try:
+            item.save(condition=condition)
+        except PutError as e:
+            raise ConflictError(f"import {job.id} changed meanwhile") from e

@@ -146,3 +146,10 @@ def group_chat_pk(tenant_id: str, chat_id: str) -> str:
 
 
 GROUP_CHAT_SK = "CHAT"
+
+
+def import_job_pk(tenant_id: str, job_id: str) -> str:
+    return f"T#{tenant_id}#IMPORT#{job_id}"
+
+
+IMPORT_JOB_SK = "JOB"

@@ -121,6 +121,10 @@ class TokenItem(Item, discriminator="token"):
     expires_at = TTLAttribute()
 
 
+class ImportJobItem(Item, discriminator="import_job"):
+    version = NumberAttribute()
+
+
 class GroupChatItem(Item, discriminator="group_chat"):
     pass
 

@@ -52,6 +52,9 @@ def handle(message: IngestMessage) -> None:
     if message.source == "shop" and isinstance(message.payload, dict) and "order_id" in message.payload:
         container().orders.ingest(message.tenant_id, OrderEvent.model_validate(message.payload))
         return
+    if message.source == "import":
+        container().import_jobs.run(message.tenant_id, str(message.payload["job_id"]))
+        return
     if message.source == "wecom_detail":
         _apply_details(message)
         return

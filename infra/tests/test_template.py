@@ -227,8 +227,10 @@ def assert_least_privilege(template: Template) -> None:
         for resource in _as_list(s.get("Resource", [])):
             text = resource.get("Fn::Sub") if isinstance(resource, dict) else resource
             if isinstance(text, str):
-                # Only one pattern: the indexes of the table, under the table's own ARN.
-                assert "*" not in text.removesuffix("/index/*"), s
+                # Two patterns only: the table's indexes under its own ARN, and the objects of a declared
+                # bucket under that bucket's own ARN (object keys carry the tenant: they cannot be listed).
+                bucket_objects = text.startswith("${") and text.endswith("Bucket.Arn}/*")
+                assert bucket_objects or "*" not in text.removesuffix("/index/*"), s
 
 
 def assert_references_resolve(template: Template) -> None:
@@ -363,3 +365,20 @@ def test_offline_package_is_marked_and_holds_the_app_but_no_dependencies(
         names = set(z.namelist())
     assert {"app.py", "chalice/app.py", "chalicelib/resources.py"} <= names
     assert not any(n.startswith(("pydantic/", "boto3/")) for n in names)
+
+
+def test_every_declared_bucket_is_private_encrypted_and_expiring(template: Template) -> None:
+    from chalicelib.resources import BUCKETS
+
+    for spec in BUCKETS:
+        bucket = template["Resources"][synth.bucket_logical_id(spec)]
+        props = bucket["Properties"]
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+            "ServerSideEncryptionByDefault"
+        ]
+        assert all(props["PublicAccessBlockConfiguration"].values())
+        assert props["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == spec.expire_days
+        for fn in functions(template).values():
+            assert fn["Properties"]["Environment"]["Variables"][spec.env_var] == {
+                "Ref": synth.bucket_logical_id(spec)
+            }

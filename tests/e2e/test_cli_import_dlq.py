@@ -81,3 +81,24 @@ def test_dlq_list_and_redrive(stack: Stack, admin_key: str):
             return
         time.sleep(0.3)
     raise AssertionError("the redriven message was not processed")
+
+
+def test_import_through_the_api_with_a_presigned_upload(stack: Stack, admin_key: str):
+    h = bearer(admin_key)
+    job = httpx.post(
+        f"{stack.url}/v1/imports", headers=h, json={"kind": "customers", "filename": "c.csv"}
+    ).json()
+    lines = DATA.read_bytes().splitlines(keepends=True)
+    put = httpx.put(job["upload_url"], content=b"".join(lines[:51]), headers={"Content-Type": "text/csv"})
+    assert put.status_code == 200, put.text
+    assert httpx.post(f"{stack.url}/v1/imports/{job['id']}/start", headers=h).status_code == 202
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = httpx.get(f"{stack.url}/v1/imports/{job['id']}", headers=h).json()
+        if status["status"] in ("done", "failed"):
+            break
+        time.sleep(0.3)
+    assert status["status"] == "done", status
+    assert status["summary"]["rows"] == 50
+    report = httpx.get(status["report_url"])
+    assert report.status_code == 200 and report.json()["kind"] == "customers"

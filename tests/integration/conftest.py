@@ -16,8 +16,8 @@ from moto import mock_aws
 from chalicelib import bootstrap
 from chalicelib.config import get_settings
 from chalicelib.domain.access import Role, Scope
-from chalicelib.local.provision import create_queue, create_table
-from chalicelib.resources import QUEUES
+from chalicelib.local.provision import create_bucket, create_queue, create_table
+from chalicelib.resources import BUCKETS, QUEUES
 from chalicelib.services.tenants import UserDraft
 from tests.fakes.clock import FrozenClock
 from tests.fakes.wecom_api import FakeWeComApi
@@ -29,6 +29,8 @@ def aws() -> Iterator[None]:
         create_table(boto3.client("dynamodb"), get_settings().table_name)
         for spec in QUEUES:
             create_queue(boto3.client("sqs"), spec)
+        for bucket in BUCKETS:
+            create_bucket(boto3.client("s3"), bucket)
         yield
 
 
