@@ -68,6 +68,10 @@ class Ctx:
         assert self.principal is not None
         return self.principal
 
+    @property
+    def body_bytes(self) -> bytes:
+        return body_bytes(self.request)
+
     def header(self, name: str) -> str | None:
         value = self.request.headers.get(name)
         return str(value) if value is not None else None
@@ -117,9 +121,8 @@ class Api:
     def _handle(self, spec: RouteSpec, fn: Callable[..., Any], params: dict[str, str]) -> Response:
         request = self.blueprint.current_request
         try:
-            raw = request.raw_body or b""
-            body_bytes = raw.encode() if isinstance(raw, str) else raw
-            if len(body_bytes) > container().settings.max_body_bytes:
+            raw = body_bytes(request)
+            if len(raw) > container().settings.max_body_bytes:
                 raise PayloadTooLargeError(
                     f"the body is larger than {container().settings.max_body_bytes // 1024} KiB"
                 )
@@ -130,7 +133,7 @@ class Api:
             if principal is not None:
                 logger.append_keys(tenant_id=principal.tenant_id, user_id=principal.user_id)
             ctx = Ctx(request=request, principal=principal)
-            ctx.body = _parse_body(spec.body, body_bytes) if spec.body else None
+            ctx.body = _parse_body(spec.body, raw) if spec.body else None
             ctx.query = _parse_query(spec.query, request) if spec.query else None
             result = fn(ctx, **params)
         except ValidationError as e:
@@ -143,6 +146,12 @@ class Api:
         finally:
             logger.remove_keys(["tenant_id", "user_id"])
         return render(result, spec.status)
+
+
+def body_bytes(request: Request) -> bytes:
+    """The raw request body as bytes (Chalice gives str or bytes): what signatures are computed over."""
+    raw = request.raw_body or b""
+    return raw.encode() if isinstance(raw, str) else raw
 
 
 def render(result: Result | Response, default_status: int) -> Response:

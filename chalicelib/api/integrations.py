@@ -80,7 +80,7 @@ class ShopSettingsPublic(BaseModel):
 def put_shop(ctx: Ctx, platform: str) -> Result:
     ctx.user.require(Permission.USERS_MANAGE)
     model = _credentials_model(platform)
-    settings = model.model_validate(parse_json_object(ctx.request.raw_body))
+    settings = model.model_validate(parse_json_object(ctx.body_bytes))
     public, secrets = {}, {}
     for name, value in settings:
         if isinstance(value, SecretStr):

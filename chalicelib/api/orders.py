@@ -52,7 +52,7 @@ class OrdersPublic(BaseModel):
 )
 def customer_orders(ctx: Ctx, customer_id: str) -> Result:
     q: PageQuery = ctx.query
-    container().customers.get_360(principal=ctx.user, customer_id=customer_id)  # scope check (404 if unseen)
+    container().customers.ensure_readable(principal=ctx.user, customer_id=customer_id)
     page = container().orders.for_customer(
         principal=ctx.user, customer_id=customer_id, limit=q.limit, cursor=q.cursor
     )

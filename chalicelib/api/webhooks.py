@@ -77,8 +77,7 @@ def wecom_verify(ctx: Ctx, tenant_id: str) -> Response:
 )
 def wecom_callback(ctx: Ctx, tenant_id: str) -> Response:
     q = _query(ctx, _WECOM_QUERY)
-    raw = ctx.request.raw_body or b""
-    body = raw.encode() if isinstance(raw, str) else raw
+    body = ctx.body_bytes
     c = container()
     try:
         plaintext = _wecom_crypto(tenant_id).decrypt_callback(
@@ -111,8 +110,7 @@ def shop_webhook(ctx: Ctx, platform: str, tenant_id: str) -> Response:
     except KeyError as e:
         raise NotFoundError(str(e.args[0])) from e
     credentials = shop_credentials(tenant_id, platform)
-    raw = ctx.request.raw_body or b""
-    body = raw.encode() if isinstance(raw, str) else raw
+    body = ctx.body_bytes
     headers = {k.lower(): str(v) for k, v in ctx.request.headers.items()}
     now = c.clock.now()
     try:

@@ -175,6 +175,10 @@ class CustomerService:
         view.timeline = found[1]
         return view
 
+    def ensure_readable(self, *, principal: Principal, customer_id: str) -> None:
+        """404 unless the caller may read this customer (one GetItem)."""
+        self._readable(principal, customer_id)
+
     def timeline(
         self, *, principal: Principal, customer_id: str, limit: int, cursor: str | None
     ) -> Page[TimelineEvent]:
