@@ -32,6 +32,7 @@ fmt: $(STAMP)
 bench: $(STAMP)  ## DynamoDB requests and latency per operation, cold-import time; writes docs/benchmarks.md
 	$(BIN)/python -m bench.customers
 	$(BIN)/python -m bench.webhooks
+	$(BIN)/python -m bench.imports
 
 infra: $(STAMP)  ## synthesize the CloudFormation template into infra/out/
 	$(BIN)/python -m infra.synth --stage dev
