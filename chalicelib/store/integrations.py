@@ -39,25 +39,33 @@ class DynamoIntegrationRepository:
 
 
 class DynamoTokenCache:
-    """WeCom access tokens, encrypted, with their expiry (DynamoDB TTL removes them later)."""
+    """WeCom access tokens, encrypted, with their expiry (DynamoDB TTL removes them later); kept in the
+    process too, so a warm function reads the table once per token, not once per API call."""
 
     def __init__(self, *, cipher: PiiCipher) -> None:
         self._cipher = cipher
+        self._memory: dict[str, tuple[str, datetime]] = {}
 
     def get_token(self, tenant_id: str, now: datetime) -> str | None:
+        held = self._memory.get(tenant_id)
+        if held and held[1] > now:
+            return held[0]
         try:
             item = TokenItem.get(keys.wecom_token_pk(tenant_id), keys.WECOM_TOKEN_SK)
         except TokenItem.DoesNotExist:
             return None
         if item.expires_at <= now:
             return None
-        return self._cipher.decrypt(item.secret_enc, context=f"{tenant_id}:wecom-token")
+        token = self._cipher.decrypt(item.secret_enc, context=f"{tenant_id}:wecom-token")
+        self._memory[tenant_id] = (token, item.expires_at)
+        return token
 
     def put_token(self, tenant_id: str, token: str, expires_at: datetime) -> None:
         secret = self._cipher.encrypt(token, context=f"{tenant_id}:wecom-token")
         TokenItem(
             keys.wecom_token_pk(tenant_id), keys.WECOM_TOKEN_SK, secret_enc=secret, expires_at=expires_at
         ).save()
+        self._memory[tenant_id] = (token, expires_at)
 
 
 class DynamoInbox:

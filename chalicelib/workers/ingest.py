@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from chalice.app import Blueprint, SQSEvent
 
 from chalicelib.bootstrap import container
@@ -119,13 +120,17 @@ def _handle_wecom(message: IngestMessage) -> None:
     elif isinstance(event, KfMsgOrEvent):
         _sync_kf_messages(message, event)
     elif isinstance(event, ExternalContactEvent):
-        container().resolver.touch(wecom_contact_touch(message, event))
-        if str(event.change_type) in (
-            "add_external_contact",
-            "add_half_external_contact",
-            "edit_external_contact",
-        ):
-            _fetch_details_later(message, event)
+        touch = wecom_contact_touch(message, event)
+        if str(event.change_type) in DETAIL_CHANGES:
+            # Details in the same touch when WeCom answers (one write, not two); else from the queue.
+            try:
+                contact = _fetch_contact(message.tenant_id, event.external_user_id)
+            except _Unreachable:
+                contact = None
+                _fetch_details_later(message, event)
+            if contact:
+                touch = _with_details(touch, contact)
+        container().resolver.touch(touch)
     else:
         _keep_raw(message, event_time(event), f"wecom:{event.kind}")
 
@@ -170,6 +175,7 @@ def wecom_contact_touch(message: IngestMessage, event: ExternalContactEvent) -> 
 
 
 # Answers that will not change on retry: not (or no longer) an external contact, invalid id, no permission.
+DETAIL_CHANGES = ("add_external_contact", "add_half_external_contact", "edit_external_contact")
 KF_MAX_PAGES = 20  # 1000 messages a page; more waits for the next callback
 PERMANENT_WECOM_ERRORS = frozenset({84061, 40096, 60011, 48002})
 
@@ -187,25 +193,35 @@ def _fetch_details_later(message: IngestMessage, event: ExternalContactEvent) ->
     container().ingest_publisher.publish([detail.model_dump(mode="json")])
 
 
-def _apply_details(message: IngestMessage) -> None:
-    client = container().wecom_client(message.tenant_id)
-    if client is None:  # WeCom settings were removed: nothing to fetch with; keep the request visible
-        _keep_raw(message, message.received_at, "wecom_detail:unconfigured")
-        return
-    external_userid = str(message.payload["external_userid"])
+class _Unreachable(Exception):
+    """WeCom could not answer now (network, busy, 5xx): the details are fetched later, from the queue."""
+
+
+def _fetch_contact(tenant_id: str, external_userid: str) -> dict[str, Any] | None:
+    """The contact's details, or None when WeCom never will (not configured, no longer a contact)."""
+    client = container().wecom_client(tenant_id)
+    if client is None:
+        return None
     try:
-        contact = client.external_contact(external_userid).get("external_contact", {})
+        return dict(client.external_contact(external_userid).get("external_contact", {}))
     except WeComApiError as e:
-        if e.errcode not in PERMANENT_WECOM_ERRORS:
-            raise  # WeCom busy or failing: the queue retries, then the DLQ keeps it for redrive
-        _keep_raw(message, message.received_at, f"wecom_detail:error:{e.errcode}")  # e.g. no longer a contact
-        return
-    identities = [Identity(type="wecom_external_userid", value=external_userid)]
+        if e.errcode in PERMANENT_WECOM_ERRORS:
+            return None
+        raise _Unreachable(str(e)) from e
+    except httpx.HTTPError as e:
+        raise _Unreachable(str(e)) from e
+
+
+def _with_details(touch: Touch, contact: dict[str, Any]) -> Touch:
+    """The touch, also carrying what WeCom told about the contact (unionid, name, gender)."""
     if contact.get("unionid"):
-        identities.append(Identity(type="unionid", value=str(contact["unionid"])))
+        touch.identities = [*touch.identities, Identity(type="unionid", value=str(contact["unionid"]))]
     name = str(contact.get("name") or "").strip()
+    base = touch.update
 
     def update(customer: Customer) -> None:
+        if base is not None:
+            base(customer)
         if name and is_placeholder_name(customer.name):
             customer.name = name[:64]
         if customer.gender is Gender.UNKNOWN and contact.get("gender") in (1, 2):
@@ -214,19 +230,28 @@ def _apply_details(message: IngestMessage) -> None:
             if contact.get(key):
                 customer.attributes[f"wecom_{key}"] = contact[key]
 
-    container().resolver.touch(
-        Touch(
-            tenant_id=message.tenant_id,
-            identities=identities,
-            kind="wecom.contact_details",
-            source="wecom",
-            at=message.received_at,
-            actor=WECOM_ACTOR,
-            data={"has_unionid": bool(contact.get("unionid"))},
-            idempotency_key=message.key,
-            update=update,
-        )
+    touch.update = update
+    touch.data = {**touch.data, "has_unionid": bool(contact.get("unionid"))}
+    return touch
+
+
+def _apply_details(message: IngestMessage) -> None:
+    """The retried detail fetch of a contact whose callback came while WeCom could not be reached."""
+    external_userid = str(message.payload["external_userid"])
+    contact = _fetch_contact(message.tenant_id, external_userid)  # _Unreachable: the queue retries, then DLQ
+    if contact is None:
+        _keep_raw(message, message.received_at, "wecom_detail:unavailable")  # visible, not retried
+        return
+    touch = Touch(
+        tenant_id=message.tenant_id,
+        identities=[Identity(type="wecom_external_userid", value=external_userid)],
+        kind="wecom.contact_details",
+        source="wecom",
+        at=message.received_at,
+        actor=WECOM_ACTOR,
+        idempotency_key=message.key,
     )
+    container().resolver.touch(_with_details(touch, contact))
 
 
 def _sync_tags(message: IngestMessage, event: ExternalTagEvent) -> None:
