@@ -5,6 +5,7 @@ response to a 404 in our shape, and this handler does the same locally."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from chalice.app import Chalice
@@ -13,8 +14,18 @@ from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, L
 
 from chalicelib.api.errors import error_body
 
+_one_request_at_a_time = threading.Lock()
+
 
 class _Handler(ChaliceRequestHandler):
+    def _generic_handle(self) -> None:
+        # Chalice keeps the current request on the app object (one request per Lambda process), so the
+        # threaded local server runs one request at a time: concurrent ones would see each other's.
+        with _one_request_at_a_time:
+            super()._generic_handle()
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
     def _send_error_response(self, error: LocalGatewayException) -> None:
         if error.CODE == 403:  # no such route
             body = error_body("not_found", f"no route {self.command} {self.path.split('?')[0]}")
