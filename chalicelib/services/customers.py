@@ -226,7 +226,7 @@ class CustomerService:
         except NotFoundError:
             return Page([])
         ok = tag is None or tag in view.customer.tags or tag in view.customer.tags.values()
-        in_list = ok and _matches_filter(view.customer, _scope_filter(principal))
+        in_list = ok and _scope_filter(principal).matches(view.customer)
         return Page([view.customer] if in_list else [])
 
     def _readable(self, principal: Principal, customer_id: str) -> Customer:
@@ -277,14 +277,6 @@ def _scope_filter(principal: Principal) -> CustomerFilter:
         region=scope.value if scope.kind is ScopeKind.REGION else None,
         store=scope.value if scope.kind is ScopeKind.STORE else None,
         owner_id=principal.user_id if scope.kind is ScopeKind.OWN else None,
-    )
-
-
-def _matches_filter(customer: Customer, where: CustomerFilter) -> bool:
-    return (
-        (where.region is None or customer.region == where.region)
-        and (where.store is None or customer.store == where.store)
-        and (where.owner_id is None or customer.owner_id == where.owner_id)
     )
 
 

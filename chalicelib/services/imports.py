@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from chalicelib.domain.access import Permission, Principal
 from chalicelib.domain.common import Clock
-from chalicelib.domain.customers import Customer, Gender, Identity, is_placeholder_name
+from chalicelib.domain.customers import Customer, Gender, is_placeholder_name
 from chalicelib.domain.imports import (
     CustomerRow,
     ImportIssue,
@@ -135,15 +135,10 @@ class ImportService:
             warnings=[_masked(w) for r in rows for w in r.warnings],
         )
         events = {r.dedupe_key: r.to_order_event() for r in rows}
-        seen: set[str] = set()
-        keys_ = list(events)
-        for start in range(0, len(keys_), 100):
-            seen |= {
-                k[5:] for k in self._customers.seen(tid, [f"shop:{k}" for k in keys_[start : start + 100]])
-            }
+        seen = {k.removeprefix("shop:") for k in self._customers.seen(tid, [f"shop:{k}" for k in events])}
         report.unchanged = len(seen)
         todo = [e for k, e in events.items() if k not in seen]
-        owners = self._owners(tid, [i for e in todo for i in e.buyer])
+        owners = self._customers.owners_of(tid, [i for e in todo for i in e.buyer])
         by_customer: dict[str, list[OrderEvent]] = {}
         slow: list[OrderEvent] = []
         for event in todo:
@@ -173,13 +168,6 @@ class ImportService:
         report.not_linked = len(todo) - report.linked
         report.reasons = dict(Counter(i.code for i in report.rejected))
         return report
-
-    def _owners(self, tenant_id: str, identities: list[Identity]) -> dict[tuple[str, str], str]:
-        unique = list({i.key: i for i in identities}.values())
-        owners: dict[tuple[str, str], str] = {}
-        for start in range(0, len(unique), 100):
-            owners |= self._customers.owners_of(tenant_id, unique[start : start + 100])
-        return owners
 
     def _link_bulk(self, customer: Customer, events: list[OrderEvent]) -> bool:
         tid = customer.tenant_id

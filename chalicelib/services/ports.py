@@ -31,6 +31,14 @@ class CustomerFilter:
     store: str | None = None
     owner_id: str | None = None
 
+    def matches(self, customer: Customer) -> bool:
+        """The same filter in memory, for pages assembled outside a filtered Query."""
+        return (
+            (self.region is None or customer.region == self.region)
+            and (self.store is None or customer.store == self.store)
+            and (self.owner_id is None or customer.owner_id == self.owner_id)
+        )
+
 
 @dataclass
 class CustomerChange:

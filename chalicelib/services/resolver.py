@@ -84,11 +84,8 @@ class IdentityResolver:
         of up to 100 and the rest written with BatchWriteItem; anything else (an identity already held,
         or taken by a concurrent writer) goes through `touch` one by one. `touches` must not share
         identities: imports cluster rows into people first."""
-        keyed = [t for t in touches if t.idempotency_key]
-        seen: set[str] = set()
-        for start in range(0, len(keyed), 100):
-            chunk = keyed[start : start + 100]
-            seen |= self._customers.seen(chunk[0].tenant_id, [t.idempotency_key or "" for t in chunk])
+        keys = [t.idempotency_key for t in touches if t.idempotency_key]
+        seen = self._customers.seen(touches[0].tenant_id, keys) if keys else set()
         results = [Resolved(customer_id="", duplicate=True) for t in touches if t.idempotency_key in seen]
         pending = [t for t in touches if t.idempotency_key not in seen]
         batch: list[tuple[Touch, TouchPlan]] = []

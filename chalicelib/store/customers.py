@@ -240,7 +240,7 @@ class DynamoCustomerRepository:
                 for i in self._batch_get([(keys.customer_pk(tenant_id, cid), keys.PROFILE_SK) for cid in ids])
             )
         }
-        customers = [found[cid] for cid in ids if cid in found and _matches(found[cid], where)]
+        customers = [found[cid] for cid in ids if cid in found and where.matches(found[cid])]
         return Page(customers, next_cursor)
 
     def timeline(
@@ -524,14 +524,3 @@ def _filter(where: CustomerFilter) -> Condition | None:
             clause = attr == value
             condition = clause if condition is None else condition & clause
     return condition
-
-
-def _matches(customer: Customer, where: CustomerFilter) -> bool:
-    return all(
-        expected is None or actual == expected
-        for actual, expected in (
-            (customer.region, where.region),
-            (customer.store, where.store),
-            (customer.owner_id, where.owner_id),
-        )
-    )
