@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from chalicelib.api.http import Api, Ctx, Result, parse_json_object
 from chalicelib.bootstrap import container
 from chalicelib.domain.access import Permission
 from chalicelib.domain.common import NotFoundError
-from chalicelib.integrations.shops import get_adapter
+from chalicelib.integrations.shops import ShopAdapter, get_adapter
 from chalicelib.services.integrations import WeComSettingsIn, WeComSettingsPublic, mask_secret
 
 api = Api(__name__, tag="integrations")
@@ -79,7 +81,7 @@ class ShopSettingsPublic(BaseModel):
 )
 def put_shop(ctx: Ctx, platform: str) -> Result:
     ctx.user.require(Permission.USERS_MANAGE)
-    model = _credentials_model(platform)
+    model = shop_adapter(platform).credentials_model
     settings = model.model_validate(parse_json_object(ctx.body_bytes))
     public, secrets = {}, {}
     for name, value in settings:
@@ -102,18 +104,24 @@ def put_shop(ctx: Ctx, platform: str) -> Result:
 )
 def get_shop(ctx: Ctx, platform: str) -> Result:
     ctx.user.require(Permission.USERS_MANAGE)
-    _credentials_model(platform)
-    found = container().integrations.get_raw(ctx.user.tenant_id, f"shop#{platform}")
-    if found is None:
-        raise NotFoundError(f"{platform} is not configured for this tenant")
-    return Result(_shop_public(platform, *found))
+    shop_adapter(platform)
+    return Result(_shop_public(platform, *shop_settings(ctx.user.tenant_id, platform)))
 
 
-def _credentials_model(platform: str) -> type[BaseModel]:
+def shop_adapter(platform: str) -> ShopAdapter:
+    """The platform's adapter, or a 404 naming the platforms there are."""
     try:
-        return get_adapter(platform).credentials_model
+        return get_adapter(platform)
     except KeyError as e:
         raise NotFoundError(str(e.args[0])) from e
+
+
+def shop_settings(tenant_id: str, platform: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The tenant's stored settings for a platform (public fields, secrets), or a 404."""
+    found = container().integrations.get_raw(tenant_id, f"shop#{platform}")
+    if found is None:
+        raise NotFoundError(f"{platform} is not configured for this tenant")
+    return found
 
 
 def _shop_public(platform: str, public: dict[str, object], secrets: dict[str, str]) -> ShopSettingsPublic:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import hashlib
 
 from chalice.app import Response
-from pydantic import BaseModel
 
 from chalicelib.api.http import Api, Ctx
+from chalicelib.api.integrations import shop_adapter, shop_settings
 from chalicelib.bootstrap import container
 from chalicelib.domain.common import ForbiddenError, InvalidInputError, NotFoundError, UnauthorizedError
-from chalicelib.integrations.shops import PayloadError, get_adapter
+from chalicelib.integrations.shops import PayloadError
 from chalicelib.integrations.shops import SignatureError as ShopSignatureError
 from chalicelib.integrations.wecom.crypto import (
     MalformedMessageError,
@@ -105,11 +105,10 @@ def wecom_callback(ctx: Ctx, tenant_id: str) -> Response:
 )
 def shop_webhook(ctx: Ctx, platform: str, tenant_id: str) -> Response:
     c = container()
-    try:
-        adapter = get_adapter(platform)
-    except KeyError as e:
-        raise NotFoundError(str(e.args[0])) from e
-    credentials = shop_credentials(tenant_id, platform)
+    adapter = shop_adapter(platform)
+    public, secrets = shop_settings(tenant_id, platform)
+    fields = {k: v for k, v in public.items() if k != "updated_at"}  # bookkeeping, not a credential
+    credentials = adapter.credentials_model.model_validate({**fields, **secrets})
     body = ctx.body_bytes
     headers = {k.lower(): str(v) for k, v in ctx.request.headers.items()}
     now = c.clock.now()
@@ -149,12 +148,3 @@ def shop_webhook(ctx: Ctx, platform: str, tenant_id: str) -> Response:
     c.ingest_publisher.publish(messages)
     status, content_type, ack = adapter.ack()
     return Response(body=ack, status_code=status, headers={"Content-Type": content_type})
-
-
-def shop_credentials(tenant_id: str, platform: str) -> BaseModel:
-    found = container().integrations.get_raw(tenant_id, f"shop#{platform}")
-    if found is None:
-        raise NotFoundError(f"{platform} is not configured for this tenant")
-    public, secrets = found
-    fields = {k: v for k, v in public.items() if k != "updated_at"}  # bookkeeping, not a credential
-    return get_adapter(platform).credentials_model.model_validate({**fields, **secrets})

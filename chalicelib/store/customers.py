@@ -179,12 +179,16 @@ class DynamoCustomerRepository:
         return customer, timeline
 
     def owners_of(self, tenant_id: str, identities: Sequence[Identity]) -> dict[tuple[str, str], str]:
+        return {identity.key: claim.customer_id for identity, claim in self._claims(tenant_id, identities)}
+
+    def _claims(self, tenant_id: str, identities: Sequence[Identity]) -> list[tuple[Identity, IdentityItem]]:
+        """The existing claim items of these identities (BatchGet), each with its identity."""
         by_key = {(self._identity_key(tenant_id, i), keys.IDENTITY_SK): i for i in identities}
-        owners: dict[tuple[str, str], str] = {}
-        for item in self._batch_get(list(by_key)):
-            if isinstance(item, IdentityItem):
-                owners[by_key[(item.pk, item.sk)].key] = item.customer_id
-        return owners
+        return [
+            (by_key[(item.pk, item.sk)], item)
+            for item in self._batch_get(list(by_key))
+            if isinstance(item, IdentityItem)
+        ]
 
     def find_by_identity(self, tenant_id: str, identity: Identity) -> Customer | None:
         try:
@@ -263,9 +267,8 @@ class DynamoCustomerRepository:
         A claim without a profile comes from a bulk import that stopped between its two steps: once old
         enough it is removed (conditionally) and the identity counts as free; a young one is a write in
         flight, so the caller retries."""
-        by_key = {(self._identity_key(tenant_id, i), keys.IDENTITY_SK): i for i in identities}
-        claims = [i for i in self._batch_get(list(by_key)) if isinstance(i, IdentityItem)]
-        ids = sorted({c.customer_id for c in claims})
+        claims = self._claims(tenant_id, identities)
+        ids = sorted({c.customer_id for _, c in claims})
         profiles = {
             c.id: c
             for c in (
@@ -274,8 +277,7 @@ class DynamoCustomerRepository:
             )
         }
         held: dict[tuple[str, str], Customer] = {}
-        for claim in claims:
-            identity = by_key[(claim.pk, claim.sk)]
+        for identity, claim in claims:
             if claim.customer_id in profiles:
                 held[identity.key] = profiles[claim.customer_id]
             elif claim.claimed_at is None or datetime.now(UTC) - claim.claimed_at < ORPHAN_AFTER:
