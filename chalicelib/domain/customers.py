@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from datetime import date, datetime
@@ -94,6 +95,14 @@ class WeComFollow(BaseModel):
     removed_by: str | None = None  # "customer" or "staff"
 
 
+APPLIED_KEPT = 8  # redeliveries come minutes after a crash; a few keys cover the touches in between
+
+
+def applied_hash(idempotency_key: str) -> str:
+    # 12 hex characters: a collision within one customer's last 8 touches is out of reach
+    return hashlib.sha256(idempotency_key.encode()).hexdigest()[:12]
+
+
 class Customer(BaseModel):
     """A customer profile. `phone` is the E.164 number in memory only: the store keeps it encrypted."""
 
@@ -116,6 +125,9 @@ class Customer(BaseModel):
     merged_into: str | None = None  # set on a customer absorbed by a merge: a redirect to the survivor
     merged_from: list[str] = Field(default_factory=list)  # absorbed customers whose timelines/orders we show
     recent_orders: list[Any] = Field(default_factory=list)  # OrderSummary dicts, newest first (360 view)
+    # Short hashes of the last touches applied to this profile: the touch path writes the profile before
+    # the idempotency marker, so a redelivery after a crash between the two must find its key here.
+    applied: list[str] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
     version: int = 1
@@ -127,6 +139,12 @@ class Customer(BaseModel):
     @property
     def phone_masked(self) -> str | None:
         return mask_phone(self.phone) if self.phone else None
+
+    def remember(self, idempotency_key: str) -> None:
+        self.applied = [*self.applied, applied_hash(idempotency_key)][-APPLIED_KEPT:]
+
+    def has_applied(self, idempotency_key: str) -> bool:
+        return applied_hash(idempotency_key) in self.applied
 
     def all_identities(self) -> list[Identity]:
         """Every identity that must be unique in the tenant, the phones included."""

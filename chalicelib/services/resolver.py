@@ -3,12 +3,15 @@ and record it there: the one path every source uses to reach the customer data p
 
 from __future__ import annotations
 
+import hashlib
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from chalicelib.domain.common import Clock, ConflictError, InvalidInputError
+from chalicelib.domain.common import Clock, ConflictError, InvalidInputError, new_id
 from chalicelib.domain.customers import (
     Customer,
     Identity,
@@ -50,22 +53,47 @@ class Resolved:
 
 
 class IdentityResolver:
-    def __init__(self, *, customers: CustomerRepository, publisher: Publisher, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        customers: CustomerRepository,
+        publisher: Publisher,
+        clock: Clock,
+        pause: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._customers = customers
         self._publisher = publisher
         self._clock = clock
+        self._sleep = pause
+
+    def _pause(self, attempt: int) -> None:
+        """A short, jittered wait before re-reading: the other writer is mid-way through a few requests."""
+        self._sleep(random.uniform(0, 0.02 * 2**attempt))
 
     def touch(self, touch: Touch) -> Resolved:
         if not touch.identities:
             raise InvalidInputError("a touchpoint needs at least one identity")
-        for _ in range(MAX_ATTEMPTS):
-            holders = self._customers.holders(touch.tenant_id, touch.identities)
-            decision = decide(touch.identities, {k: _holder(c) for k, c in holders.items()})
-            plan, resolved = self._plan(touch, decision, {c.id: c for c in holders.values()})
+        key = touch.idempotency_key
+        for attempt in range(MAX_ATTEMPTS):
             try:
-                applied = self._customers.apply_touch(plan)
+                holders, seen = self._customers.lookup(touch.tenant_id, touch.identities, key)
+                decision = decide(touch.identities, {k: _holder(c) for k, c in holders.items()})
+                by_id = {c.id: c for c in holders.values()}
+                target = by_id.get(decision.target or "")
+                if seen:
+                    return Resolved(customer_id=target.id if target else "", duplicate=True)
+                if key and target is not None and target.has_applied(key):
+                    # applied before a crash kept the marker from being written: write it now
+                    self._customers.mark(touch.tenant_id, [key], self._clock.now())
+                    return Resolved(customer_id=target.id, duplicate=True)
+                plan, resolved = self._plan(touch, decision, by_id, {k: c.id for k, c in holders.items()})
+                applied = (
+                    self._customers.apply_simple(plan) if plan.simple else self._customers.apply_touch(plan)
+                )
             except ConflictError:
-                continue  # someone changed one of these customers: decide again on fresh reads
+                # someone changed or is creating one of these customers: decide again on fresh reads
+                self._pause(attempt)
+                continue
             if not applied:
                 return Resolved(customer_id=plan.target_after.id, duplicate=True)
             self._publisher.publish(
@@ -94,7 +122,7 @@ class IdentityResolver:
             if self._customers.holders(touch.tenant_id, touch.identities):
                 results.append(self.touch(touch))
             else:
-                plan, _ = self._plan(touch, decide(touch.identities, {}), {})
+                plan, _ = self._plan(touch, decide(touch.identities, {}), {}, {})
                 batch.append((touch, plan))
                 claims += len(plan.claims)
             if claims > MAX_CLAIMS_PER_TRANSACTION - 10 or n == len(pending):
@@ -119,7 +147,11 @@ class IdentityResolver:
         return [Resolved(customer_id=p.target_after.id, created=True) for p in plans]
 
     def _plan(
-        self, touch: Touch, decision: Decision, by_id: dict[str, Customer]
+        self,
+        touch: Touch,
+        decision: Decision,
+        by_id: dict[str, Customer],
+        claimed_by: dict[tuple[str, str], str],
     ) -> tuple[TouchPlan, Resolved]:
         now = self._clock.now()
         before = by_id[decision.target] if decision.target else None
@@ -164,10 +196,16 @@ class IdentityResolver:
             losers[loser_id] = (loser, changed)
         for ident in decision.claim:
             after.add_identity(ident)
+        for ident in touch.identities:
+            # claimed for this customer by a touch that stopped before writing the profile: catch up
+            if claimed_by.get(ident.key) == after.id and not after.has_identity(ident.key):
+                after.add_identity(ident)
         if touch.update is not None:
             touch.update(after)
         after.version = (before.version if before else 0) + 1
         after.updated_at = now
+        if touch.idempotency_key:
+            after.remember(touch.idempotency_key)
         for gone, _ in absorbed:
             events.append(
                 TimelineEvent.record(
@@ -181,18 +219,23 @@ class IdentityResolver:
                     data={"absorbed_id": gone.id, "evidence": records[len(events)]["evidence"]},
                 )
             )
-        events.append(
-            TimelineEvent.record(
-                tenant_id=touch.tenant_id,
-                customer_id=after.id,
-                kind=touch.kind,
-                at=touch.at,
-                actor=touch.actor,
-                source=touch.source,
-                seq=after.version,
-                data=touch.data,
-            )
+        event = TimelineEvent.record(
+            tenant_id=touch.tenant_id,
+            customer_id=after.id,
+            kind=touch.kind,
+            at=touch.at,
+            actor=touch.actor,
+            source=touch.source,
+            seq=after.version,
+            data=touch.data,
         )
+        if touch.idempotency_key:
+            # The same key and sort key on every attempt: the simple path writes events before the
+            # profile, so a retry after a conflict or a crash overwrites them instead of adding twins.
+            digest = hashlib.sha256(f"{touch.idempotency_key}|{after.id}".encode()).digest()
+            event.id = new_id("evt", now_ms=int(touch.at.timestamp() * 1000), entropy=digest[:10])
+            event.seq = 0
+        events.append(event)
         plan = TouchPlan(
             tenant_id=touch.tenant_id,
             target_before=before,

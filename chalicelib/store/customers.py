@@ -52,7 +52,7 @@ class DynamoCustomerRepository:
         item = CustomerItem(
             keys.customer_pk(tid, cid),
             keys.PROFILE_SK,
-            doc=customer.model_dump_json(exclude={"phone", "other_phones"}),
+            doc=customer.model_dump_json(exclude={"phone", "other_phones"}, exclude_defaults=True),
             version=customer.version,
             region=customer.region,
             store=customer.store,
@@ -262,12 +262,29 @@ class DynamoCustomerRepository:
 
     # -- identity resolution -----------------------------------------------------------------------
     def holders(self, tenant_id: str, identities: Sequence[Identity]) -> dict[tuple[str, str], Customer]:
-        """The customer holding each claimed identity: one BatchGet of claims, one of their profiles.
+        return self.lookup(tenant_id, identities, None)[0]
 
-        A claim without a profile comes from a bulk import that stopped between its two steps: once old
-        enough it is removed (conditionally) and the identity counts as free; a young one is a write in
-        flight, so the caller retries."""
-        claims = self._claims(tenant_id, identities)
+    def lookup(
+        self, tenant_id: str, identities: Sequence[Identity], idempotency_key: str | None
+    ) -> tuple[dict[tuple[str, str], Customer], bool]:
+        """The customer holding each claimed identity, and whether the touch was already applied: one
+        BatchGet of the claims and the idempotency marker, then one of the holders' profiles.
+
+        A claim without a profile comes from a writer that stopped between its steps (a bulk import, a
+        touch without a transaction): once old enough it is removed (conditionally) and the identity counts
+        as free; a young one is a write in flight, so the caller retries."""
+        by_key = {(self._identity_key(tenant_id, i), keys.IDENTITY_SK): i for i in identities}
+        pairs = list(by_key)
+        if idempotency_key:
+            pairs.append((keys.idempotency_pk(tenant_id, idempotency_key), keys.IDEMPOTENCY_SK))
+        found = self._batch_get(pairs)
+        seen = any(isinstance(i, IdempotencyItem) for i in found)
+        claims = [(by_key[(i.pk, i.sk)], i) for i in found if isinstance(i, IdentityItem)]
+        return self._held(tenant_id, claims), seen
+
+    def _held(
+        self, tenant_id: str, claims: list[tuple[Identity, IdentityItem]]
+    ) -> dict[tuple[str, str], Customer]:
         ids = sorted({c.customer_id for _, c in claims})
         profiles = {
             c.id: c
@@ -399,9 +416,9 @@ class DynamoCustomerRepository:
                 )
 
     def bulk_create(self, plans: Sequence[TouchPlan]) -> None:
-        """Write new customers whose identities are already claimed: profiles, timeline events, tag
-        memberships and idempotency markers in BatchWriteItem requests (25 items each, no conditions
-        needed: every key is new)."""
+        """Write new customers whose identities are already claimed: profiles, timeline events and tag
+        memberships in BatchWriteItem requests (25 items each, no conditions needed: every key is new),
+        then the idempotency markers, last, so a marker never stands for something unwritten."""
         with Item.batch_write() as batch:
             for plan in plans:
                 target = plan.target_after
@@ -410,14 +427,58 @@ class DynamoCustomerRepository:
                     batch.save(self._timeline_item(event))
                 for tag_id in target.tags:
                     batch.save(self._member(plan.tenant_id, tag_id, target.id))
-                if plan.idempotency_key:
-                    batch.save(
-                        IdempotencyItem(
-                            keys.idempotency_pk(plan.tenant_id, plan.idempotency_key),
-                            keys.IDEMPOTENCY_SK,
-                            expires_at=target.updated_at + IDEMPOTENCY_TTL,
-                        )
-                    )
+        marked = [p for p in plans if p.idempotency_key]
+        if marked:
+            self.mark(
+                marked[0].tenant_id,
+                [p.idempotency_key for p in marked if p.idempotency_key],
+                marked[0].target_after.updated_at,
+            )
+
+    def apply_simple(self, plan: TouchPlan) -> bool:
+        """Commit a simple plan (`TouchPlan.simple`) without a transaction, at half its write cost, in an
+        order that makes every prefix safe to retry:
+        1. new identity claims, each a conditional PutItem (taken by someone else → undo ours, conflict);
+        2. timeline events (ids derived from the idempotency key: a retry overwrites them) and new tag
+           memberships, with the profile of a new customer (its id is fresh), in BatchWriteItem;
+        3. an existing profile, conditional on its version; it remembers the key (`Customer.applied`);
+        4. the idempotency marker.
+        A crash after 1 leaves claims without a profile, removed by `lookup` once old; after 2 or 3 the
+        redelivery finds the key on the profile and only writes the marker."""
+        tid, target, before = plan.tenant_id, plan.target_after, plan.target_before
+        taken: list[Identity] = []
+        for ident in plan.claims:
+            claim = IdentityItem(
+                self._identity_key(tid, ident),
+                keys.IDENTITY_SK,
+                customer_id=target.id,
+                claimed_at=datetime.now(UTC),  # wall time: `lookup` ages orphans by it
+            )
+            try:
+                claim.save(condition=IdentityItem.pk.does_not_exist())
+            except PutError as e:
+                if e.cause_response_code != "ConditionalCheckFailedException":
+                    raise
+                self._undo_claims(tid, taken, target.id)
+                raise ConflictError(f"identity {ident.type} was claimed meanwhile") from e
+            taken.append(ident)
+        with Item.batch_write() as batch:
+            for event in plan.events:
+                batch.save(self._timeline_item(event))
+            for tag_id in set(target.tags) - set(before.tags if before else {}):
+                batch.save(self._member(tid, tag_id, target.id))
+            if before is None:
+                batch.save(self._to_item(target))
+        if before is not None and not self.put_profile(target, expected_version=before.version):
+            self._undo_claims(tid, taken, target.id)
+            raise ConflictError(f"customer {target.id} changed meanwhile")
+        if plan.idempotency_key:
+            self.mark(tid, [plan.idempotency_key], target.updated_at)
+        return True
+
+    def _undo_claims(self, tenant_id: str, identities: Sequence[Identity], customer_id: str) -> None:
+        for ident in identities:
+            self.unclaim(tenant_id, ident, customer_id)
 
     def apply_touch(self, plan: TouchPlan) -> bool:
         """Commit a resolved touchpoint in one transaction. False when its idempotency marker already
