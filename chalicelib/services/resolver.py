@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -44,6 +46,12 @@ class Touch:
 
 
 @dataclass
+class _Pending:
+    marks: dict[str, list[str]] = field(default_factory=dict)  # tenant → idempotency keys
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class Resolved:
     customer_id: str
     created: bool = False
@@ -65,6 +73,39 @@ class IdentityResolver:
         self._publisher = publisher
         self._clock = clock
         self._sleep = pause
+        self._local = threading.local()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Within one queue batch, the idempotency markers of simple touches and the domain events are
+        written once, at the end (one BatchWriteItem, one SendMessageBatch per 10) instead of per touch.
+        Safe because a marker is only a shortcut: until it is written, a redelivery finds the key on the
+        profile (`Customer.applied`). Per thread: the local stack runs consumers side by side."""
+        pending = _Pending()
+        self._local.pending = pending
+        try:
+            yield
+        finally:
+            self._local.pending = None
+            now = self._clock.now()
+            for tenant_id, keys in pending.marks.items():
+                self._customers.mark(tenant_id, keys, now)
+            if pending.events:
+                self._publisher.publish(pending.events)
+
+    def _mark(self, tenant_id: str, key: str) -> None:
+        pending: _Pending | None = getattr(self._local, "pending", None)
+        if pending is None:
+            self._customers.mark(tenant_id, [key], self._clock.now())
+        else:
+            pending.marks.setdefault(tenant_id, []).append(key)
+
+    def _publish(self, events: list[dict[str, Any]]) -> None:
+        pending: _Pending | None = getattr(self._local, "pending", None)
+        if pending is None:
+            self._publisher.publish(events)
+        else:
+            pending.events += events
 
     def _pause(self, attempt: int) -> None:
         """A short, jittered wait before re-reading: the other writer is mid-way through a few requests."""
@@ -83,8 +124,8 @@ class IdentityResolver:
                 if seen:
                     return Resolved(customer_id=target.id if target else "", duplicate=True)
                 if key and target is not None and target.has_applied(key):
-                    # applied before a crash kept the marker from being written: write it now
-                    self._customers.mark(touch.tenant_id, [key], self._clock.now())
+                    # applied before a crash (or earlier in this batch) kept the marker back: write it now
+                    self._mark(touch.tenant_id, key)
                     return Resolved(customer_id=target.id, duplicate=True)
                 plan, resolved = self._plan(touch, decision, by_id, {k: c.id for k, c in holders.items()})
                 applied = (
@@ -96,7 +137,9 @@ class IdentityResolver:
                 continue
             if not applied:
                 return Resolved(customer_id=plan.target_after.id, duplicate=True)
-            self._publisher.publish(
+            if plan.simple and key:
+                self._mark(touch.tenant_id, key)  # last: it stands for everything above
+            self._publish(
                 [envelope(e.kind, e.tenant_id, e.id, e.model_dump(mode="json")) for e in plan.events]
             )
             return resolved
@@ -141,7 +184,7 @@ class IdentityResolver:
             return [self.touch(t) for t, _ in batch]  # someone took one of them meanwhile: one by one
         plans = [plan for _, plan in batch]
         self._customers.bulk_create(plans)
-        self._publisher.publish(
+        self._publish(
             [envelope(e.kind, e.tenant_id, e.id, e.model_dump(mode="json")) for p in plans for e in p.events]
         )
         return [Resolved(customer_id=p.target_after.id, created=True) for p in plans]

@@ -406,7 +406,7 @@ class DynamoCustomerRepository:
 
     def mark(self, tenant_id: str, idempotency_keys: Sequence[str], at: datetime) -> None:
         with Item.batch_write() as batch:
-            for key in idempotency_keys:
+            for key in dict.fromkeys(idempotency_keys):  # a batch may mark a key twice (a duplicate in it)
                 batch.save(
                     IdempotencyItem(
                         keys.idempotency_pk(tenant_id, key),
@@ -442,7 +442,7 @@ class DynamoCustomerRepository:
         2. timeline events (ids derived from the idempotency key: a retry overwrites them) and new tag
            memberships, with the profile of a new customer (its id is fresh), in BatchWriteItem;
         3. an existing profile, conditional on its version; it remembers the key (`Customer.applied`);
-        4. the idempotency marker.
+        4. the idempotency marker, written by the caller (`mark`), last, possibly for a whole batch.
         A crash after 1 leaves claims without a profile, removed by `lookup` once old; after 2 or 3 the
         redelivery finds the key on the profile and only writes the marker."""
         tid, target, before = plan.tenant_id, plan.target_after, plan.target_before
@@ -472,8 +472,6 @@ class DynamoCustomerRepository:
         if before is not None and not self.put_profile(target, expected_version=before.version):
             self._undo_claims(tid, taken, target.id)
             raise ConflictError(f"customer {target.id} changed meanwhile")
-        if plan.idempotency_key:
-            self.mark(tid, [plan.idempotency_key], target.updated_at)
         return True
 
     def _undo_claims(self, tenant_id: str, identities: Sequence[Identity], customer_id: str) -> None:

@@ -1,7 +1,8 @@
 """The ingest queue consumer: verified webhook payloads → touches on customers (identity resolution).
 
-Idempotent on each payload's own key (the marker is written with the effect, in one transaction), partial
-batch failures reported, and a message that keeps failing ends in the DLQ with its raw payload."""
+Idempotent on each payload's own key (see `IdentityResolver.touch`: the profile remembers the key, the
+marker follows at the end of the batch), partial batch failures reported, and a message that keeps failing
+ends in the DLQ with its raw payload."""
 
 from __future__ import annotations
 
@@ -361,6 +362,7 @@ def _keep_raw(message: IngestMessage, at: datetime, kind: str) -> None:
 
 @bp.on_sqs_message(queue=INGEST_QUEUE.name, batch_size=INGEST_QUEUE.batch_size)
 def on_ingest_message(event: SQSEvent) -> dict[str, Any]:
-    return process_batch(
-        event, IngestMessage, handle, lambda m: {"tenant_id": m.tenant_id, "event_key": m.key}
-    )
+    with container().resolver.batch():  # markers and domain events written once per batch
+        return process_batch(
+            event, IngestMessage, handle, lambda m: {"tenant_id": m.tenant_id, "event_key": m.key}
+        )

@@ -129,3 +129,26 @@ def test_an_identity_taken_meanwhile_undoes_our_claims_and_resolves_again(
     mine = repo.find_by_identity(tenant.tenant_id, Identity(type="unionid", value="U9"))
     assert mine is not None and mine.id == other.id
     assert mine.attributes["touches"] == 2  # both touches, on the one customer
+
+
+def test_a_batch_writes_its_markers_once_at_the_end_and_a_duplicate_inside_it_has_no_effect(
+    container, tenant: TenantKeys, clock
+):
+    r, repo = container.resolver, container.customer_repo
+    t = touch(tenant, clock, ("unionid", "U1"), key="k1")
+    with r.batch():
+        first = r.touch(t)
+        assert repo.seen(tenant.tenant_id, ["k1"]) == set()  # not yet: the profile holds the key meanwhile
+        again = r.touch(t)
+    assert first.created and again.duplicate and again.customer_id == first.customer_id
+    assert repo.seen(tenant.tenant_id, ["k1"]) == {"k1"}
+    customer = repo.get(tenant.tenant_id, first.customer_id)
+    assert customer is not None and customer.attributes["touches"] == 1
+
+
+def test_a_batch_that_fails_half_way_still_marks_what_it_applied(container, tenant: TenantKeys, clock):
+    r, repo = container.resolver, container.customer_repo
+    with pytest.raises(Crash), r.batch():
+        r.touch(touch(tenant, clock, ("unionid", "U1"), key="k1"))
+        raise Crash("the rest of the batch")
+    assert repo.seen(tenant.tenant_id, ["k1"]) == {"k1"}
