@@ -1,5 +1,7 @@
 """Wiring only: the Chalice app and its blueprints. Logic lives in chalicelib/."""
 
+from typing import Any
+
 from chalice.app import Chalice
 
 from chalicelib.api import (
@@ -16,6 +18,7 @@ from chalicelib.api import (
     webhooks,
 )
 from chalicelib.api.fallbacks import add_method_fallbacks
+from chalicelib.api.http_api import rest_event
 from chalicelib.workers import events, ingest
 
 app = Chalice(app_name="scrm")
@@ -38,3 +41,8 @@ for blueprint in (
     app.register_blueprint(blueprint)
 
 add_method_fallbacks(app)
+
+
+def webhook_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The webhook routes behind the HTTP API (infra/synth.py): the same app, given a REST-shaped event."""
+    return app(rest_event(event), context)

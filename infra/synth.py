@@ -8,7 +8,8 @@
    and the template has the same resources as a real package. Deploy only `--no-offline` output.
 2. Post-processing adds what chalicelib/resources.py declares (table, queues + DLQs, state machines), a
    generated master secret, least-privilege roles per function, our error shape for API Gateway's own
-   errors, and outputs. Declarations are iterated, so new queues/state machines need no change here.
+   errors, an HTTP API with its own function for the /webhooks/ routes, and outputs. Declarations and
+   routes are iterated, so new queues/state machines/webhook routes need no change here.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import io
 import json
 import os
 import re
+import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +49,11 @@ from chalice.package import (
 )
 from chalice.utils import UI, OSUtils
 
+from chalicelib.api import http as api_http
 from chalicelib.api.errors import error_body
 from chalicelib.resources import (
     BUCKETS,
+    INGEST_QUEUE,
     QUEUES,
     STATE_MACHINES,
     TABLE,
@@ -104,6 +108,22 @@ GATEWAY_RESPONSES: dict[str, tuple[int, str, str]] = {
     "REQUEST_TOO_LARGE": (413, "payload_too_large", "the request is too large"),
     "DEFAULT_5XX": (500, "internal_error", "an internal error occurred"),
 }
+
+# Webhooks are machine traffic that carries its own signatures: they need none of the REST API's features
+# and go through an HTTP API ($1.00 per million requests against $3.50), to a function of their own.
+WEBHOOK_PREFIX = "/webhooks/"
+WEBHOOK_FUNCTION_ID = "WebhookHandler"
+WEBHOOK_API_ID = "WebhookHttpApi"
+WEBHOOK_HANDLER = "app.webhook_handler"
+# chalicelib/api/http_api.py converts this format only; it is also what Chalice's REST handler reads.
+WEBHOOK_PAYLOAD_FORMAT = "1.0"
+# API Gateway refuses a flood itself (429) before any function starts; far above WeCom's and shops' rates.
+WEBHOOK_THROTTLING = {"ThrottlingBurstLimit": 2000, "ThrottlingRateLimit": 1000}
+# The webhook routes publish to the ingest queue only (container().ingest_publisher).
+WEBHOOK_QUEUES = (INGEST_QUEUE,)
+# Chalice's APIHandler settings the webhook function does not take over: its own handler, role, logs and
+# routes; no second reservation of account concurrency (API Gateway's throttling bounds it instead).
+_NOT_SHARED_WITH_API_HANDLER = ("Handler", "Role", "LoggingConfig", "Events", "ReservedConcurrentExecutions")
 
 # Event types whose permissions the roles below grant (SQS) or that need none (schedules, EventBridge).
 _SUPPORTED_EVENT_TYPES = {"SQS", "Schedule", "CloudWatchEvent"}
@@ -498,9 +518,17 @@ def _function_role(
             [{"Fn::Sub": f"${{{bucket_logical_id(b)}.Arn}}/*"} for b in BUCKETS],
         ),
         _statement("Workflows", STATES_ACTIONS, [_ref(state_machine_logical_id(s)) for s in state_machines]),
-        # Its own log group only (LoggingConfig below), which exists before the function: no CreateLogGroup.
-        _statement("WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [_arn(f"{fn_id}LogGroup")]),
+        _write_logs(fn_id),
     ]
+    return _role(fn_id, trust, statements)
+
+
+def _write_logs(fn_id: str) -> Template:
+    # Its own log group only (LoggingConfig), which exists before the function: no CreateLogGroup.
+    return _statement("WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [_arn(f"{fn_id}LogGroup")])
+
+
+def _role(fn_id: str, trust: Template, statements: list[Template]) -> Template:
     return {
         "Type": "AWS::IAM::Role",
         "Properties": {
@@ -508,6 +536,95 @@ def _function_role(
             "Policies": [{"PolicyName": f"{fn_id}Policy", "PolicyDocument": _policy(statements)}],
         },
     }
+
+
+def webhook_routes() -> list[tuple[str, str]]:
+    """(method, path) of every /webhooks/ route in the app's route registry, which loading app.py fills."""
+    CLIFactory(project_dir=str(PROJECT_DIR)).load_chalice_app()  # already imported by chalice package
+    if not callable(getattr(sys.modules["app"], WEBHOOK_HANDLER.rpartition(".")[2], None)):
+        raise ValueError(f"app.py has no {WEBHOOK_HANDLER}, the webhook function's handler")
+    return sorted({(r.method, r.path) for r in api_http.ROUTES if r.path.startswith(WEBHOOK_PREFIX)})
+
+
+def webhook_resources(
+    api_handler: Template,
+    trust: Template,
+    routes: Sequence[tuple[str, str]],
+    table: TableSpec,
+    queues: Sequence[QueueSpec],
+) -> dict[str, Template]:
+    """The HTTP API for the webhook routes and its function: chalice's APIHandler (same code, layer,
+    environment, memory, timeout) with the webhook handler and a role for what the webhooks touch."""
+    fn_id = WEBHOOK_FUNCTION_ID
+    events: Template = {}
+    for method, path in routes:
+        event_id = _camel(f"{method.lower()} {path}")
+        if event_id in events:
+            raise ValueError(f"webhook routes {path!r} and another one share the event id {event_id!r}")
+        events[event_id] = {
+            "Type": "HttpApi",
+            "Properties": {
+                "ApiId": _ref(WEBHOOK_API_ID),
+                "Method": method,
+                "Path": path,  # the pattern, which reaches rest_event as `resource`
+                "PayloadFormatVersion": WEBHOOK_PAYLOAD_FORMAT,
+            },
+        }
+    shared = {
+        k: copy.deepcopy(v)
+        for k, v in api_handler["Properties"].items()
+        if k not in _NOT_SHARED_WITH_API_HANDLER
+    }
+    # What chalicelib/api/webhooks.py touches. No secretsmanager: the code never calls it, SCRM_SECRET_KEY
+    # arrives in the environment, resolved by CloudFormation at deploy time.
+    statements = [
+        # The tenant's integration settings: one item by key (IntegrationItem.get), never an index.
+        _statement("ReadSettings", ["dynamodb:GetItem"], [_arn(table.logical_id)]),
+        _statement("PublishIngest", ["sqs:SendMessage"], [_arn(queue_logical_ids(q)[0]) for q in queues]),
+        _write_logs(fn_id),
+    ]
+    return {
+        WEBHOOK_API_ID: {
+            "Type": "AWS::Serverless::HttpApi",
+            "Properties": {
+                "Description": "Webhooks (WeCom, shops): machine traffic verified by its own signatures",
+                "FailOnWarnings": True,
+                "DefaultRouteSettings": dict(WEBHOOK_THROTTLING),
+            },
+        },
+        fn_id: {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {
+                **shared,
+                "Handler": WEBHOOK_HANDLER,
+                "Role": _arn(f"{fn_id}Role"),
+                "LoggingConfig": {"LogGroup": _ref(f"{fn_id}LogGroup")},
+                "Events": events,
+            },
+        },
+        f"{fn_id}LogGroup": {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {"RetentionInDays": LOG_RETENTION_DAYS},
+        },
+        f"{fn_id}Role": _role(fn_id, trust, statements),
+    }
+
+
+def _add_webhooks(
+    resources: Template, outputs: Template, add: Callable[[str, Template], None], table: TableSpec
+) -> None:
+    routes = webhook_routes()
+    if not routes:
+        return
+    if "APIHandler" not in resources:
+        raise ValueError("webhook routes but no chalice APIHandler to take the function settings from")
+    trust = resources["APIHandlerRole"]["Properties"]["AssumeRolePolicyDocument"]
+    for logical_id, resource in webhook_resources(
+        resources["APIHandler"], trust, routes, table, WEBHOOK_QUEUES
+    ).items():
+        add(logical_id, resource)
+    url = f"https://${{{WEBHOOK_API_ID}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/"
+    outputs["WebhookEndpointURL"] = {"Value": {"Fn::Sub": url}}
 
 
 def _gateway_responses() -> Template:
@@ -587,6 +704,8 @@ def post_process(
     # Chalice's shared role (logs on arn:*:logs:*:*:*, SQS on "*") is replaced by the per-function roles.
     for role_id in chalice_roles:
         del resources[role_id]
+
+    _add_webhooks(resources, outputs, add, table)
 
     apis = [k for k, v in resources.items() if v["Type"] == "AWS::Serverless::Api"]
     for api_id in apis:

@@ -8,6 +8,7 @@ import json
 import re
 import socket
 import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +16,18 @@ from typing import Any
 
 import pytest
 
+from chalicelib.api import http as api_http
+from chalicelib.api.http import RouteSpec
 from chalicelib.config import Settings
-from chalicelib.resources import EVENTS_QUEUE, QUEUES, STATE_MACHINES, TABLE, QueueSpec, StateMachineSpec
+from chalicelib.resources import (
+    EVENTS_QUEUE,
+    INGEST_QUEUE,
+    QUEUES,
+    STATE_MACHINES,
+    TABLE,
+    QueueSpec,
+    StateMachineSpec,
+)
 from infra import synth
 
 STAGE = "dev"
@@ -55,6 +66,11 @@ def of_type(template: Template, kind: str) -> dict[str, Template]:
 
 def functions(template: Template) -> dict[str, Template]:
     return of_type(template, "AWS::Serverless::Function")
+
+
+def chalice_functions(template: Template) -> dict[str, Template]:
+    """Chalice's functions, with the per-function roles; the webhook function has its own role test."""
+    return {k: v for k, v in functions(template).items() if k != synth.WEBHOOK_FUNCTION_ID}
 
 
 def sqs_events(template: Template) -> Iterator[tuple[str, Template]]:
@@ -177,9 +193,12 @@ def test_each_function_has_its_own_role_and_log_group(template: Template) -> Non
         assert "Policies" not in props
         assert props["Role"] == {"Fn::GetAtt": [f"{fn_id}Role", "Arn"]}
         assert props["LoggingConfig"] == {"LogGroup": {"Ref": f"{fn_id}LogGroup"}}
+        assert template["Resources"][f"{fn_id}LogGroup"]["Properties"] == {"RetentionInDays": 30}
         statements = role_statements(template, f"{fn_id}Role")
         log_group = {"Fn::GetAtt": [f"{fn_id}LogGroup", "Arn"]}
         assert actions_on(statements, log_group) == {"logs:CreateLogStream", "logs:PutLogEvents"}
+    for fn_id in chalice_functions(template):
+        statements = role_statements(template, f"{fn_id}Role")
         table_actions = actions_on(statements, {"Fn::GetAtt": [TABLE.logical_id, "Arn"]})
         assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"} <= table_actions
         assert "dynamodb:Scan" not in table_actions
@@ -190,7 +209,7 @@ def test_only_consumers_may_receive(template: Template) -> None:
     consumers: dict[str, set[str]] = {}
     for fn_id, props in sqs_events(template):
         consumers.setdefault(fn_id, set()).add(props["Queue"]["Fn::GetAtt"][0])
-    for fn_id in functions(template):
+    for fn_id in chalice_functions(template):
         statements = role_statements(template, f"{fn_id}Role")
         for q in QUEUES:
             queue_id = synth.queue_logical_ids(q)[0]
@@ -307,8 +326,9 @@ def test_state_machine_support(raw_template: Template, tmp_path: Path) -> None:
     assert sm["RoleArn"] == {"Fn::GetAtt": [f"{sm_id}Role", "Arn"]}
     sm_statements = role_statements(out, f"{sm_id}Role")
     assert actions_on(sm_statements, {"Fn::GetAtt": ["EventsQueue", "Arn"]}) == {"sqs:SendMessage"}
-    for fn_id, fn in functions(out).items():
+    for fn in functions(out).values():
         assert fn["Properties"]["Environment"]["Variables"]["SCRM_STATE_MACHINE_ONBOARDING"] == {"Ref": sm_id}
+    for fn_id in chalice_functions(out):
         assert actions_on(role_statements(out, f"{fn_id}Role"), {"Ref": sm_id}) == set(synth.STATES_ACTIONS)
     assert out["Outputs"][f"{sm_id}Arn"] == {"Value": {"Ref": sm_id}}
     assert_least_privilege(out)
@@ -339,6 +359,95 @@ def test_gateway_responses_use_our_error_shape(
     body = json.loads(response["ResponseTemplates"]["application/json"])
     assert body["error"]["code"] == code
     assert set(body["error"]) == {"code", "message", "details"} and body["error"]["details"] == []
+
+
+# --- webhooks on the HTTP API ---------------------------------------------------------------------------
+
+
+def app_webhook_routes() -> set[tuple[str, str]]:
+    """What the app declares (app.py is loaded by the synth fixture, which fills the registry)."""
+    routes = {(r.method, r.path) for r in api_http.ROUTES if r.path.startswith("/webhooks/")}
+    assert {
+        ("GET", "/webhooks/wecom/{tenant_id}"),
+        ("POST", "/webhooks/shop/{platform}/{tenant_id}"),
+    } <= routes
+    return routes
+
+
+def http_api_events(fn: Template) -> list[Template]:
+    return [e["Properties"] for e in fn["Properties"].get("Events", {}).values() if e["Type"] == "HttpApi"]
+
+
+def test_every_webhook_route_and_nothing_else_is_on_the_http_api(template: Template) -> None:
+    (api_id,) = of_type(template, "AWS::Serverless::HttpApi")
+    assert api_id == synth.WEBHOOK_API_ID
+    props = template["Resources"][api_id]["Properties"]
+    assert props["FailOnWarnings"] is True
+    assert props["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 2000, "ThrottlingRateLimit": 1000}
+    assert "StageName" not in props  # $default: the URL in the output has no stage segment
+    fn = template["Resources"][synth.WEBHOOK_FUNCTION_ID]
+    assert fn["Properties"]["Handler"] == "app.webhook_handler"
+    assert callable(sys.modules["app"].webhook_handler)
+    events = http_api_events(fn)
+    assert len(events) == len(fn["Properties"]["Events"])  # nothing but HTTP API routes
+    for event in events:
+        assert event["ApiId"] == {"Ref": api_id}
+        assert event["PayloadFormatVersion"] == "1.0"  # what chalicelib/api/http_api.py converts
+    served = {(e["Method"], e["Path"]) for e in events}
+    assert served == app_webhook_routes()
+    for method, path in served:
+        assert method in sys.modules["app"].app.routes[path]  # rest_event's resourcePath finds the view
+    for fn_id, other in functions(template).items():
+        assert fn_id == synth.WEBHOOK_FUNCTION_ID or not http_api_events(other), fn_id
+    assert template["Outputs"]["WebhookEndpointURL"] == {
+        "Value": {"Fn::Sub": "https://${WebhookHttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/"}
+    }
+
+
+def test_the_management_api_stays_on_the_rest_api(template: Template) -> None:
+    (rest,) = of_type(template, "AWS::Serverless::Api").values()
+    paths = set(rest["Properties"]["DefinitionBody"]["paths"])
+    assert {r.path for r in api_http.ROUTES if r.path.startswith("/v1/")} <= paths
+    assert "/webhooks/wecom/{tenant_id}" in paths  # URLs already given to senders keep working
+
+
+def test_the_webhook_function_runs_the_api_handlers_code_and_settings(template: Template) -> None:
+    fn = template["Resources"][synth.WEBHOOK_FUNCTION_ID]["Properties"]
+    api_handler = template["Resources"]["APIHandler"]["Properties"]
+    for key in ("CodeUri", "Runtime", "Layers", "Environment", "MemorySize", "Timeout", "Architectures"):
+        assert fn[key] == api_handler[key], key
+    assert "ReservedConcurrentExecutions" not in fn  # bounded by the HTTP API's throttling instead
+
+
+def test_the_webhook_role_grants_only_what_the_webhooks_touch(template: Template) -> None:
+    granted = {
+        (action, json.dumps(resource, sort_keys=True))
+        for s in role_statements(template, f"{synth.WEBHOOK_FUNCTION_ID}Role")
+        for action in s["Action"]
+        for resource in s["Resource"]
+    }
+    log_group = json.dumps({"Fn::GetAtt": [f"{synth.WEBHOOK_FUNCTION_ID}LogGroup", "Arn"]})
+    assert granted == {
+        ("dynamodb:GetItem", json.dumps({"Fn::GetAtt": [TABLE.logical_id, "Arn"]})),
+        ("sqs:SendMessage", json.dumps({"Fn::GetAtt": [synth.queue_logical_ids(INGEST_QUEUE)[0], "Arn"]})),
+        ("logs:CreateLogStream", log_group),
+        ("logs:PutLogEvents", log_group),
+    }
+
+
+def test_a_new_webhook_route_is_served_without_infra_changes(
+    raw_template: Template, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def spec(method: str, path: str) -> RouteSpec:
+        return RouteSpec(path, method, "test", "webhooks", False, 200, None, None, None)
+
+    added = [spec("POST", "/webhooks/crm/{vendor}/{tenant_id}"), spec("POST", "/v1/not-a-webhook")]
+    monkeypatch.setattr(api_http, "ROUTES", [*api_http.ROUTES, *added])
+    out = synth.post_process(raw_template, stage=STAGE, offline=True)
+    served = {(e["Method"], e["Path"]) for e in http_api_events(out["Resources"][synth.WEBHOOK_FUNCTION_ID])}
+    assert ("POST", "/webhooks/crm/{vendor}/{tenant_id}") in served
+    assert ("POST", "/v1/not-a-webhook") not in served
+    assert_references_resolve(out)
 
 
 def test_outputs(template: Template) -> None:
