@@ -83,8 +83,8 @@ CRYPTO = WeComCrypto(WECOM_TOKEN, AES_KEY, CORP_ID)
 
 # AWS list prices, us-east-1 (USD). DynamoDB on-demand since 2024-11-01 (was $1.25 / $0.25 per million).
 PRICES = {
-    "apigw_http": 1.00,  # per 1M requests (HTTP API, first 300M a month), as the issue prices it
-    "apigw_rest": 3.50,  # per 1M requests (REST API, first 333M): what infra/ deploys today
+    "apigw_http": 1.00,  # per 1M requests (HTTP API, first 300M a month): infra/'s WebhookHttpApi
+    "apigw_rest": 3.50,  # per 1M requests (REST API, first 333M): the /v1 API, and webhooks sent there
     "lambda_request": 0.20,  # per 1M invocations
     "lambda_gb_s": 0.0000166667,  # per GB-second, x86_64 (no architecture is set: x86_64)
     "sqs": 0.40,  # per 1M requests, standard queue (each 64 KB chunk is one request)
@@ -945,7 +945,7 @@ def cost_section(acks: list[AckResult], w: WorkerResult) -> tuple[str, dict[str,
     }
     rest = PRICES["apigw_rest"] - PRICES["apigw_http"]
     rows.append(
-        "| total with a REST API, which infra/ deploys today (`AWS::Serverless::Api`, $3.50/M) | "
+        "| total if a sender still posts to the REST API's /webhooks routes ($3.50/M) | "
         + " | ".join(f"${totals[k] + rest:.2f}" for k in kinds)
         + " |"
     )
@@ -1020,9 +1020,11 @@ webhook event costs from the ack to the customer data pool.
   key is a delete plus a put), assumed billed at the standard rate; reads 0.5 RRU per started 4 KB
   (eventually consistent; 1 strongly consistent, 2 transactional), a Query rounding its total, a missing
   key costing the minimum.
-- **Cost** per 1M events at us-east-1 list prices, line by line, with API Gateway at the HTTP API price
-  as the issue asks (infra/ deploys a REST API today: a row shows that total too). No raw event starts a
-  Step Functions execution. Not included: CloudWatch Logs, data transfer, free tiers.
+- **Cost** per 1M events at us-east-1 list prices, line by line, with API Gateway at the HTTP API price:
+  infra/ serves the webhook routes through an HTTP API of their own (`WebhookHttpApi`, output
+  `WebhookEndpointURL`); the /v1 API stays a REST API (a row shows the total for a sender still posting to
+  the REST API's copy of the routes). No raw event starts a Step Functions execution. Not included:
+  CloudWatch Logs, data transfer, free tiers.
 """
 
 
@@ -1037,6 +1039,9 @@ def write_doc(block: str) -> None:
 
 def run_in_process() -> tuple[list[AckResult], WorkerResult]:
     from app import app
+    from chalicelib.local import moto_patches
+
+    moto_patches.install()  # as the tests and the local stack do: moto's own hot spots, not ours
 
     ledger = Ledger()
     os.environ[PURGE_SETTING] = "false"  # purging is how moto's queues stay short between rounds

@@ -18,6 +18,10 @@ _one_request_at_a_time = threading.Lock()
 
 
 class _Handler(ChaliceRequestHandler):
+    # Headers and body go out in separate writes on a kept-alive connection: with Nagle's algorithm on,
+    # the body waits for the client's delayed ACK (~40 ms on every request).
+    disable_nagle_algorithm = True
+
     def _generic_handle(self) -> None:
         # Chalice keeps the current request on the app object (one request per Lambda process), so the
         # threaded local server runs one request at a time: concurrent ones would see each other's.

@@ -1,8 +1,11 @@
-"""Work around a cost in moto (the local emulator, never deployed): `transact_write_items` deep-copies the
-whole table once per *item* of the transaction for its rollback copy. One copy per table per transaction
-gives the same rollback behaviour; without this, a bulk import on the local stack (thousands of
-transactions on a growing table) needs minutes and gigabytes. Semantics are unchanged: moto still copies
-the table before applying and restores it on failure."""
+"""Work around two costs in moto (the local emulator, never deployed); semantics are unchanged.
+
+- `transact_write_items` deep-copies the whole table once per *item* of the transaction for its rollback
+  copy. One copy per table per transaction gives the same rollback behaviour; without this, a bulk import
+  on the local stack (thousands of transactions on a growing table) needs minutes and gigabytes.
+- `receive_message` checks each message's retention through `get_queue_attributes`, which computes every
+  attribute of the queue (walking all its messages twice) to read one number: ~3 ms per message received,
+  more than our whole handler. The patch reads the queue's retention period directly."""
 
 from __future__ import annotations
 
@@ -42,4 +45,18 @@ def install() -> None:
                 setattr(models, "copy", copy)  # noqa: B010
 
     models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    _patch_sqs_retention()
     _installed = True
+
+
+def _patch_sqs_retention() -> None:
+    from moto.core.utils import unix_time
+    from moto.sqs.models import Message, SQSBackend
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Message) -> bool:
+        retention_period = int(self.get_queue(queue_name).message_retention_period)
+        return bool(retention_period + message.sent_timestamp / 1000 > unix_time())  # type: ignore[operator]
+
+    SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
+        is_message_valid_based_on_retention_period
+    )

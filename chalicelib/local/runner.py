@@ -63,14 +63,16 @@ class EventRunner:
     def schedules(self) -> list[ScheduledEventConfig]:
         return [s for s in self._app.event_sources if isinstance(s, ScheduledEventConfig)]
 
-    def start(self) -> None:
+    def start(self, *, schedules: bool = True) -> None:
+        """Poll every SQS source; fire the schedules too unless another runner does (EventBridge fires a
+        rule once, however many pollers there are)."""
         for source in self.sqs_sources:
             t = threading.Thread(
                 target=self._poll_loop, args=(source,), name=f"sqs-{source.name}", daemon=True
             )
             t.start()
             self._threads.append(t)
-        if self.schedules:
+        if schedules and self.schedules:
             t = threading.Thread(target=self._schedule_loop, name="schedules", daemon=True)
             t.start()
             self._threads.append(t)

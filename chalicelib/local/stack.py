@@ -1,7 +1,8 @@
 """`make run`: the whole system on one machine.
 
 moto in server mode on 127.0.0.1 (DynamoDB, SQS, Step Functions, EventBridge), the declared resources,
-the demo tenant, the HTTP API (chalice.local), and the event runner for SQS consumers and schedules.
+the demo tenant, then the HTTP API (chalice.local) and the event runners for SQS consumers and schedules in
+processes of their own (`chalicelib.local.serve`).
 Data is snapshotted to `.local/` on clean shutdown and restored on start."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -30,6 +32,7 @@ class StackConfig:
     aws_port: int
     host: str = "127.0.0.1"
     seed: bool = True
+    workers: int = 2  # worker processes, like concurrent Lambda invocations of the queue consumers
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -38,6 +41,7 @@ class StackConfig:
             api_port=int(os.environ.get("SCRM_API_PORT", "8000")),
             aws_port=int(os.environ.get("SCRM_AWS_PORT", "5000")),
             seed=os.environ.get("SCRM_SEED", "1") != "0",
+            workers=max(1, int(os.environ.get("SCRM_LOCAL_WORKERS", "2"))),
         )
 
     @property
@@ -73,6 +77,7 @@ class LocalStack:
         self._stopped = threading.Event()
         self._save_lock = threading.Lock()  # autosave and the shutdown save write the same file
         self.demo: dict[str, str] = {}
+        self._children: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> None:
         cfg = self.cfg
@@ -105,28 +110,52 @@ class LocalStack:
         (cfg.local_dir / "stack.env").write_text(_env_lines({**env, **resources_env}))
 
         # Only now may chalicelib read its settings: the environment above is complete.
-        from app import app
         from chalicelib.bootstrap import container
-        from chalicelib.local.http import make_server
-        from chalicelib.local.runner import EventRunner
 
         self.demo = self._demo(container())
-        self.runner = EventRunner(app, session.client("sqs", endpoint_url=cfg.endpoint))
-        self.runner.start()
-        self._autosave = threading.Thread(target=self._autosave_loop, name="autosave", daemon=True)
-        self._autosave.start()
-        self.server = make_server(app, cfg.host, cfg.api_port)
-        self._http = threading.Thread(target=self.server.server.serve_forever, name="http", daemon=True)
-        self._http.start()
-        (cfg.local_dir / "demo.env").write_text(
+        (
+            cfg.local_dir / "demo.env"
+        ).write_text(  # before /health answers: clients wait for that, then read it
             _env_lines({"SCRM_API_URL": cfg.api_url, "SCRM_API_KEY": self.demo.get("key_admin", "")})
         )
+        self._autosave = threading.Thread(target=self._autosave_loop, name="autosave", daemon=True)
+        self._autosave.start()
+        self._spawn(["api"])
+        for n in range(cfg.workers):
+            self._spawn(["worker", *(["--schedules"] if n == 0 else [])])
+        self._wait_healthy()
         print(f"SCRM local stack ready ({restored} items restored from snapshot)")
         print(f"  API        {cfg.api_url}   (docs: {cfg.api_url}/docs, health: {cfg.api_url}/health)")
-        print(f"  AWS (moto) {cfg.endpoint}")
+        print(f"  AWS (moto) {cfg.endpoint}; {cfg.workers} worker processes (SCRM_LOCAL_WORKERS)")
         print(f"  demo admin API key: {self.demo.get('key_admin', '(seeding disabled)')}")
         print(f"  written to {cfg.local_dir / 'demo.env'}; stop with Ctrl-C (data is kept)")
         sys.stdout.flush()
+
+    def _spawn(self, args: list[str]) -> None:
+        env = {**os.environ, "SCRM_API_PORT": str(self.cfg.api_port), "SCRM_API_HOST": self.cfg.host}
+        self._children.append(
+            subprocess.Popen([sys.executable, "-m", "chalicelib.local.serve", *args], env=env)
+        )
+
+    def _wait_healthy(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.failed_child():
+                raise RuntimeError(f"local stack: a process exited at start-up ({self.failed_child()})")
+            try:
+                with urllib.request.urlopen(f"{self.cfg.api_url}/health", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("local stack: the API did not answer /health")
+
+    def failed_child(self) -> str | None:
+        """The command line of a child process that has exited (the stack is broken without it)."""
+        for child in self._children:
+            if child.poll() is not None:
+                return " ".join(str(a) for a in child.args[2:])  # type: ignore[index]
+        return None
 
     @property
     def snapshot_path(self) -> Path:
@@ -164,8 +193,14 @@ class LocalStack:
         self._stopped.set()
         from chalicelib.local.snapshot import save
 
-        self.server.shutdown()
-        self.runner.stop()
+        for child in self._children:
+            if child.poll() is None:
+                child.terminate()
+        for child in self._children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
         with self._save_lock:
             count = save(self._dynamodb, os.environ["SCRM_TABLE_NAME"], self.snapshot_path)
         print(f"snapshot: {count} items saved to {self.snapshot_path}")
@@ -193,9 +228,16 @@ def main() -> None:
 
     signal.signal(signal.SIGINT, _shutdown)
     signal.signal(signal.SIGTERM, _shutdown)
-    stack.start()
+    try:
+        stack.start()
+    except Exception:
+        stack.stop()
+        raise
     while not done.wait(0.5):
-        pass
+        failed = stack.failed_child()
+        if failed:
+            print(f"local stack: `{failed}` exited; stopping", file=sys.stderr)
+            break
     stack.stop()
     time.sleep(0.1)
 
