@@ -182,8 +182,10 @@ class CustomerService:
     def timeline(
         self, *, principal: Principal, customer_id: str, limit: int, cursor: str | None
     ) -> Page[TimelineEvent]:
-        self._readable(principal, customer_id)
-        return self._customers.timeline(principal.tenant_id, customer_id, limit=limit, cursor=cursor)
+        customer = self._readable(principal, customer_id)
+        return self._customers.timeline(
+            principal.tenant_id, customer_id, limit=limit, cursor=cursor, merged_from=customer.merged_from
+        )
 
     def find_by_identity(self, *, principal: Principal, id_type: str, value: str) -> CustomerView:
         principal.require(Permission.CUSTOMERS_READ)

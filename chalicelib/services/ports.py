@@ -112,7 +112,13 @@ class CustomerRepository(Protocol):
         self, tenant_id: str, tag_id: str, *, limit: int, cursor: str | None, where: CustomerFilter
     ) -> Page[Customer]: ...
     def timeline(
-        self, tenant_id: str, customer_id: str, *, limit: int, cursor: str | None
+        self,
+        tenant_id: str,
+        customer_id: str,
+        *,
+        limit: int,
+        cursor: str | None,
+        merged_from: Sequence[str] = (),
     ) -> Page[TimelineEvent]: ...
     def holders(self, tenant_id: str, identities: Sequence[Identity]) -> dict[tuple[str, str], Customer]: ...
     def lookup(

@@ -173,9 +173,9 @@ class DynamoCustomerRepository:
         ]
         customer = self._from_item(results[0])
         if customer.merged_from:  # absorbed customers' timelines are served from their partitions, not copied
-            for absorbed in customer.merged_from:
-                timeline += self.timeline(tenant_id, absorbed, limit=events, cursor=None).items
-            timeline = sorted(timeline, key=lambda e: (e.at, e.seq), reverse=True)[:events]
+            timeline = self.timeline(
+                tenant_id, customer_id, limit=events, cursor=None, merged_from=customer.merged_from
+            ).items
         return customer, timeline
 
     def owners_of(self, tenant_id: str, identities: Sequence[Identity]) -> dict[tuple[str, str], str]:
@@ -248,17 +248,35 @@ class DynamoCustomerRepository:
         return Page(customers, next_cursor)
 
     def timeline(
-        self, tenant_id: str, customer_id: str, *, limit: int, cursor: str | None
+        self,
+        tenant_id: str,
+        customer_id: str,
+        *,
+        limit: int,
+        cursor: str | None,
+        merged_from: Sequence[str] = (),
     ) -> Page[TimelineEvent]:
-        results = TimelineItem.query(
-            keys.customer_pk(tenant_id, customer_id),
-            TimelineItem.sk.startswith(keys.TIMELINE_PREFIX),
-            limit=limit,
-            page_size=limit,
-            last_evaluated_key=self._cursors.decode(tenant_id, cursor),
-        )
-        events = [TimelineEvent.model_validate_json(i.doc or "") for i in results]
-        return Page(events, self._cursors.encode(tenant_id, results.last_evaluated_key))
+        """Newest first, across the customer's partition and those of customers it absorbed (their events
+        stay where they were written): one Query per partition per page, merged on the sort key, which
+        orders by time in every partition alike. The cursor is the last sort key served."""
+        pk = keys.customer_pk(tenant_id, customer_id)
+        after = (self._cursors.decode(tenant_id, cursor) or {}).get("sk", {}).get("S")
+        lower = after if isinstance(after, str) else keys.TIMELINE_PREFIX
+        items: list[TimelineItem] = []
+        for cid in (customer_id, *merged_from):
+            for item in TimelineItem.query(
+                keys.customer_pk(tenant_id, cid),
+                TimelineItem.sk.between(lower, keys.TIMELINE_PREFIX + "~"),
+                limit=limit + 1,  # `between` includes the cursor's own item
+                page_size=limit + 1,
+            ):
+                if item.sk != after:
+                    items.append(item)
+        page = sorted(items, key=lambda i: i.sk)[:limit]
+        events = [TimelineEvent.model_validate_json(i.doc or "") for i in page]
+        more = len(items) > limit
+        last = {"pk": {"S": pk}, "sk": {"S": page[-1].sk}}  # the shape of a LastEvaluatedKey
+        return Page(events, self._cursors.encode(tenant_id, last) if more else None)
 
     # -- identity resolution -----------------------------------------------------------------------
     def holders(self, tenant_id: str, identities: Sequence[Identity]) -> dict[tuple[str, str], Customer]:

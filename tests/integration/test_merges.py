@@ -77,3 +77,35 @@ def test_merge_errors(api: Api, tenant: TenantKeys):
         api.call("POST", f"/v1/customers/{a}/merge", tenant, {"absorb": a}, role="engineer").status_code
         == 403
     )
+
+
+def test_the_timeline_of_a_survivor_pages_through_the_absorbed_customers_events_in_time_order(
+    container, api: Api, tenant: TenantKeys, clock
+):
+    a = touch(container, tenant, clock, ("unionid", "U1"), key="a0")
+    clock.advance(minutes=1)
+    b = touch(container, tenant, clock, ("phone", "+8613800000009"), key="b0")
+    for n in range(1, 6):  # interleave: a, b, a, b … one minute apart
+        clock.advance(minutes=1)
+        touch(
+            container, tenant, clock, ("unionid", "U1") if n % 2 else ("phone", "+8613800000009"), key=f"x{n}"
+        )
+    clock.advance(minutes=1)
+    merged = touch(container, tenant, clock, ("unionid", "U1"), ("phone", "+8613800000009"), key="m")
+    assert merged == a and b != a
+    seen: list[dict] = []
+    cursor = None
+    while True:
+        params = f"?limit=3{f'&cursor={cursor}' if cursor else ''}"
+        resp = api.call("GET", f"/v1/customers/{a}/timeline{params}", tenant)
+        assert resp.status_code == 200, resp.data
+        page = resp.data
+        assert len(page["items"]) <= 3
+        seen += page["items"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    ats = [e["at"] for e in seen]
+    assert ats == sorted(ats, reverse=True)  # newest first across both partitions
+    assert len({e["id"] for e in seen}) == len(seen)  # no event twice across pages
+    assert [e["kind"] for e in seen].count("test.touched") == 8
