@@ -22,12 +22,15 @@ from chalicelib.services.ports import (
     IntegrationRepository,
     OrderRepository,
     Publisher,
+    ShopBuyerLookup,
     TagRepository,
     TenantRepository,
+    TicketRepository,
 )
 from chalicelib.services.resolver import IdentityResolver
 from chalicelib.services.tags import TagService, WeComTagSync
 from chalicelib.services.tenants import TenantService
+from chalicelib.services.tickets import TicketService
 
 
 class Container:
@@ -137,6 +140,31 @@ class Container:
             clock=self.clock,
         )
 
+    @cached_property
+    def doudian_tokens(self) -> Any:
+        from chalicelib.integrations.shops.doudian_api import RepositoryTokenCache
+
+        return RepositoryTokenCache(self.integration_repo)
+
+    def doudian_client(self, tenant_id: str, shop_id: str) -> ShopBuyerLookup | None:
+        """The tenant's 抖店 API client for one shop, or None when 抖店 is not configured. A pinned
+        `shop_id` in the settings wins; otherwise the shop named by the push (a tool app serves several)."""
+        from chalicelib.integrations.shops.doudian_api import DoudianClient
+
+        found = self.integrations.get_raw(tenant_id, "shop#doudian")
+        if found is None:
+            return None
+        public, secrets = found
+        return DoudianClient(
+            tenant_id=tenant_id,
+            app_key=str(public["app_key"]),
+            app_secret=secrets["app_secret"],
+            shop_id=str(public.get("shop_id") or shop_id),
+            cache=self.doudian_tokens,
+            http=self.http,
+            clock=self.clock,
+        )
+
     # -- services ----------------------------------------------------------------------------------
     @cached_property
     def integrations(self) -> IntegrationService:
@@ -155,6 +183,18 @@ class Container:
     @cached_property
     def tags(self) -> TagService:
         return TagService(tags=self.tag_repo, publisher=self.publisher, clock=self.clock)
+
+    @cached_property
+    def ticket_repo(self) -> TicketRepository:
+        from chalicelib.store.tickets import DynamoTicketRepository
+
+        return DynamoTicketRepository(cursors=self.cursors)
+
+    @cached_property
+    def tickets(self) -> TicketService:
+        return TicketService(
+            tickets=self.ticket_repo, customers=self.customer_repo, publisher=self.publisher, clock=self.clock
+        )
 
     @cached_property
     def resolver(self) -> IdentityResolver:

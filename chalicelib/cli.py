@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     create_user.add_argument("--scope", default="all", help="all | region:<name> | store:<id> | own")
     create_user.add_argument("--name", default=None)
+    create_user.add_argument("--department", default=None, help="e.g. warehouse, finance (workflow steps)")
 
     imports = groups.add_parser("import").add_subparsers(dest="action", required=True)
     import_customers = imports.add_parser("customers", help="import a legacy customers CSV (idempotent)")
@@ -93,7 +94,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             issued = c.tenants.create_tenant(name=args.name, admin_name=args.admin_name)
             return {"tenant_id": issued.tenant_id, "user_id": issued.user.id, "api_key": issued.api_key}
         draft = UserDraft.model_validate(
-            {"name": args.name or f"{args.role}", "role": args.role, "scope": args.scope}
+            {
+                "name": args.name or f"{args.role}",
+                "role": args.role,
+                "scope": args.scope,
+                "department": args.department,
+            }
         )
         issued = c.tenants.create_user(tenant_id=args.tenant, draft=draft)
         return {

@@ -18,6 +18,7 @@ from chalicelib.api.schemas import (
     TimelinePublic,
 )
 from chalicelib.bootstrap import container
+from chalicelib.domain.access import Permission
 from chalicelib.services.customers import CustomerView
 
 api = Api(__name__, tag="customers")
@@ -69,7 +70,17 @@ def list_customers(ctx: Ctx) -> Result:
 )
 def get_customer(ctx: Ctx, customer_id: str) -> Result:
     view = container().customers.get_360(principal=ctx.user, customer_id=customer_id)
-    return Result(Customer360Public.of_360(view), headers={"ETag": f'"{view.customer.version}"'})
+    tickets = (
+        container().tickets.for_customer(
+            principal=ctx.user, customer_id=view.customer.id, limit=10, cursor=None
+        )
+        if ctx.user.has(Permission.TICKETS_READ)
+        else None
+    )
+    return Result(
+        Customer360Public.of_360(view, tickets.items if tickets else ()),
+        headers={"ETag": f'"{view.customer.version}"'},
+    )
 
 
 @api.route(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib.domain.customers import CustomerDraft, CustomerPatch
 from chalicelib.domain.tags import TagGroup
 from chalicelib.domain.tenants import User
+from chalicelib.domain.tickets import Ticket
 from chalicelib.domain.timeline import TimelineEvent
 from chalicelib.services.customers import CustomerView
 from chalicelib.services.tags import TagGroupDraft, TagGroupPatch
@@ -120,9 +122,10 @@ class Customer360Public(CustomerPublic):
     recent_orders: list[dict[str, Any]]
     wecom_follows: list[dict[str, Any]]
     merged_from: list[str]
+    tickets: list[dict[str, Any]] = Field(default_factory=list, description="newest first, up to 10")
 
     @classmethod
-    def of_360(cls, view: CustomerView) -> Customer360Public:
+    def of_360(cls, view: CustomerView, tickets: Sequence[Ticket] = ()) -> Customer360Public:
         base = CustomerPublic.of(view).model_dump()
         c = view.customer
         return cls(
@@ -131,6 +134,19 @@ class Customer360Public(CustomerPublic):
             recent_orders=c.recent_orders,
             wecom_follows=[f.model_dump(mode="json") for f in c.wecom_follows],
             merged_from=c.merged_from,
+            tickets=[
+                {
+                    "id": t.id,
+                    "title": t.title,
+                    "type": t.type,
+                    "priority": str(t.priority),
+                    "status": str(t.status),
+                    "steps": t.state.active,
+                    "assignee_id": t.assignment.assignee_id if t.assignment else None,
+                    "created_at": t.created_at.isoformat(),
+                }
+                for t in tickets
+            ],
         )
 
 
@@ -173,6 +189,7 @@ class UserPublic(BaseModel):
     name: str
     role: str
     scope: str
+    department: str | None = None
     created_at: datetime
 
     @classmethod
@@ -182,6 +199,7 @@ class UserPublic(BaseModel):
             name=user.name,
             role=user.role.value,
             scope=str(user.scope),
+            department=user.department,
             created_at=user.created_at,
         )
 

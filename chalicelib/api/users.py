@@ -18,10 +18,17 @@ class MePublic(BaseModel):
     user_id: str
     role: str
     scope: str
+    department: str | None = None
 
     @classmethod
     def of(cls, p: Principal) -> MePublic:
-        return cls(tenant_id=p.tenant_id, user_id=p.user_id, role=p.role.value, scope=str(p.scope))
+        return cls(
+            tenant_id=p.tenant_id,
+            user_id=p.user_id,
+            role=p.role.value,
+            scope=str(p.scope),
+            department=p.department,
+        )
 
 
 @api.route("/v1/me", "GET", summary="The caller: tenant, user, role and data scope", response=MePublic)

@@ -22,14 +22,33 @@ class Permission(StrEnum):
     CUSTOMERS_WRITE = "customers:write"
     TAGS_MANAGE = "tags:manage"
     USERS_MANAGE = "users:manage"
+    TICKETS_READ = "tickets:read"
+    TICKETS_WRITE = "tickets:write"  # open tickets and act in workflow steps (the step's actor decides)
+    WORKFLOWS_MANAGE = "workflows:manage"  # edit ticket templates, publish workflows
 
 
 _ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.MANAGER: frozenset({Permission.CUSTOMERS_READ, Permission.CUSTOMERS_WRITE, Permission.TAGS_MANAGE}),
-    Role.AGENT: frozenset({Permission.CUSTOMERS_READ, Permission.CUSTOMERS_WRITE}),
-    Role.ENGINEER: frozenset({Permission.CUSTOMERS_READ}),
-    Role.FINANCE: frozenset({Permission.CUSTOMERS_READ}),
+    Role.MANAGER: frozenset(
+        {
+            Permission.CUSTOMERS_READ,
+            Permission.CUSTOMERS_WRITE,
+            Permission.TAGS_MANAGE,
+            Permission.TICKETS_READ,
+            Permission.TICKETS_WRITE,
+            Permission.WORKFLOWS_MANAGE,
+        }
+    ),
+    Role.AGENT: frozenset(
+        {
+            Permission.CUSTOMERS_READ,
+            Permission.CUSTOMERS_WRITE,
+            Permission.TICKETS_READ,
+            Permission.TICKETS_WRITE,
+        }
+    ),
+    Role.ENGINEER: frozenset({Permission.CUSTOMERS_READ, Permission.TICKETS_READ, Permission.TICKETS_WRITE}),
+    Role.FINANCE: frozenset({Permission.CUSTOMERS_READ, Permission.TICKETS_READ, Permission.TICKETS_WRITE}),
 }
 
 
@@ -75,6 +94,7 @@ class Principal(BaseModel):
     user_id: str
     role: Role
     scope: Scope
+    department: str | None = None  # e.g. warehouse, finance, after_sales: workflow steps may name one
 
     def has(self, permission: Permission) -> bool:
         return permission in _ROLE_PERMISSIONS[self.role]

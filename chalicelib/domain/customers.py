@@ -16,7 +16,9 @@ from chalicelib.domain.common import InvalidInputError, new_id
 from chalicelib.domain.phones import mask_phone, normalize_phone
 
 # legacy_id: a customer id from a system migrated by import (kept so re-imports and support can find them).
-FIXED_IDENTITY_TYPES = frozenset({"wecom_external_userid", "unionid", "openid", "phone", "legacy_id"})
+FIXED_IDENTITY_TYPES = frozenset(
+    {"wecom_external_userid", "unionid", "openid", "phone", "legacy_id", "doudian_open_id"}
+)
 _PLATFORM_BUYER = re.compile(r"^[a-z][a-z0-9]{1,23}_buyer_id$")
 MAX_IDENTITY_VALUE = 128
 

@@ -27,6 +27,7 @@ class User(BaseModel):
     name: str
     role: Role
     scope: Scope
+    department: str | None = None
     created_at: datetime
     disabled: bool = False
 
@@ -39,11 +40,18 @@ class ApiKey(BaseModel):
     user_id: str
     role: Role
     scope: Scope
+    department: str | None = None
     display: str
     created_at: datetime
 
     def principal(self) -> Principal:
-        return Principal(tenant_id=self.tenant_id, user_id=self.user_id, role=self.role, scope=self.scope)
+        return Principal(
+            tenant_id=self.tenant_id,
+            user_id=self.user_id,
+            role=self.role,
+            scope=self.scope,
+            department=self.department,
+        )
 
 
 def new_tenant_id() -> str:
@@ -68,6 +76,7 @@ def issue_api_key(user: User, now: datetime) -> tuple[str, ApiKey]:
         user_id=user.id,
         role=user.role,
         scope=user.scope,
+        department=user.department,
         display=secret[:24] + "…",
         created_at=now,
     )

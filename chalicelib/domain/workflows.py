@@ -111,7 +111,7 @@ class Performer(BaseModel):
             user_id=principal.user_id,
             role=principal.role,
             scope_kind=principal.scope.kind,
-            department=department,
+            department=department if department is not None else principal.department,
         )
 
 

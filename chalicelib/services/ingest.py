@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 
 class IngestMessage(BaseModel):
-    source: Literal["wecom", "wecom_detail", "shop", "behaviour", "conversation", "import"]
+    source: Literal["wecom", "wecom_detail", "doudian_detail", "shop", "behaviour", "conversation", "import"]
     tenant_id: str
     key: str  # the payload's stable idempotency key (WeCom: sha256 of the decrypted XML)
     received_at: datetime

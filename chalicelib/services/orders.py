@@ -20,13 +20,17 @@ class OrderService:
         self._resolver = resolver
 
     def ingest(self, tenant_id: str, event: OrderEvent) -> Order:
-        customer_id = self._touch(tenant_id, event) if event.buyer else None
-        for _ in range(MAX_ATTEMPTS):
-            current = self._orders.get(tenant_id, event.platform, event.order_id)
+        """Also links an order stored earlier without a buyer, when the same event comes back with one
+        (抖店: the buyer fetched later); the customer's touch has the event's own key, so it counts once."""
+        current = self._orders.get(tenant_id, event.platform, event.order_id)
+        customer_id = (self._touch(tenant_id, event, current) or None) if event.buyer else None
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                current = self._orders.get(tenant_id, event.platform, event.order_id)
             order = current or Order.start(tenant_id, event)
             expected = order.version
-            if not order.apply(event, customer_id):
-                return order  # seen before: nothing to do
+            if not order.apply(event, customer_id) and not _link(order, event, customer_id):
+                return order  # seen before, and already linked: nothing to do
             try:
                 self._orders.save(order, expected_version=expected)
                 return order
@@ -34,9 +38,11 @@ class OrderService:
                 continue  # another status of this order landed first: fold ours into the fresh copy
         raise ConflictError(f"order {event.platform}/{event.order_id} keeps changing; it will be retried")
 
-    def _touch(self, tenant_id: str, event: OrderEvent) -> str:
+    def _touch(self, tenant_id: str, event: OrderEvent, stored: Order | None) -> str:
         def update(customer: Customer) -> None:
-            summary = Order.start(tenant_id, event)
+            # From the stored order when there is one: a late event (a buyer fetched later) must not show
+            # the order back at an older status in recent_orders.
+            summary = stored.model_copy(deep=True) if stored else Order.start(tenant_id, event)
             summary.apply(event, customer.id)
             recent = [OrderSummary.model_validate(s) for s in customer.recent_orders]
             customer.recent_orders = [
@@ -80,3 +86,14 @@ class OrderService:
         if order is None:
             raise NotFoundError(f"order {platform}/{order_id} not found")
         return order
+
+
+def _link(order: Order, event: OrderEvent, customer_id: str | None) -> bool:
+    """An order seen before without a buyer gets its customer (idempotent: a linked order is left as it
+    is). Bumps the version as `Order.apply` does, for the conditional save."""
+    if customer_id is None or order.customer_id is not None:
+        return False
+    order.customer_id = customer_id
+    order.buyer_types = sorted(set(order.buyer_types) | {i.type for i in event.buyer})
+    order.version += 1
+    return True

@@ -12,7 +12,10 @@ from chalicelib.domain.imports_jobs import ImportJob
 from chalicelib.domain.orders import Order
 from chalicelib.domain.tags import TagCatalogue, TagGroup
 from chalicelib.domain.tenants import ApiKey, Tenant, User
+from chalicelib.domain.ticket_templates import TicketTemplate
+from chalicelib.domain.tickets import HistoryEntry, Ticket
 from chalicelib.domain.timeline import TimelineEvent
+from chalicelib.domain.workflows import WorkflowDefinition
 
 T = TypeVar("T")
 
@@ -163,6 +166,14 @@ class IntegrationRepository(Protocol):
     def get(self, tenant_id: str, kind: str) -> tuple[dict[str, Any], dict[str, str]] | None: ...
 
 
+class ShopBuyerLookup(Protocol):
+    """Who bought an order, for platforms whose pushes name no buyer (抖店): the buyer's identities, []
+    when the platform names none. Raises the adapter's "unavailable" error (retry later) or its
+    "permanent" error (will not change)."""
+
+    def buyer_identities(self, order_id: str) -> list[Identity]: ...
+
+
 class Inbox(Protocol):
     def put(self, tenant_id: str, *, key: str, received_at: datetime, record: dict[str, Any]) -> None: ...
     def list(self, tenant_id: str, month: str, limit: int) -> list[dict[str, Any]]: ...
@@ -189,3 +200,28 @@ class FileStore(Protocol):
 class ImportJobRepository(Protocol):
     def get(self, tenant_id: str, job_id: str) -> ImportJob | None: ...
     def save(self, job: ImportJob, *, expected_version: int | None) -> None: ...
+
+
+class TicketRepository(Protocol):
+    """Tickets with their history, the tenant's ticket templates and workflow versions (store/tickets.py)."""
+
+    def create(self, ticket: Ticket, entry: HistoryEntry, event: TimelineEvent | None) -> None: ...
+    def save(
+        self, ticket: Ticket, *, expected_version: int, entry: HistoryEntry, event: TimelineEvent | None
+    ) -> None: ...
+    def get(self, tenant_id: str, ticket_id: str) -> Ticket | None: ...
+    def get_with_history(
+        self, tenant_id: str, ticket_id: str, entries: int
+    ) -> tuple[Ticket, list[HistoryEntry]] | None: ...
+    def for_customer(
+        self, tenant_id: str, customer_id: str, *, limit: int, cursor: str | None
+    ) -> Page[Ticket]: ...
+    def templates(self, tenant_id: str) -> list[TicketTemplate]: ...
+    def put_template(
+        self, tenant_id: str, template: TicketTemplate, *, expected_version: int | None
+    ) -> None: ...
+    def workflow(
+        self, tenant_id: str, workflow_id: str, version: int | None = None
+    ) -> WorkflowDefinition | None: ...
+    def add_workflow_version(self, tenant_id: str, definition: WorkflowDefinition) -> None: ...
+    def workflows(self, tenant_id: str) -> Sequence[WorkflowDefinition]: ...

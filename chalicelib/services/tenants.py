@@ -34,6 +34,7 @@ class UserDraft(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     role: Role
     scope: Scope = Field(default_factory=lambda: Scope.parse("all"))
+    department: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,62}$")
 
     @field_validator("scope", mode="before")
     @classmethod
@@ -80,6 +81,7 @@ class TenantService:
             name=draft.name,
             role=draft.role,
             scope=draft.scope,
+            department=draft.department,
             created_at=now,
         )
         secret, key = issue_api_key(user, now)

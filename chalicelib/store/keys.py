@@ -153,3 +153,44 @@ def import_job_pk(tenant_id: str, job_id: str) -> str:
 
 
 IMPORT_JOB_SK = "JOB"
+
+
+# -- tickets (工单), their templates and workflows ----------------------------------------------------------
+TICKET_SK = "#TICKET"  # sorts before H#…, so one Query reads the ticket and its newest history
+HISTORY_PREFIX = "H#"
+
+
+def ticket_pk(tenant_id: str, ticket_id: str) -> str:
+    return f"T#{tenant_id}#TK#{ticket_id}"
+
+
+def history_sk(seq: int) -> str:
+    """Inverted version: ascending sort keys read the newest step first."""
+    return f"{HISTORY_PREFIX}{_MAX_SEQ - seq:09d}"
+
+
+def customer_tickets_pk(tenant_id: str, customer_id: str) -> str:
+    """GSI1: a customer's tickets, newest first (the 360 view)."""
+    return f"T#{tenant_id}#C#{customer_id}#TICKETS"
+
+
+def customer_tickets_sk(created_at: datetime, ticket_id: str) -> str:
+    return f"{_MAX_MS - int(created_at.timestamp() * 1000):013d}#{ticket_id}"
+
+
+def ticket_templates_pk(tenant_id: str) -> str:
+    """A tenant's own templates (edits of presets and new types): one Query lists them."""
+    return f"T#{tenant_id}#TEMPLATES"
+
+
+def workflow_pk(tenant_id: str, workflow_id: str) -> str:
+    return f"T#{tenant_id}#WF#{workflow_id}"
+
+
+def workflow_sk(version: int) -> str:
+    return f"V#{version:06d}"  # ascending: a descending Query with limit 1 reads the latest version
+
+
+def workflows_pk(tenant_id: str) -> str:
+    """GSI1: the tenant's workflows, latest version of each (the designer's list)."""
+    return f"T#{tenant_id}#WORKFLOWS"

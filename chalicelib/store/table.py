@@ -154,3 +154,23 @@ def connection() -> Connection:
 
 def raw_key(pk: str, sk: str) -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+class TicketItem(Item, discriminator="ticket"):
+    version = NumberAttribute()
+    region = UnicodeAttribute(null=True)
+    store = UnicodeAttribute(null=True)
+    assignee_id = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+
+
+class TicketHistoryItem(Item, discriminator="ticket_history"):
+    pass
+
+
+class TicketTemplateItem(Item, discriminator="ticket_template"):
+    version = NumberAttribute()
+
+
+class WorkflowItem(Item, discriminator="workflow"):
+    pass

@@ -19,6 +19,7 @@ from chalicelib.domain.customers import Customer, Gender, Identity, WeComFollow,
 from chalicelib.domain.orders import OrderEvent
 from chalicelib.domain.tags import WeComTagGroup
 from chalicelib.domain.timeline import Actor, ActorType
+from chalicelib.integrations.shops.doudian_api import DoudianPermanentError, DoudianUnavailable
 from chalicelib.integrations.wecom.client import WeComApiError
 from chalicelib.integrations.wecom.events import (
     ExternalChatEvent,
@@ -52,7 +53,14 @@ def handle(message: IngestMessage) -> None:
         _handle_wecom(message)
         return
     if message.source == "shop" and isinstance(message.payload, dict) and "order_id" in message.payload:
-        container().orders.ingest(message.tenant_id, OrderEvent.model_validate(message.payload))
+        event = OrderEvent.model_validate(message.payload)
+        if event.platform == DOUDIAN and not event.buyer:
+            _ingest_doudian(message, event)
+        else:
+            container().orders.ingest(message.tenant_id, event)
+        return
+    if message.source == "doudian_detail":
+        _apply_doudian_buyer(message)
         return
     if message.source == "import":
         container().import_jobs.run(message.tenant_id, str(message.payload["job_id"]))
@@ -195,7 +203,8 @@ def _fetch_details_later(message: IngestMessage, event: ExternalContactEvent) ->
 
 
 class _Unreachable(Exception):
-    """WeCom could not answer now (network, busy, 5xx): the details are fetched later, from the queue."""
+    """WeCom or 抖店 could not answer now (network, busy, 5xx): the details are fetched later, from the
+    queue."""
 
 
 def _fetch_contact(tenant_id: str, external_userid: str) -> dict[str, Any] | None:
@@ -253,6 +262,78 @@ def _apply_details(message: IngestMessage) -> None:
         idempotency_key=message.key,
     )
     container().resolver.touch(_with_details(touch, contact))
+
+
+DOUDIAN = "doudian"
+
+
+class _NoBuyer(Exception):
+    """抖店 will not name the buyer (not configured, credentials refused, unknown order, no open id)."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+
+
+def _ingest_doudian(message: IngestMessage, event: OrderEvent) -> None:
+    """抖店 pushes name no buyer: ask order.orderDetail, so the order is linked at once. When 抖店 cannot
+    answer, the order is stored unlinked and a `doudian_detail` message links it later."""
+    c = container()
+    current = c.order_repo.get(message.tenant_id, event.platform, event.order_id)
+    if current is not None and any(h.dedupe_key == event.dedupe_key for h in current.history):
+        return  # a redelivery: applied before (and a pending doudian_detail, if any, links it)
+    try:
+        buyer = _doudian_buyer(message.tenant_id, event)
+    except _Unreachable:
+        c.orders.ingest(message.tenant_id, event)
+        _fetch_buyer_later(message, event)
+        return
+    except _NoBuyer as e:
+        c.orders.ingest(message.tenant_id, event)
+        _keep_raw(message, message.received_at, f"doudian_detail:{e.kind}")  # visible, not retried
+        return
+    c.orders.ingest(message.tenant_id, event.model_copy(update={"buyer": buyer}))
+
+
+def _doudian_buyer(tenant_id: str, event: OrderEvent) -> list[Identity]:
+    client = container().doudian_client(tenant_id, event.shop_id)
+    if client is None:
+        raise _NoBuyer("unconfigured", "抖店 is not configured")
+    try:
+        buyer = client.buyer_identities(event.order_id)
+    except DoudianUnavailable as e:
+        raise _Unreachable(str(e)) from e
+    except DoudianPermanentError as e:
+        logger.warning("doudian order detail refused", extra={"code": e.code, "sub_code": e.sub_code})
+        raise _NoBuyer("unavailable", str(e)) from e
+    if not buyer:
+        raise _NoBuyer("no_buyer", "order.orderDetail names no doudian_open_id")
+    return buyer
+
+
+def _fetch_buyer_later(message: IngestMessage, event: OrderEvent) -> None:
+    """The same event again, on the queue: retried while 抖店 cannot be reached, then the DLQ."""
+    detail = IngestMessage(
+        source="doudian_detail",
+        tenant_id=message.tenant_id,
+        key=f"doudian-detail:{message.key}",
+        received_at=message.received_at,
+        payload=event.model_dump(mode="json"),
+        platform=DOUDIAN,
+    )
+    container().ingest_publisher.publish([detail.model_dump(mode="json")])
+
+
+def _apply_doudian_buyer(message: IngestMessage) -> None:
+    """The retried buyer fetch of an order stored unlinked: the event again, with its buyer, links the order
+    and puts it on the customer's timeline (keyed by the event, so once)."""
+    event = OrderEvent.model_validate(message.payload)
+    try:
+        buyer = _doudian_buyer(message.tenant_id, event)  # _Unreachable: the queue retries, then DLQ
+    except _NoBuyer as e:
+        _keep_raw(message, message.received_at, f"doudian_detail:{e.kind}")
+        return
+    container().orders.ingest(message.tenant_id, event.model_copy(update={"buyer": buyer}))
 
 
 def _sync_tags(message: IngestMessage, event: ExternalTagEvent) -> None:

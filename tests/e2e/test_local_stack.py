@@ -39,6 +39,7 @@ def test_cli_tenant_create_key_works_at_once_and_tenants_are_isolated(stack: Sta
         "user_id": created["user_id"],
         "role": "admin",
         "scope": "all",
+        "department": None,
     }
     c = httpx.post(
         f"{stack.url}/v1/customers", headers=bearer(key), json={"name": "新租户客户", "phone": "13655556666"}

@@ -73,10 +73,15 @@ def make_tenant(c: bootstrap.Container, name: str = "Acme") -> TenantKeys:
         ("engineer", Role.ENGINEER, "all"),
         ("finance", Role.FINANCE, "all"),
         ("store_mgr", Role.MANAGER, "store:SH-001"),
+        ("warehouse", Role.AGENT, "all"),
     ):
-        u = c.tenants.create_user(
-            tenant_id=issued.tenant_id, draft=UserDraft(name=who, role=role, scope=Scope.parse(scope))
+        draft = UserDraft(
+            name=who,
+            role=role,
+            scope=Scope.parse(scope),
+            department="warehouse" if who == "warehouse" else None,
         )
+        u = c.tenants.create_user(tenant_id=issued.tenant_id, draft=draft)
         keys[who], users[who] = u.api_key, u.user.id
     return TenantKeys(issued.tenant_id, keys, users)
 

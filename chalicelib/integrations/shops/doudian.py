@@ -11,7 +11,7 @@ the browser only, so field lists were cross-checked against two SDKs that transc
 - Amounts are integers in fen; times are unix seconds; ids (p_id, shop_id) are integers that can exceed
   2^53 — Python's json keeps them exact, and we turn them into strings at once.
 - Order messages carry no buyer identity at all (no open_id, no phone: receiver data, when present, is
-  encrypted); the buyer must be fetched with the order-detail API by whoever needs it.
+  encrypted); the ingest worker fetches the buyer with the order-detail API (`doudian_api.py`).
 - Success answer: {"code":0,"msg":"success"}.
 """
 
@@ -180,7 +180,7 @@ def _event(
         order_id=data.p_id,
         status=status,
         dedupe_key=dedupe,
-        buyer=[],  # 抖店 pushes name no buyer (see the module docstring)
+        buyer=[],  # 抖店 pushes name no buyer: the worker asks order.orderDetail (see the module docstring)
         total_amount=total,
         currency="CNY",
         created_at=when if status is OrderStatus.CREATED else None,

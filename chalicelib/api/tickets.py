@@ -1,0 +1,163 @@
+"""/v1/tickets, /v1/ticket-templates and /v1/workflows: work orders, their templates and workflow designer."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.api.http import Api, Ctx, Result
+from chalicelib.api.schemas import PageQuery
+from chalicelib.bootstrap import container
+from chalicelib.domain.ticket_templates import TicketTemplate
+from chalicelib.domain.tickets import Ticket
+from chalicelib.domain.workflows import WorkflowDefinition
+from chalicelib.services.tickets import TicketDraft, TicketView, TransitionCommand
+
+api = Api(__name__, tag="tickets")
+bp = api.blueprint
+
+
+class TicketTemplatesPublic(BaseModel):
+    items: list[TicketTemplate]
+
+
+class WorkflowsPublic(BaseModel):
+    items: list[WorkflowDefinition]
+
+
+class WorkflowQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(default=None, ge=1, description="a published version; default the latest")
+
+
+class TicketsPublic(BaseModel):
+    items: list[Ticket]
+    next_cursor: str | None = None
+
+
+def _ticket(view: TicketView, status: int | None = None) -> Result:
+    return Result(view, status=status, headers={"ETag": f'"{view.ticket.version}"'})
+
+
+@api.route(
+    "/v1/ticket-templates",
+    "GET",
+    summary="Ticket templates: the preset library and the tenant's own",
+    response=TicketTemplatesPublic,
+)
+def list_templates(ctx: Ctx) -> Result:
+    return Result(TicketTemplatesPublic(items=container().tickets.templates(principal=ctx.user)))
+
+
+@api.route(
+    "/v1/ticket-templates/{template_id}",
+    "GET",
+    summary="One ticket template",
+    response=TicketTemplate,
+    errors=(404,),
+)
+def get_template(ctx: Ctx, template_id: str) -> Result:
+    return Result(container().tickets.template(principal=ctx.user, template_id=template_id))
+
+
+@api.route(
+    "/v1/ticket-templates/{template_id}",
+    "PUT",
+    summary="Create or edit a ticket template (body.version: the version read, 0 for a new one)",
+    body=TicketTemplate,
+    response=TicketTemplate,
+    errors=(400, 403, 404, 409),
+)
+def put_template(ctx: Ctx, template_id: str) -> Result:
+    template: TicketTemplate = ctx.body
+    if template.id != template_id:
+        template = template.model_copy(update={"id": template_id})
+    return Result(container().tickets.put_template(principal=ctx.user, template=template))
+
+
+@api.route("/v1/workflows", "GET", summary="Workflows, latest version of each", response=WorkflowsPublic)
+def list_workflows(ctx: Ctx) -> Result:
+    return Result(WorkflowsPublic(items=container().tickets.workflows(principal=ctx.user)))
+
+
+@api.route(
+    "/v1/workflows",
+    "POST",
+    summary="Validate and publish a workflow as its next version (every problem is listed on 400)",
+    body=WorkflowDefinition,
+    response=WorkflowDefinition,
+    status=201,
+    errors=(400, 403, 409),
+)
+def publish_workflow(ctx: Ctx) -> Result:
+    return Result(container().tickets.publish_workflow(principal=ctx.user, draft=ctx.body))
+
+
+@api.route(
+    "/v1/workflows/{workflow_id}",
+    "GET",
+    summary="A workflow (latest version, or ?version=)",
+    query=WorkflowQuery,
+    response=WorkflowDefinition,
+    errors=(404,),
+)
+def get_workflow(ctx: Ctx, workflow_id: str) -> Result:
+    q: WorkflowQuery = ctx.query
+    return Result(
+        container().tickets.workflow(principal=ctx.user, workflow_id=workflow_id, version=q.version)
+    )
+
+
+@api.route(
+    "/v1/tickets",
+    "POST",
+    summary="Open a ticket from a template (fields validated by it; urgency keywords raise the priority)",
+    body=TicketDraft,
+    response=TicketView,
+    status=201,
+    errors=(400, 403, 404),
+)
+def create_ticket(ctx: Ctx) -> Result:
+    view = container().tickets.create(principal=ctx.user, draft=ctx.body)
+    result = _ticket(view, 201)
+    result.headers["Location"] = f"/v1/tickets/{view.ticket.id}"
+    return result
+
+
+@api.route(
+    "/v1/tickets/{ticket_id}",
+    "GET",
+    summary="A ticket, its newest history and the actions the caller may take",
+    response=TicketView,
+    errors=(404,),
+)
+def get_ticket(ctx: Ctx, ticket_id: str) -> Result:
+    return _ticket(container().tickets.get(principal=ctx.user, ticket_id=ticket_id))
+
+
+@api.route(
+    "/v1/tickets/{ticket_id}/transitions",
+    "POST",
+    summary="Take a workflow action (409 lists the allowed actions; 403 names who may act)",
+    body=TransitionCommand,
+    response=TicketView,
+    errors=(400, 403, 404, 409),
+)
+def transition_ticket(ctx: Ctx, ticket_id: str) -> Result:
+    return _ticket(container().tickets.transition(principal=ctx.user, ticket_id=ticket_id, command=ctx.body))
+
+
+@api.route(
+    "/v1/customers/{customer_id}/tickets",
+    "GET",
+    summary="A customer's tickets, newest first",
+    query=PageQuery,
+    response=TicketsPublic,
+    errors=(400,),
+)
+def customer_tickets(ctx: Ctx, customer_id: str) -> Result:
+    q: PageQuery = ctx.query
+    page = container().tickets.for_customer(
+        principal=ctx.user, customer_id=customer_id, limit=q.limit, cursor=q.cursor
+    )
+    return Result(TicketsPublic(items=page.items, next_cursor=page.next_cursor))

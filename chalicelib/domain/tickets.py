@@ -1,0 +1,233 @@
+"""Work-order tickets (工单): a ticket runs one pinned version of a workflow over a template's fields.
+
+The ticket keeps what the workflow engine returns (`WorkflowState`), the field values (validated by the
+template), its priority, who it is assigned to and why, and a history entry per step. Pure: callers pass
+the definitions, the performer and the time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from chalicelib.domain.access import Ownership
+from chalicelib.domain.common import new_id
+from chalicelib.domain.ticket_templates import Priority, TicketTemplate, render_title, validate_fields
+from chalicelib.domain.workflows import (
+    Performer,
+    Step,
+    WorkflowDefinition,
+    WorkflowState,
+    allowed_actions,
+    apply,
+    start,
+)
+
+MAX_TITLE = 200
+
+
+class TicketStatus(StrEnum):
+    OPEN = "open"  # some step other than an end is active
+    CLOSED = "closed"  # only end steps are active (a reopen moves it back to open)
+
+
+class TicketSource(StrEnum):
+    API = "api"
+    WECOM = "wecom"  # a customer's or staff member's WeCom message
+    H5 = "h5"  # the customer's own form
+    ORDER = "order"  # an order event (refund requested → a return ticket)
+    FOLLOW_UP = "follow_up"  # opened by the system after a low rating
+
+
+class Assignment(BaseModel):
+    """Who the ticket went to and why (the score breakdown makes the choice explainable)."""
+
+    assignee_id: str
+    by: str  # "engine", or the user who assigned or claimed it
+    at: datetime
+    score: dict[str, Any] | None = None
+
+
+class HistoryEntry(BaseModel):
+    """One step of a ticket: what was done, by whom, from which steps to which, and what changed."""
+
+    seq: int  # the ticket version this entry produced
+    at: datetime
+    actor_id: str
+    actor_role: str
+    action: str  # "create", a workflow action, "assign", "update"
+    node: str | None = None
+    entered: list[str] = Field(default_factory=list)
+    exited: list[str] = Field(default_factory=list)
+    comment: str | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)  # the field values this step changed
+
+
+class Ticket(BaseModel):
+    id: str
+    tenant_id: str
+    template_id: str
+    template_version: int
+    type: str
+    title: str
+    priority: Priority
+    urgent_keywords: list[str] = Field(default_factory=list)
+    customer_id: str | None = None
+    region: str | None = None
+    store: str | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)
+    description: str | None = None
+    workflow_id: str
+    workflow_version: int  # pinned: publishing a new version does not move running tickets
+    state: WorkflowState
+    status: TicketStatus = TicketStatus.OPEN
+    assignment: Assignment | None = None
+    source: TicketSource = TicketSource.API
+    source_ref: str | None = None  # the order, message or ticket it came from
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None = None
+    version: int = 1
+
+    @property
+    def ownership(self) -> Ownership:
+        owner = self.assignment.assignee_id if self.assignment else None
+        return Ownership(region=self.region, store=self.store, owner_id=owner)
+
+    def guard_values(self) -> dict[str, Any]:
+        """What workflow guards read: the fields plus the built-ins (priority, cross_region)."""
+        return {
+            **self.fields,
+            "priority": str(self.priority),
+            "cross_region": bool(self.fields.get("cross_region")),
+        }
+
+
+def new_ticket_id() -> str:
+    return new_id("tkt")
+
+
+def open_ticket(
+    *,
+    tenant_id: str,
+    template: TicketTemplate,
+    workflow: WorkflowDefinition,
+    fields: dict[str, Any],
+    priority: Priority,
+    urgent_keywords: list[str],
+    creator: Performer,
+    at: datetime,
+    customer_id: str | None = None,
+    region: str | None = None,
+    store: str | None = None,
+    title: str | None = None,
+    description: str | None = None,
+    source: TicketSource = TicketSource.API,
+    source_ref: str | None = None,
+) -> tuple[Ticket, Step, HistoryEntry]:
+    """A new ticket with its fields validated and its workflow started (automatic first moves taken, e.g.
+    an urgent ticket skipping triage)."""
+    values = validate_fields(template, fields)
+    ticket = Ticket(
+        id=new_ticket_id(),
+        tenant_id=tenant_id,
+        template_id=template.id,
+        template_version=template.version,
+        type=template.type,
+        title=(title or render_title(template, values) or template.name)[:MAX_TITLE],
+        priority=priority,
+        urgent_keywords=urgent_keywords,
+        customer_id=customer_id,
+        region=region,
+        store=store,
+        fields=values,
+        description=description,
+        workflow_id=workflow.id,
+        workflow_version=workflow.version,
+        state=WorkflowState(),
+        source=source,
+        source_ref=source_ref,
+        created_by=creator.user_id,
+        created_at=at,
+        updated_at=at,
+    )
+    step = start(workflow, ticket.guard_values())
+    _follow(ticket, step, at)
+    entry = HistoryEntry(
+        seq=ticket.version,
+        at=at,
+        actor_id=creator.user_id,
+        actor_role=str(creator.role),
+        action="create",
+        entered=step.entered,
+        exited=step.exited,
+        fields=values,
+    )
+    return ticket, step, entry
+
+
+def transition(
+    ticket: Ticket,
+    *,
+    template: TicketTemplate | None,
+    workflow: WorkflowDefinition,
+    action: str,
+    performer: Performer,
+    at: datetime,
+    fields: dict[str, Any] | None = None,
+    comment: str | None = None,
+    node: str | None = None,
+) -> tuple[Ticket, Step, HistoryEntry]:
+    """The ticket after `action`: field changes validated against the template first (guards read the new
+    values, e.g. a compensation amount entered with the submit), then the workflow step."""
+    if fields and template is None:
+        raise ValueError("changing fields needs the ticket's template to validate them")
+    changed = validate_fields(template, fields, partial=True) if fields and template else {}
+    after = ticket.model_copy(deep=True)
+    after.fields = {k: v for k, v in {**after.fields, **changed}.items() if v is not None}
+    step = apply(
+        workflow,
+        ticket.state,
+        action,
+        performer=performer,
+        fields=after.guard_values(),
+        at=at,
+        node=node,
+        comment=comment,
+    )
+    after.version = ticket.version + 1
+    _follow(after, step, at)
+    entry = HistoryEntry(
+        seq=after.version,
+        at=at,
+        actor_id=performer.user_id,
+        actor_role=str(performer.role),
+        action=action,
+        node=node,
+        entered=step.entered,
+        exited=step.exited,
+        comment=comment,
+        fields=changed,
+    )
+    return after, step, entry
+
+
+def actions_for(ticket: Ticket, workflow: WorkflowDefinition, performer: Performer) -> list[dict[str, Any]]:
+    return [
+        a.model_dump()
+        for a in allowed_actions(workflow, ticket.state, performer=performer, fields=ticket.guard_values())
+    ]
+
+
+def _follow(ticket: Ticket, step: Step, at: datetime) -> None:
+    ticket.state = step.state
+    ticket.updated_at = at
+    was = ticket.status
+    ticket.status = TicketStatus.CLOSED if step.done else TicketStatus.OPEN
+    if ticket.status is TicketStatus.CLOSED and was is not TicketStatus.CLOSED:
+        ticket.closed_at = at
+    elif ticket.status is TicketStatus.OPEN:
+        ticket.closed_at = None

@@ -1,0 +1,307 @@
+"""Work-order tickets: templates (presets a tenant may edit), workflow versions, tickets and their steps.
+
+Every ticket step is one conditional transactional write (the ticket at the version read, its history
+entry, the customer's timeline event); the effects the workflow reports for the steps entered (notify,
+assign, timers) are published as domain events for the workers that carry them out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.domain.access import Permission, Principal, in_scope
+from chalicelib.domain.common import Clock, ForbiddenError, InvalidInputError, NotFoundError
+from chalicelib.domain.ticket_templates import (
+    DEFAULT_URGENCY_KEYWORDS,
+    Priority,
+    TicketTemplate,
+    detect_urgency,
+    effective_priority,
+    preset_templates,
+)
+from chalicelib.domain.tickets import (
+    HistoryEntry,
+    Ticket,
+    TicketSource,
+    actions_for,
+    open_ticket,
+    transition,
+)
+from chalicelib.domain.timeline import Actor, ActorType, TimelineEvent
+from chalicelib.domain.workflows import Performer, Step, WorkflowDefinition, preset_workflows, publish
+from chalicelib.services.events import envelope
+from chalicelib.services.ports import CustomerRepository, Page, Publisher, TicketRepository
+
+HISTORY_SHOWN = 50
+MAX_CACHED_VERSIONS = 2000
+
+
+class TicketDraft(BaseModel):
+    """POST /v1/tickets."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    template_id: str = Field(min_length=1, max_length=64)
+    customer_id: str | None = Field(default=None, max_length=64)
+    fields: dict[str, Any] = Field(default_factory=dict)
+    priority: Priority | None = None
+    title: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    region: str | None = Field(default=None, max_length=64)
+    store: str | None = Field(default=None, max_length=64)
+
+
+class TransitionCommand(BaseModel):
+    """POST /v1/tickets/{id}/transitions."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    action: str = Field(min_length=1, max_length=64)
+    comment: str | None = Field(default=None, max_length=2000)
+    fields: dict[str, Any] = Field(default_factory=dict)
+    node: str | None = Field(
+        default=None, max_length=64, description="the step, when several offer the action"
+    )
+
+
+class TicketView(BaseModel):
+    ticket: Ticket
+    history: list[HistoryEntry] = Field(default_factory=list)
+    allowed_actions: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class TicketService:
+    def __init__(
+        self,
+        *,
+        tickets: TicketRepository,
+        customers: CustomerRepository,
+        publisher: Publisher,
+        clock: Clock,
+    ) -> None:
+        self._tickets = tickets
+        self._customers = customers
+        self._publisher = publisher
+        self._clock = clock
+        # A published workflow version never changes: kept per process, so a transition reads only the
+        # ticket (bounded: a tenant has a handful of workflows with a few versions each).
+        self._versions: dict[tuple[str, str, int], WorkflowDefinition] = {}
+
+    # -- templates -------------------------------------------------------------------------------
+    def templates(self, *, principal: Principal) -> list[TicketTemplate]:
+        """The preset library overlaid by the tenant's own templates (an edit of a preset replaces it)."""
+        principal.require(Permission.TICKETS_READ)
+        mine = {t.id: t for t in self._tickets.templates(principal.tenant_id)}
+        presets = [mine.pop(t.id, t) for t in preset_templates()]
+        return presets + sorted(mine.values(), key=lambda t: t.id)
+
+    def template(self, *, principal: Principal, template_id: str) -> TicketTemplate:
+        found = next((t for t in self.templates(principal=principal) if t.id == template_id), None)
+        if found is None:
+            raise NotFoundError(f"no ticket template {template_id}")
+        return found
+
+    def put_template(self, *, principal: Principal, template: TicketTemplate) -> TicketTemplate:
+        """Create or edit a template; `template.version` is the version the editor read (0 for a new one)."""
+        principal.require(Permission.WORKFLOWS_MANAGE)
+        current = next((t for t in self.templates(principal=principal) if t.id == template.id), None)
+        stored = {t.id for t in self._tickets.templates(principal.tenant_id)}
+        self._workflow(principal.tenant_id, template.workflow_id, None)  # it must exist
+        read = template.version
+        if current is not None and read != current.version:
+            raise InvalidInputError(
+                f"template {template.id} is at version {current.version}: edit that version",
+                details=[{"field": "version", "message": f"expected {current.version}"}],
+            )
+        saved = template.model_copy(update={"version": (current.version if current else 0) + 1})
+        self._tickets.put_template(
+            principal.tenant_id, saved, expected_version=read if template.id in stored else None
+        )
+        return saved
+
+    # -- workflows -------------------------------------------------------------------------------
+    def workflows(self, *, principal: Principal) -> list[WorkflowDefinition]:
+        principal.require(Permission.TICKETS_READ)
+        latest: dict[str, WorkflowDefinition] = {w.id: w for w in preset_workflows()}
+        for w in self._tickets.workflows(principal.tenant_id):
+            if w.id not in latest or w.version > latest[w.id].version:
+                latest[w.id] = w
+        return sorted(latest.values(), key=lambda w: w.id)
+
+    def workflow(self, *, principal: Principal, workflow_id: str, version: int | None) -> WorkflowDefinition:
+        principal.require(Permission.TICKETS_READ)
+        return self._workflow(principal.tenant_id, workflow_id, version)
+
+    def publish_workflow(self, *, principal: Principal, draft: WorkflowDefinition) -> WorkflowDefinition:
+        """Validate (every problem listed) and store as the next version; running tickets keep theirs."""
+        principal.require(Permission.WORKFLOWS_MANAGE)
+        checked = publish(draft)
+        try:
+            latest = self._workflow(principal.tenant_id, draft.id, None).version
+        except NotFoundError:
+            latest = 0
+        published = checked.model_copy(update={"version": latest + 1})
+        self._tickets.add_workflow_version(principal.tenant_id, published)
+        return published
+
+    def _workflow(self, tenant_id: str, workflow_id: str, version: int | None) -> WorkflowDefinition:
+        if version is not None and (cached := self._versions.get((tenant_id, workflow_id, version))):
+            return cached
+        found = self._tickets.workflow(tenant_id, workflow_id, version)
+        if found is None:
+            # A preset is version 1 and a tenant's first publish is version 2, so a stored version never
+            # shadows the preset's: both are immutable and cacheable alike.
+            preset = next((w for w in preset_workflows() if w.id == workflow_id), None)
+            found = preset if preset is not None and version in (None, preset.version) else None
+        if found is None:
+            raise NotFoundError(f"no workflow {workflow_id}" + (f" version {version}" if version else ""))
+        if len(self._versions) < MAX_CACHED_VERSIONS:
+            self._versions[(tenant_id, workflow_id, found.version)] = found
+        return found
+
+    # -- tickets ---------------------------------------------------------------------------------
+    def create(
+        self,
+        *,
+        principal: Principal,
+        draft: TicketDraft,
+        source: TicketSource = TicketSource.API,
+        source_ref: str | None = None,
+    ) -> TicketView:
+        principal.require(Permission.TICKETS_WRITE)
+        tid = principal.tenant_id
+        template = self.template(principal=principal, template_id=draft.template_id)
+        if not template.active:
+            raise InvalidInputError(
+                f"template {template.id} is not active",
+                details=[{"field": "template_id", "message": "inactive"}],
+            )
+        region, store = draft.region, draft.store
+        if draft.customer_id:
+            customer = self._customers.get(tid, draft.customer_id)
+            if customer is None or not in_scope(principal, customer.ownership):
+                raise NotFoundError(f"no customer {draft.customer_id}")
+            region, store = region or customer.region, store or customer.store
+        text = " ".join(
+            str(v) for v in (draft.title, draft.description, *draft.fields.values()) if isinstance(v, str)
+        )
+        matched = detect_urgency(text, DEFAULT_URGENCY_KEYWORDS)
+        workflow = self._workflow(tid, template.workflow_id, None)
+        now = self._clock.now()
+        ticket, step, entry = open_ticket(
+            tenant_id=tid,
+            template=template,
+            workflow=workflow,
+            fields=draft.fields,
+            priority=effective_priority(template, draft.priority, matched),
+            urgent_keywords=matched,
+            creator=Performer.of(principal),
+            at=now,
+            customer_id=draft.customer_id,
+            region=region,
+            store=store,
+            title=draft.title,
+            description=draft.description,
+            source=source,
+            source_ref=source_ref,
+        )
+        self._tickets.create(ticket, entry, self._timeline(ticket, entry, principal))
+        self._announce(ticket, step, "ticket.created")
+        return self._view(principal, ticket, [entry], workflow)
+
+    def get(self, *, principal: Principal, ticket_id: str) -> TicketView:
+        principal.require(Permission.TICKETS_READ)
+        found = self._tickets.get_with_history(principal.tenant_id, ticket_id, HISTORY_SHOWN)
+        if found is None or not in_scope(principal, found[0].ownership):
+            raise NotFoundError(f"no ticket {ticket_id}")
+        ticket, history = found
+        workflow = self._workflow(principal.tenant_id, ticket.workflow_id, ticket.workflow_version)
+        return self._view(principal, ticket, history, workflow)
+
+    def transition(self, *, principal: Principal, ticket_id: str, command: TransitionCommand) -> TicketView:
+        """One step of the ticket's workflow. 409 with the allowed actions when the action is not possible
+        now (or someone else moved the ticket first), 403 naming who may act when it is not the caller's."""
+        principal.require(Permission.TICKETS_WRITE)
+        ticket = self._tickets.get(principal.tenant_id, ticket_id)
+        if ticket is None or not in_scope(principal, ticket.ownership):
+            raise NotFoundError(f"no ticket {ticket_id}")
+        # The template is read only to validate changed fields (its field specs); the step itself needs
+        # only the ticket and its pinned workflow version.
+        template = (
+            self.template(principal=principal, template_id=ticket.template_id) if command.fields else None
+        )
+        workflow = self._workflow(principal.tenant_id, ticket.workflow_id, ticket.workflow_version)
+        after, step, entry = transition(
+            ticket,
+            template=template,
+            workflow=workflow,
+            action=command.action,
+            performer=Performer.of(principal),
+            at=self._clock.now(),
+            fields=command.fields,
+            comment=command.comment,
+            node=command.node,
+        )
+        self._tickets.save(
+            after, expected_version=ticket.version, entry=entry, event=self._timeline(after, entry, principal)
+        )
+        self._announce(after, step, f"ticket.{command.action}")
+        return self._view(principal, after, [entry], workflow)
+
+    def for_customer(
+        self, *, principal: Principal, customer_id: str, limit: int, cursor: str | None
+    ) -> Page[Ticket]:
+        principal.require(Permission.TICKETS_READ)
+        page = self._tickets.for_customer(principal.tenant_id, customer_id, limit=limit, cursor=cursor)
+        return Page([t for t in page.items if in_scope(principal, t.ownership)], page.next_cursor)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _view(
+        self, principal: Principal, ticket: Ticket, history: list[HistoryEntry], workflow: WorkflowDefinition
+    ) -> TicketView:
+        try:
+            allowed = actions_for(ticket, workflow, Performer.of(principal))
+        except ForbiddenError:
+            allowed = []
+        return TicketView(ticket=ticket, history=history, allowed_actions=allowed)
+
+    @staticmethod
+    def _timeline(ticket: Ticket, entry: HistoryEntry, principal: Principal) -> TimelineEvent | None:
+        if not ticket.customer_id:
+            return None
+        return TimelineEvent.record(
+            tenant_id=ticket.tenant_id,
+            customer_id=ticket.customer_id,
+            kind="ticket.created" if entry.action == "create" else f"ticket.{entry.action}",
+            at=entry.at,
+            actor=Actor(type=ActorType.USER, id=principal.user_id),
+            source="tickets",
+            seq=entry.seq,
+            data={
+                "ticket_id": ticket.id,
+                "title": ticket.title,
+                "type": ticket.type,
+                "status": str(ticket.status),
+                "steps": entry.entered,
+            },
+        )
+
+    def _announce(self, ticket: Ticket, step: Step, kind: str) -> None:
+        """The step and the effects of the steps entered, for the workers (assignment, notifications,
+        timers) to carry out."""
+        self._publisher.publish(
+            [
+                envelope(
+                    kind,
+                    ticket.tenant_id,
+                    f"{ticket.id}:{ticket.version}",
+                    {
+                        "ticket_id": ticket.id,
+                        "version": ticket.version,
+                        "entered": step.entered,
+                        "effects": [e.model_dump(mode="json") for e in step.effects],
+                    },
+                )
+            ]
+        )

@@ -1,0 +1,255 @@
+"""Tickets through the HTTP API: templates, urgent triage skip, transitions with role checks, approval
+thresholds, a parallel return, concurrent transitions, version pinning and the customer's timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chalicelib.domain.common import ConflictError
+from chalicelib.services.tickets import TransitionCommand
+from tests.fakes.dynamo import count_requests
+from tests.integration.conftest import Api, TenantKeys
+
+
+def customer(api: Api, tenant: TenantKeys, **extra: Any) -> str:
+    body = {"name": "李雷", "phone": "13900000001", "region": "华东", "store": "SH-001", **extra}
+    resp = api.call("POST", "/v1/customers", tenant, body)
+    assert resp.status_code == 201, resp.data
+    return str(resp.data["id"])
+
+
+def open_ticket(
+    api: Api, tenant: TenantKeys, body: dict[str, Any], role: str = "agent_all"
+) -> dict[str, Any]:
+    resp = api.call("POST", "/v1/tickets", tenant, body, role=role)
+    assert resp.status_code == 201, resp.data
+    return dict(resp.data)
+
+
+def act(api: Api, tenant: TenantKeys, ticket_id: str, role: str, action: str, **body: Any) -> Any:
+    return api.call(
+        "POST", f"/v1/tickets/{ticket_id}/transitions", tenant, {"action": action, **body}, role=role
+    )
+
+
+def active(view: dict[str, Any]) -> list[str]:
+    return list(view["ticket"]["state"]["active"])
+
+
+def test_the_preset_library_is_there_for_a_new_tenant(api: Api, tenant: TenantKeys):
+    items = api.call("GET", "/v1/ticket-templates", tenant, role="agent_all").data["items"]
+    assert {t["id"] for t in items} >= {
+        "repair",
+        "installation",
+        "return_exchange",
+        "complaint",
+        "maintenance_booking",
+        "course_booking",
+    }
+    flows = api.call("GET", "/v1/workflows", tenant).data["items"]
+    assert {"wf_repair", "wf_install", "wf_return", "wf_complaint", "wf_booking"} <= {w["id"] for w in flows}
+
+
+def test_fields_are_validated_by_the_template_and_nothing_is_stored(api: Api, tenant: TenantKeys):
+    cid = customer(api, tenant)
+    resp = api.call(
+        "POST",
+        "/v1/tickets",
+        tenant,
+        {"template_id": "repair", "customer_id": cid, "fields": {"labour_fee": 12.5, "colour": "red"}},
+        role="agent_all",
+    )
+    assert resp.status_code == 400
+    named = {d["field"] for d in resp.data["error"]["details"]}
+    assert {"fields.fault_description", "fields.labour_fee", "fields.colour"} <= named
+    listed = api.call("GET", f"/v1/customers/{cid}/tickets", tenant).data["items"]
+    assert listed == []
+
+
+def test_an_urgent_keyword_raises_the_priority_and_skips_triage(api: Api, tenant: TenantKeys):
+    cid = customer(api, tenant)
+    normal = open_ticket(
+        api, tenant, {"template_id": "repair", "customer_id": cid, "fields": {"fault_description": "不制冷"}}
+    )
+    assert normal["ticket"]["priority"] == "normal" and active(normal) == ["triage"]
+    urgent = open_ticket(
+        api,
+        tenant,
+        {
+            "template_id": "repair",
+            "customer_id": cid,
+            "fields": {"fault_description": "空调漏水，地板都湿了"},
+        },
+    )
+    assert urgent["ticket"]["priority"] == "urgent"
+    assert urgent["ticket"]["urgent_keywords"] == ["漏水"]
+    assert active(urgent) == ["dispatch"]  # triage skipped
+    assert urgent["ticket"]["region"] == "华东"  # from the customer
+
+
+def test_transitions_follow_the_workflow_with_role_checks_history_and_timeline(api: Api, tenant: TenantKeys):
+    cid = customer(api, tenant)
+    t = open_ticket(
+        api, tenant, {"template_id": "repair", "customer_id": cid, "fields": {"fault_description": "异响"}}
+    )
+    tid = t["ticket"]["id"]
+    assert [a["action"] for a in t["allowed_actions"]] == ["accept", "cancel"]
+
+    wrong = act(api, tenant, tid, "engineer", "accept")
+    assert wrong.status_code == 403
+    assert wrong.data["error"]["details"][0]["role"] == "agent"
+    impossible = act(api, tenant, tid, "agent_all", "resolve")
+    assert impossible.status_code == 409
+    assert {d["action"] for d in impossible.data["error"]["details"]} == {"accept", "cancel"}
+
+    for role, action in (("agent_all", "accept"), ("agent_all", "assign"), ("engineer", "resolve")):
+        resp = act(api, tenant, tid, role, action, comment=f"{action} done")
+        assert resp.status_code == 200, resp.data
+    resp = act(api, tenant, tid, "agent_all", "confirm", fields={"labour_fee": "80"})
+    assert resp.status_code == 200 and resp.data["ticket"]["status"] == "closed"
+    assert resp.data["ticket"]["fields"]["labour_fee"] == "80.00"
+
+    view = api.call("GET", f"/v1/tickets/{tid}", tenant).data
+    assert [h["action"] for h in view["history"]] == ["confirm", "resolve", "assign", "accept", "create"]
+    assert view["ticket"]["version"] == 5
+    reopened = act(api, tenant, tid, "agent_all", "reopen")
+    assert reopened.status_code == 200 and reopened.data["ticket"]["status"] == "open"
+    assert reopened.data["ticket"]["closed_at"] is None
+
+    timeline = api.call("GET", f"/v1/customers/{cid}/timeline", tenant).data["items"]
+    kinds = [e["kind"] for e in timeline]
+    assert kinds[:2] == ["ticket.reopen", "ticket.confirm"] and "ticket.created" in kinds
+    tickets = api.call("GET", f"/v1/customers/{cid}/tickets", tenant).data["items"]
+    assert [x["id"] for x in tickets] == [tid]
+    in_360 = api.call("GET", f"/v1/customers/{cid}", tenant).data["tickets"]
+    assert [(x["id"], x["status"], x["steps"]) for x in in_360] == [(tid, "open", ["on_site"])]
+
+
+@pytest.mark.parametrize(
+    ("amount", "approver", "refused"),
+    [("800", "manager_east", "store_mgr"), ("300", "store_mgr", "manager_east")],
+)
+def test_compensation_approval_goes_to_the_level_its_amount_needs(
+    api: Api, tenant: TenantKeys, amount: str, approver: str, refused: str
+):
+    cid = customer(api, tenant)
+    t = open_ticket(
+        api, tenant, {"template_id": "complaint", "customer_id": cid, "fields": {"details": "服务态度差"}}
+    )
+    tid = t["ticket"]["id"]
+    resp = act(api, tenant, tid, "agent_all", "request_compensation", fields={"compensation": amount})
+    assert resp.status_code == 200, resp.data
+    assert active(resp.data) == ["approval"]
+
+    denied = act(api, tenant, tid, refused, "approve")
+    assert denied.status_code == 403, denied.data
+    ok = act(api, tenant, tid, approver, "approve", comment="同意")
+    assert ok.status_code == 200, ok.data
+    assert active(ok.data) == ["compensate"]
+
+
+def test_a_return_runs_warehouse_and_finance_in_parallel_then_closes(api: Api, tenant: TenantKeys):
+    cid = customer(api, tenant)
+    t = open_ticket(
+        api,
+        tenant,
+        {
+            "template_id": "return_exchange",
+            "customer_id": cid,
+            "fields": {
+                "order_id": "E1001",
+                "request_type": "退货",
+                "reason": "质量问题",
+                "refund_amount": "99",
+            },
+        },
+    )
+    tid = t["ticket"]["id"]
+    assert sorted(active(t)) == ["receive_goods", "refund_review"]
+    assert act(api, tenant, tid, "agent_all", "received").status_code == 403  # not the warehouse
+    first = act(api, tenant, tid, "warehouse", "received")
+    assert first.status_code == 200, first.data
+    assert first.data["ticket"]["status"] == "open"  # the join waits for finance
+    done = act(api, tenant, tid, "finance", "refunded")
+    assert done.status_code == 200, done.data
+    assert done.data["ticket"]["status"] == "closed"
+
+
+def test_of_two_concurrent_transitions_exactly_one_wins(container, api: Api, tenant: TenantKeys, monkeypatch):
+    cid = customer(api, tenant)
+    t = open_ticket(
+        api, tenant, {"template_id": "repair", "customer_id": cid, "fields": {"fault_description": "异响"}}
+    )
+    tid = t["ticket"]["id"]
+    repo = container.ticket_repo
+    stale = repo.get(tenant.tenant_id, tid)
+    monkeypatch.setattr(repo, "get", lambda *_: stale.model_copy(deep=True))  # both read version 1
+    agent = container.tenants.authenticate(f"Bearer {tenant.keys['agent_all']}")
+    container.tickets.transition(principal=agent, ticket_id=tid, command=TransitionCommand(action="accept"))
+    with pytest.raises(ConflictError):
+        container.tickets.transition(
+            principal=agent, ticket_id=tid, command=TransitionCommand(action="cancel")
+        )
+    monkeypatch.undo()
+    view = api.call("GET", f"/v1/tickets/{tid}", tenant).data
+    assert active(view) == ["dispatch"] and view["ticket"]["version"] == 2
+
+
+def test_publishing_validates_and_running_tickets_keep_their_version(api: Api, tenant: TenantKeys):
+    broken = {
+        "id": "wf_broken",
+        "name": "坏流程",
+        "nodes": [{"id": "a", "name": "A", "kind": "task"}, {"id": "b", "name": "B", "kind": "end"}],
+        "transitions": [{"from_node": "a", "action": "go", "to_node": "b", "guard": "amount >= 5"}],
+    }
+    resp = api.call("POST", "/v1/workflows", tenant, broken)
+    assert resp.status_code == 400
+    assert any("start" in d["message"] for d in resp.data["error"]["details"])
+    assert any(d["field"] == "transitions[0].guard" for d in resp.data["error"]["details"])
+    assert api.call("POST", "/v1/workflows", tenant, broken, role="agent_all").status_code == 403
+
+    cid = customer(api, tenant)
+    old = open_ticket(
+        api, tenant, {"template_id": "repair", "customer_id": cid, "fields": {"fault_description": "x"}}
+    )
+    repair = api.call("GET", "/v1/workflows/wf_repair", tenant).data
+    assert repair["version"] == 1
+    repair["transitions"] = [
+        tr for tr in repair["transitions"] if not (tr["from_node"] == "triage" and tr["action"] == "cancel")
+    ]
+    published = api.call("POST", "/v1/workflows", tenant, repair)
+    assert published.status_code == 201, published.data
+    assert published.data["version"] == 2
+    new = open_ticket(
+        api, tenant, {"template_id": "repair", "customer_id": cid, "fields": {"fault_description": "y"}}
+    )
+    assert new["ticket"]["workflow_version"] == 2
+    assert [a["action"] for a in new["allowed_actions"]] == ["accept"]
+    assert old["ticket"]["workflow_version"] == 1
+    assert act(api, tenant, old["ticket"]["id"], "agent_all", "cancel").status_code == 200  # v1 still has it
+
+
+def test_another_tenants_ticket_is_not_found(api: Api, tenant: TenantKeys, other_tenant: TenantKeys):
+    cid = customer(api, tenant)
+    t = open_ticket(
+        api, tenant, {"template_id": "repair", "customer_id": cid, "fields": {"fault_description": "x"}}
+    )
+    tid = t["ticket"]["id"]
+    assert api.call("GET", f"/v1/tickets/{tid}", other_tenant).status_code == 404
+    assert act(api, other_tenant, tid, "admin", "accept").status_code == 404
+
+
+def test_a_transition_reads_the_ticket_and_writes_once(container, api: Api, tenant: TenantKeys):
+    cid = customer(api, tenant)
+    t = open_ticket(
+        api, tenant, {"template_id": "repair", "customer_id": cid, "fields": {"fault_description": "x"}}
+    )
+    agent = container.tenants.authenticate(f"Bearer {tenant.keys['agent_all']}")
+    with count_requests() as n:
+        container.tickets.transition(
+            principal=agent, ticket_id=t["ticket"]["id"], command=TransitionCommand(action="accept")
+        )
+    # the ticket (GetItem) and one transaction: ticket, history entry, customer timeline event
+    assert dict(n.calls) == {"GetItem": 1, "TransactWriteItems": 1}
