@@ -62,12 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     create_user.add_argument("--department", default=None, help="e.g. warehouse, finance (workflow steps)")
 
     imports = groups.add_parser("import").add_subparsers(dest="action", required=True)
-    import_customers = imports.add_parser("customers", help="import a legacy customers CSV (idempotent)")
-    import_customers.add_argument("file")
-    import_customers.add_argument("--tenant", required=True)
-    import_customers.add_argument(
-        "--report", help="write the full report (rejected rows, warnings) as JSON here"
-    )
+    for kind, text in (
+        ("customers", "import a legacy customers CSV (idempotent)"),
+        ("orders", "import a legacy orders CSV, linked by phone or unionid (idempotent)"),
+    ):
+        cmd = imports.add_parser(kind, help=text)
+        cmd.add_argument("file")
+        cmd.add_argument("--tenant", required=True)
+        cmd.add_argument("--report", help="write the full report (rejected rows, warnings) as JSON here")
 
     dlq = groups.add_parser("dlq").add_subparsers(dest="action", required=True)
     for action, text in (("list", "show dead letters (left in place)"), ("redrive", "replay dead letters")):
@@ -126,9 +128,8 @@ def _import(c: Any, args: argparse.Namespace) -> dict[str, Any]:
         tenant_id=args.tenant, user_id="cli-operator", role=Role.ADMIN, scope=Scope.parse("all")
     )
     text = decode_export(Path(args.file).read_bytes())
-    report = c.imports.import_customers(
-        principal=operator, text=text, source=Path(args.file).name, progress=_progress_bar
-    )
+    run_import = c.imports.import_orders if args.action == "orders" else c.imports.import_customers
+    report = run_import(principal=operator, text=text, source=Path(args.file).name, progress=_progress_bar)
     sys.stderr.write("\n")
     if args.report:
         Path(args.report).write_text(report.model_dump_json(indent=2))

@@ -1,4 +1,4 @@
-"""`scrm import customers` and `scrm dlq list|redrive` against the running local stack."""
+"""`scrm import customers|orders` and `scrm dlq list|redrive` against the running local stack."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import httpx
 from tests.e2e.conftest import Stack, bearer
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "customers_legacy.csv"
+ORDERS = DATA.with_name("orders_legacy.csv")
 
 
 def test_cli_import_reports_rejected_rows_and_reimport_changes_nothing(stack: Stack, tmp_path: Path):
@@ -43,6 +44,16 @@ def test_cli_import_reports_rejected_rows_and_reimport_changes_nothing(stack: St
         "items"
     ]
     assert len(listed) == min(100, summary["people"])
+
+    orders = tmp_path / "orders.csv"
+    order_lines = ORDERS.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    orders.write_text("".join(order_lines[:201]), encoding="utf-8")
+    imported = stack.cli("import", "orders", str(orders), "--tenant", tenant["tenant_id"])
+    assert imported.returncode == 0, imported.stderr
+    result = json.loads(imported.stdout)
+    assert result["linked"] + result["not_linked"] > 0
+    replay = json.loads(stack.cli("import", "orders", str(orders), "--tenant", tenant["tenant_id"]).stdout)
+    assert replay["linked"] == 0 and replay["unchanged"] > 0
 
 
 def test_dlq_list_and_redrive(stack: Stack, admin_key: str):
