@@ -11,6 +11,7 @@ from chalicelib.api import (
     integrations,
     merges,
     orders,
+    staff,
     system,
     tags,
     tickets,
@@ -20,7 +21,7 @@ from chalicelib.api import (
 )
 from chalicelib.api.fallbacks import add_method_fallbacks
 from chalicelib.api.http_api import rest_event
-from chalicelib.workers import events, ingest
+from chalicelib.workers import events, ingest, notify, sla
 
 app = Chalice(app_name="scrm")
 
@@ -36,9 +37,12 @@ for blueprint in (
     merges.bp,
     imports.bp,
     tickets.bp,
+    staff.bp,
     webhooks.bp,
     events.bp,
     ingest.bp,
+    sla.bp,
+    notify.bp,
 ):
     app.register_blueprint(blueprint)
 

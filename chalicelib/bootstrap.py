@@ -9,27 +9,40 @@ from typing import Any
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.common import Clock, SystemClock
-from chalicelib.resources import EVENTS_QUEUE, INGEST_QUEUE
+from chalicelib.domain.notifications import Channel, Provider
+from chalicelib.resources import EVENTS_QUEUE, INGEST_QUEUE, NOTIFY_QUEUE, TICKET_SLA
+from chalicelib.services.assignment import (
+    AssignmentService,
+    AssignmentStore,
+    StaffRepository,
+    TemplateCatalog,
+)
 from chalicelib.services.customers import CustomerService, TagSync
 from chalicelib.services.import_jobs import ImportJobService
 from chalicelib.services.imports import ImportService
 from chalicelib.services.integrations import IntegrationService
 from chalicelib.services.merges import MergeService
+from chalicelib.services.notifications import DirectoryAddressBook, NotificationService
 from chalicelib.services.orders import OrderService
 from chalicelib.services.ports import (
     CustomerRepository,
     Inbox,
     IntegrationRepository,
+    Notifier,
     OrderRepository,
+    PeopleDirectory,
     Publisher,
     ShopBuyerLookup,
+    SlaConfigRepository,
     TagRepository,
     TenantRepository,
     TicketRepository,
+    WorkflowStarter,
 )
 from chalicelib.services.resolver import IdentityResolver
+from chalicelib.services.sla import SlaService
 from chalicelib.services.tags import TagService, WeComTagSync
-from chalicelib.services.tenants import TenantService
+from chalicelib.services.tenants import TenantService, UsersDirectory
 from chalicelib.services.tickets import TicketService
 
 
@@ -193,7 +206,168 @@ class Container:
     @cached_property
     def tickets(self) -> TicketService:
         return TicketService(
-            tickets=self.ticket_repo, customers=self.customer_repo, publisher=self.publisher, clock=self.clock
+            tickets=self.ticket_repo,
+            customers=self.customer_repo,
+            publisher=self.publisher,
+            clock=self.clock,
+            sla=self.sla,
+        )
+
+    @cached_property
+    def staff_repo(self) -> StaffRepository:
+        from chalicelib.store.staff import DynamoStaffRepository
+
+        return DynamoStaffRepository()
+
+    @cached_property
+    def assignment_store(self) -> AssignmentStore:
+        from chalicelib.store.assignments import DynamoAssignmentStore
+
+        return DynamoAssignmentStore()
+
+    @cached_property
+    def assignment(self) -> AssignmentService:
+        return AssignmentService(
+            staff=self.staff_repo,
+            store=self.assignment_store,
+            customers=self.customer_repo,
+            users=self.tenant_repo,
+            template_of=TemplateCatalog(self.ticket_repo),
+            clock=self.clock,
+        )
+
+    # -- notifications: one service, a provider per channel built from the tenant's settings -------------
+    @cached_property
+    def notifications(self) -> NotificationService:
+        from chalicelib.integrations.notify.base import FactoryRegistry
+        from chalicelib.integrations.notify.queue import SqsDeliveryQueue
+        from chalicelib.store.notifications import DynamoDeliveryRepository, DynamoNotificationConfig
+
+        return NotificationService(
+            deliveries=DynamoDeliveryRepository(),
+            config=DynamoNotificationConfig(),
+            providers=FactoryRegistry(
+                {
+                    Channel.WECOM: self._wecom_provider,
+                    Channel.WECHAT: self._wechat_provider,
+                    Channel.SMS: self._sms_provider,
+                    Channel.VOICE: self._voice_provider,
+                }
+            ),
+            addresses=DirectoryAddressBook(customers=self.customer_repo, staff=None),
+            queue=SqsDeliveryQueue(
+                client=self.sqs, queue_url=self.settings.queue_url_notify, queue_name=NOTIFY_QUEUE.name
+            ),
+            clock=self.clock,
+        )
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        return self.notifications
+
+    @cached_property
+    def _wechat_tokens(self) -> dict[str, Any]:
+        return {}  # tenant → its token provider, kept per process
+
+    def _wecom_provider(self, tenant_id: str) -> Provider | None:
+        from chalicelib.integrations.notify.wecom import WeComAppProvider
+
+        s, client = self.integrations.wecom(tenant_id), self.wecom_client(tenant_id)
+        if s is None or s.agent_id is None or client is None:
+            return None
+        return WeComAppProvider(client=client, agent_id=s.agent_id)
+
+    def _wechat_provider(self, tenant_id: str) -> Provider | None:
+        from chalicelib.integrations.notify.wechat import StableTokenProvider, WeChatTemplateProvider
+
+        found = self.integrations.get_raw(tenant_id, "notify#wechat")
+        if found is None:
+            return None
+        public, secrets = found
+        tokens = self._wechat_tokens.get(tenant_id)
+        if tokens is None:
+            tokens = StableTokenProvider(
+                app_id=str(public["app_id"]), secret=secrets["secret"], http=self.http, clock=self.clock
+            )
+            self._wechat_tokens[tenant_id] = tokens
+        return WeChatTemplateProvider(tokens=tokens, http=self.http, template_ids=public.get("template_ids"))
+
+    def _aliyun_client(
+        self, tenant_id: str, endpoint: str, version: str
+    ) -> tuple[Any, dict[str, Any]] | None:
+        from chalicelib.integrations.notify.aliyun import AliyunRpcClient
+
+        found = self.integrations.get_raw(tenant_id, "notify#aliyun")
+        if found is None:
+            return None
+        public, secrets = found
+        client = AliyunRpcClient(
+            endpoint=endpoint,
+            version=version,
+            access_key_id=secrets["access_key_id"],
+            access_key_secret=secrets["access_key_secret"],
+            http=self.http,
+            clock=self.clock,
+        )
+        return client, public
+
+    def _sms_provider(self, tenant_id: str) -> Provider | None:
+        from chalicelib.integrations.notify import sms
+
+        found = self._aliyun_client(tenant_id, sms.ENDPOINT, sms.VERSION)
+        if found is None or not found[1].get("sign_name"):
+            return None
+        client, public = found
+        return sms.AliyunSmsProvider(
+            client=client, sign_name=str(public["sign_name"]), template_codes=public.get("sms_template_codes")
+        )
+
+    def _voice_provider(self, tenant_id: str) -> Provider | None:
+        from chalicelib.integrations.notify import voice
+
+        found = self._aliyun_client(tenant_id, voice.ENDPOINT, voice.VERSION)
+        if found is None:
+            return None
+        client, public = found
+        return voice.AliyunVoiceProvider(
+            client=client,
+            called_show_number=public.get("called_show_number"),
+            tts_codes=public.get("tts_codes"),
+        )
+
+    @cached_property
+    def sla_config_repo(self) -> SlaConfigRepository:
+        from chalicelib.store.sla import DynamoSlaConfigRepository
+
+        return DynamoSlaConfigRepository()
+
+    @cached_property
+    def workflow_starter(self) -> WorkflowStarter:
+        import boto3
+
+        from chalicelib.integrations.aws.workflows import StepFunctionsStarter
+
+        client = boto3.client(
+            "stepfunctions", region_name=self.settings.region, endpoint_url=self.settings.aws_endpoint
+        )
+        return StepFunctionsStarter(
+            client=client, machines={TICKET_SLA.logical_id: self.settings.state_machine_ticket_sla}
+        )
+
+    @cached_property
+    def people(self) -> PeopleDirectory:
+        return UsersDirectory(tenants=self.tenant_repo)
+
+    @cached_property
+    def sla(self) -> SlaService:
+        return SlaService(
+            config=self.sla_config_repo,
+            tickets=self.ticket_repo,
+            starter=self.workflow_starter,
+            notifier=self.notifier,
+            people=self.people,
+            publisher=self.publisher,
+            clock=self.clock,
         )
 
     @cached_property

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     # Queue URLs are injected by infra/ (CloudFormation Ref) or by the local stack.
     queue_url_events: str | None = None
     queue_url_ingest: str | None = None
+    queue_url_sla: str | None = None
+    queue_url_notify: str | None = None
+    # State machine ARNs, injected the same way (SCRM_STATE_MACHINE_<LOGICAL ID>).
+    state_machine_ticket_sla: str | None = None
     bucket_imports: str = "scrm-imports"
     # Master secret (base64, 32 bytes). Derived sub-keys encrypt PII, index phones and sign cursors.
     # On AWS it comes from Secrets Manager through the stack's parameter; locally from .local/secret.key.

@@ -98,11 +98,34 @@ INGEST_QUEUE = QueueSpec(
     batch_size=10,
 )
 
-QUEUES: tuple[QueueSpec, ...] = (EVENTS_QUEUE, INGEST_QUEUE)
+# SLA timer steps: a ticket's Step Functions timer sends here (with a task token) each time it wakes.
+SLA_QUEUE = QueueSpec(
+    logical_id="sla",
+    name="scrm-sla",
+    visibility_timeout=60,
+    max_receive_count=5,
+    batch_size=10,
+)
+
+# Notification deliveries (WeCom, WeChat, SMS, voice): retried with backoff by re-enqueueing; a delivery
+# whose retries are used up fails its message, which after max_receive_count lands in the DLQ.
+NOTIFY_QUEUE = QueueSpec(
+    logical_id="notify",
+    name="scrm-notify",
+    visibility_timeout=120,  # a batch of 10 sends, and longer than a delivery's 60 s lease
+    max_receive_count=3,
+    batch_size=10,
+)
+
+QUEUES: tuple[QueueSpec, ...] = (EVENTS_QUEUE, INGEST_QUEUE, SLA_QUEUE, NOTIFY_QUEUE)
 
 # CSV uploads for imports (presigned PUT) and their reports (presigned GET).
 IMPORTS_BUCKET = BucketSpec(logical_id="imports", name="scrm-imports", expire_days=7)
 BUCKETS: tuple[BucketSpec, ...] = (IMPORTS_BUCKET,)
 
-# Long workflows arrive with the ticket issue; the declaration, provisioning and infra paths exist now.
-STATE_MACHINES: tuple[StateMachineSpec, ...] = ()
+# One execution per ticket (and generation): sleeps until the next SLA milestone, asks the app, repeats.
+TICKET_SLA = StateMachineSpec(
+    logical_id="ticket_sla", name="scrm-ticket-sla", definition_file="ticket_sla.asl.json"
+)
+
+STATE_MACHINES: tuple[StateMachineSpec, ...] = (TICKET_SLA,)

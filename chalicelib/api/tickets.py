@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.http import Api, Ctx, Result
 from chalicelib.api.schemas import PageQuery
 from chalicelib.bootstrap import container
+from chalicelib.domain.calendars import BusinessCalendar
+from chalicelib.domain.sla import SlaPolicy
 from chalicelib.domain.ticket_templates import TicketTemplate
 from chalicelib.domain.tickets import Ticket
 from chalicelib.domain.workflows import WorkflowDefinition
@@ -161,3 +165,77 @@ def customer_tickets(ctx: Ctx, customer_id: str) -> Result:
         principal=ctx.user, customer_id=customer_id, limit=q.limit, cursor=q.cursor
     )
     return Result(TicketsPublic(items=page.items, next_cursor=page.next_cursor))
+
+
+class SlaPoliciesPublic(BaseModel):
+    items: list[SlaPolicy]
+
+
+class CalendarsPublic(BaseModel):
+    items: list[BusinessCalendar]
+
+
+class SlaClockCommand(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["pause", "resume", "customer_message", "agent_response"]
+
+
+@api.route(
+    "/v1/sla-policies",
+    "GET",
+    summary="SLA policies: presets and the tenant's own",
+    response=SlaPoliciesPublic,
+)
+def list_sla_policies(ctx: Ctx) -> Result:
+    return Result(SlaPoliciesPublic(items=container().sla.policies(principal=ctx.user)))
+
+
+@api.route(
+    "/v1/sla-policies/{policy_id}",
+    "PUT",
+    summary="Create or replace an SLA policy (targets per priority, milestones)",
+    body=SlaPolicy,
+    response=SlaPolicy,
+    errors=(400, 403),
+)
+def put_sla_policy(ctx: Ctx, policy_id: str) -> Result:
+    policy: SlaPolicy = ctx.body.model_copy(update={"id": policy_id})
+    return Result(container().sla.put_policy(principal=ctx.user, policy=policy))
+
+
+@api.route(
+    "/v1/calendars",
+    "GET",
+    summary="Business calendars: presets and the tenant's own",
+    response=CalendarsPublic,
+)
+def list_calendars(ctx: Ctx) -> Result:
+    return Result(CalendarsPublic(items=container().sla.calendars(principal=ctx.user)))
+
+
+@api.route(
+    "/v1/calendars/{calendar_id}",
+    "PUT",
+    summary="Create or replace a business calendar (open tickets' deadlines are recomputed)",
+    body=BusinessCalendar,
+    response=BusinessCalendar,
+    errors=(400, 403),
+)
+def put_calendar(ctx: Ctx, calendar_id: str) -> Result:
+    calendar: BusinessCalendar = ctx.body.model_copy(update={"id": calendar_id})
+    return Result(container().sla.put_calendar(principal=ctx.user, calendar=calendar))
+
+
+@api.route(
+    "/v1/tickets/{ticket_id}/sla",
+    "POST",
+    summary="The SLA clock: pause / resume (waiting on the customer), customer_message, agent_response",
+    body=SlaClockCommand,
+    response=TicketView,
+    errors=(400, 403, 404, 409),
+)
+def sla_clock(ctx: Ctx, ticket_id: str) -> Result:
+    return _ticket(
+        container().tickets.sla_event(principal=ctx.user, ticket_id=ticket_id, action=ctx.body.action)
+    )

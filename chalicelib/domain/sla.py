@@ -8,7 +8,7 @@ write that records the notification, so a re-evaluation never sends it twice.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from itertools import pairwise
 
@@ -335,3 +335,54 @@ def percent_elapsed(
         used = business_time_between(calendar, anchor, end, clock.pauses)
         out[target.value] = 100 * used / goal
     return out
+
+
+# -- presets a new tenant gets (it may override them) -------------------------------------------------------
+DEFAULT_CALENDAR_ID = "default"
+ROUND_THE_CLOCK_ID = "24x7"
+
+
+def preset_calendars(
+    holidays: set[date] | None = None, workdays: set[date] | None = None
+) -> list[BusinessCalendar]:
+    """Office hours Mon–Fri 09:00–17:00 Asia/Shanghai with China's public holidays and make-up days (the
+    caller passes them: `calendars.china_public_holidays`), and a 24/7 calendar for emergencies."""
+    return [
+        BusinessCalendar.office(
+            DEFAULT_CALENDAR_ID,
+            "工作日 9:00-17:00",
+            closes=time(17),
+            holidays=sorted(holidays or ()),
+            workdays=sorted(workdays or ()),
+        ),
+        BusinessCalendar.twenty_four_seven(ROUND_THE_CLOCK_ID, "7×24 小时"),
+    ]
+
+
+def preset_policies() -> list[SlaPolicy]:
+    """`standard` (business hours) and `vip` (round the clock, tighter): the ids the preset templates use."""
+    h = timedelta(hours=1)
+    return [
+        SlaPolicy(
+            id="standard",
+            name="标准服务",
+            calendar_id=DEFAULT_CALENDAR_ID,
+            targets={
+                Priority.LOW: SlaTargets(first_response=8 * h, next_response=16 * h, resolution=40 * h),
+                Priority.NORMAL: SlaTargets(first_response=4 * h, next_response=8 * h, resolution=24 * h),
+                Priority.HIGH: SlaTargets(first_response=2 * h, next_response=4 * h, resolution=8 * h),
+                Priority.URGENT: SlaTargets(first_response=h / 2, next_response=h, resolution=4 * h),
+            },
+        ),
+        SlaPolicy(
+            id="vip",
+            name="VIP / 投诉",
+            calendar_id=ROUND_THE_CLOCK_ID,
+            targets={
+                Priority.LOW: SlaTargets(first_response=4 * h, next_response=8 * h, resolution=24 * h),
+                Priority.NORMAL: SlaTargets(first_response=2 * h, next_response=4 * h, resolution=12 * h),
+                Priority.HIGH: SlaTargets(first_response=h, next_response=2 * h, resolution=6 * h),
+                Priority.URGENT: SlaTargets(first_response=h / 4, next_response=h / 2, resolution=2 * h),
+            },
+        ),
+    ]

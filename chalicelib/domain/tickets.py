@@ -6,6 +6,7 @@ the definitions, the performer and the time."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -14,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from chalicelib.domain.access import Ownership
 from chalicelib.domain.common import new_id
+from chalicelib.domain.sla import SlaClock
 from chalicelib.domain.ticket_templates import Priority, TicketTemplate, render_title, validate_fields
 from chalicelib.domain.workflows import (
     Performer,
@@ -50,6 +52,19 @@ class Assignment(BaseModel):
     score: dict[str, Any] | None = None
 
 
+class TicketSla(BaseModel):
+    """The ticket's SLA: the policy and calendar it runs on, its clock, the deadlines computed from them
+    (stored, so lists can sort and filter by them), and the timer's generation: a timer whose generation is
+    not the ticket's any more stops at its next wake-up (a calendar change restarts the timer)."""
+
+    policy_id: str
+    calendar_id: str
+    clock: SlaClock
+    deadlines: dict[str, datetime | None] = Field(default_factory=dict)
+    next_wakeup: datetime | None = None
+    generation: int = 1
+
+
 class HistoryEntry(BaseModel):
     """One step of a ticket: what was done, by whom, from which steps to which, and what changed."""
 
@@ -84,6 +99,7 @@ class Ticket(BaseModel):
     state: WorkflowState
     status: TicketStatus = TicketStatus.OPEN
     assignment: Assignment | None = None
+    sla: TicketSla | None = None
     source: TicketSource = TicketSource.API
     source_ref: str | None = None  # the order, message or ticket it came from
     created_by: str
@@ -110,6 +126,12 @@ def new_ticket_id() -> str:
     return new_id("tkt")
 
 
+def ticket_id_for(source: TicketSource, ref: str, at: datetime) -> str:
+    """The same id for the same source record (an order, a message): opening it twice is one ticket."""
+    digest = hashlib.sha256(f"{source}:{ref}".encode()).digest()
+    return new_id("tkt", now_ms=int(at.timestamp() * 1000), entropy=digest[:10])
+
+
 def open_ticket(
     *,
     tenant_id: str,
@@ -127,12 +149,17 @@ def open_ticket(
     description: str | None = None,
     source: TicketSource = TicketSource.API,
     source_ref: str | None = None,
+    ticket_id: str | None = None,
+    complete: bool = True,
 ) -> tuple[Ticket, Step, HistoryEntry]:
     """A new ticket with its fields validated and its workflow started (automatic first moves taken, e.g.
-    an urgent ticket skipping triage)."""
-    values = validate_fields(template, fields)
+    an urgent ticket skipping triage). `complete=False` accepts missing required fields: a ticket opened
+    from a message or an order is completed by the agent at triage."""
+    values = {
+        k: v for k, v in validate_fields(template, fields, partial=not complete).items() if v is not None
+    }
     ticket = Ticket(
-        id=new_ticket_id(),
+        id=ticket_id or new_ticket_id(),
         tenant_id=tenant_id,
         template_id=template.id,
         template_version=template.version,

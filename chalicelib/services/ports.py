@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from chalicelib.domain.calendars import BusinessCalendar
 from chalicelib.domain.customers import Customer, Identity
 from chalicelib.domain.imports_jobs import ImportJob
 from chalicelib.domain.orders import Order
+from chalicelib.domain.sla import SlaPolicy
 from chalicelib.domain.tags import TagCatalogue, TagGroup
 from chalicelib.domain.tenants import ApiKey, Tenant, User
 from chalicelib.domain.ticket_templates import TicketTemplate
 from chalicelib.domain.tickets import HistoryEntry, Ticket
 from chalicelib.domain.timeline import TimelineEvent
 from chalicelib.domain.workflows import WorkflowDefinition
+
+if TYPE_CHECKING:
+    from chalicelib.domain.notifications import NotificationRequest
 
 T = TypeVar("T")
 
@@ -216,6 +221,7 @@ class TicketRepository(Protocol):
     def for_customer(
         self, tenant_id: str, customer_id: str, *, limit: int, cursor: str | None
     ) -> Page[Ticket]: ...
+    def open_tickets(self, tenant_id: str) -> Iterator[Ticket]: ...
     def templates(self, tenant_id: str) -> list[TicketTemplate]: ...
     def put_template(
         self, tenant_id: str, template: TicketTemplate, *, expected_version: int | None
@@ -225,3 +231,32 @@ class TicketRepository(Protocol):
     ) -> WorkflowDefinition | None: ...
     def add_workflow_version(self, tenant_id: str, definition: WorkflowDefinition) -> None: ...
     def workflows(self, tenant_id: str) -> Sequence[WorkflowDefinition]: ...
+
+
+class SlaConfigRepository(Protocol):
+    def config(self, tenant_id: str) -> tuple[list[SlaPolicy], list[BusinessCalendar]]: ...
+    def put_policy(self, tenant_id: str, policy: SlaPolicy) -> None: ...
+    def put_calendar(self, tenant_id: str, calendar: BusinessCalendar) -> None: ...
+
+
+class WorkflowStarter(Protocol):
+    """Step Functions, by the state machine's logical id (chalicelib/resources.py STATE_MACHINES)."""
+
+    def start(self, machine: str, name: str, payload: dict[str, Any]) -> None:
+        """Start an execution; one that already exists under this name is left as it is."""
+        ...
+
+    def succeed(self, task_token: str, output: dict[str, Any]) -> None: ...
+    def fail(self, task_token: str, error: str, cause: str) -> None: ...
+
+
+class Notifier(Protocol):
+    """Queue notifications (at least once, one per idempotency key)."""
+
+    def notify(self, requests: Sequence[NotificationRequest]) -> None: ...
+
+
+class PeopleDirectory(Protocol):
+    def managers_for(self, tenant_id: str, *, region: str | None, store: str | None) -> list[str]:
+        """The managers responsible for a store (else its region, else the tenant's admins)."""
+        ...

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from chalicelib.domain.access import Permission, Principal, Role, Scope
+from chalicelib.domain.access import Permission, Principal, Role, Scope, ScopeKind
 from chalicelib.domain.common import Clock, NotFoundError, UnauthorizedError
 from chalicelib.domain.tags import new_tag_group
 from chalicelib.domain.tenants import (
@@ -112,3 +112,20 @@ class TenantService:
         if key is None:
             raise UnauthorizedError("the API key is not valid")
         return key.principal()
+
+
+class UsersDirectory:
+    """`PeopleDirectory` over the tenant's staff list: who manages a store or region (escalations)."""
+
+    def __init__(self, *, tenants: TenantRepository) -> None:
+        self._tenants = tenants
+
+    def managers_for(self, tenant_id: str, *, region: str | None, store: str | None) -> list[str]:
+        users = [u for u in self._tenants.list_users(tenant_id) if not u.disabled]
+        managers = [u for u in users if u.role is Role.MANAGER]
+        for kind, value in ((ScopeKind.STORE, store), (ScopeKind.REGION, region)):
+            found = [u.id for u in managers if value and u.scope.kind is kind and u.scope.value == value]
+            if found:
+                return found
+        found = [u.id for u in managers if u.scope.kind is ScopeKind.ALL]
+        return found or [u.id for u in users if u.role is Role.ADMIN]

@@ -6,32 +6,42 @@ assign, timers) are published as domain events for the workers that carry them o
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.domain.access import Permission, Principal, in_scope
-from chalicelib.domain.common import Clock, ForbiddenError, InvalidInputError, NotFoundError
+from chalicelib.domain.access import Permission, Principal, Role, Scope, ScopeKind, in_scope
+from chalicelib.domain.common import Clock, ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from chalicelib.domain.orders import Order
 from chalicelib.domain.ticket_templates import (
     DEFAULT_URGENCY_KEYWORDS,
+    PLATFORMS,
+    FieldType,
     Priority,
     TicketTemplate,
     detect_urgency,
     effective_priority,
+    guess_template,
     preset_templates,
 )
 from chalicelib.domain.tickets import (
     HistoryEntry,
     Ticket,
     TicketSource,
+    TicketStatus,
     actions_for,
     open_ticket,
+    ticket_id_for,
     transition,
 )
 from chalicelib.domain.timeline import Actor, ActorType, TimelineEvent
 from chalicelib.domain.workflows import Performer, Step, WorkflowDefinition, preset_workflows, publish
 from chalicelib.services.events import envelope
 from chalicelib.services.ports import CustomerRepository, Page, Publisher, TicketRepository
+
+if TYPE_CHECKING:
+    from chalicelib.services.sla import SlaService
 
 HISTORY_SHOWN = 50
 MAX_CACHED_VERSIONS = 2000
@@ -79,7 +89,9 @@ class TicketService:
         customers: CustomerRepository,
         publisher: Publisher,
         clock: Clock,
+        sla: SlaService | None = None,
     ) -> None:
+        self._sla = sla
         self._tickets = tickets
         self._customers = customers
         self._publisher = publisher
@@ -168,6 +180,8 @@ class TicketService:
         draft: TicketDraft,
         source: TicketSource = TicketSource.API,
         source_ref: str | None = None,
+        ticket_id: str | None = None,
+        complete: bool = True,
     ) -> TicketView:
         principal.require(Permission.TICKETS_WRITE)
         tid = principal.tenant_id
@@ -205,10 +219,113 @@ class TicketService:
             description=draft.description,
             source=source,
             source_ref=source_ref,
+            ticket_id=ticket_id,
+            complete=complete,
         )
+        if self._sla is not None:
+            ticket = self._sla.attach(ticket, template.sla_policy_id)
         self._tickets.create(ticket, entry, self._timeline(ticket, entry, principal))
+        if self._sla is not None:
+            self._sla.start_timer(ticket)
         self._announce(ticket, step, "ticket.created")
         return self._view(principal, ticket, [entry], workflow)
+
+    # -- tickets opened by the system -------------------------------------------------------------
+    def from_customer_message(
+        self, *, tenant_id: str, customer_id: str, text: str, at: datetime, source: TicketSource, ref: str
+    ) -> Ticket | None:
+        """A customer's message (WeCom chat, customer service, H5). Added to their open ticket as a customer
+        message (the SLA's next-response clock); otherwise, when it reads like a request (a template's
+        hints or an urgency keyword: 空调漏水 → an urgent repair), it opens a ticket the agent completes at
+        triage. The ticket id derives from the message, so a redelivery opens nothing twice."""
+        system = _system(tenant_id)
+        open_now = [
+            t
+            for t in self._tickets.for_customer(tenant_id, customer_id, limit=10, cursor=None).items
+            if t.status is TicketStatus.OPEN
+        ]
+        if open_now:
+            if self._sla is not None and open_now[0].created_at < at:
+                self.sla_event(principal=system, ticket_id=open_now[0].id, action="customer_message")
+            return open_now[0]
+        templates = self.templates(principal=system)
+        template = guess_template(text, templates)
+        if template is None and detect_urgency(text, DEFAULT_URGENCY_KEYWORDS):
+            template = next((t for t in templates if t.id == "repair"), None)
+        if template is None:
+            return None
+        first_text = next((f.key for f in template.fields if f.required and f.type is FieldType.TEXT), None)
+        draft = TicketDraft(
+            template_id=template.id,
+            customer_id=customer_id,
+            fields={first_text: text[:2000]} if first_text else {},
+            description=text[:5000],
+        )
+        return self._open_from(system, draft, source, ref, at)
+
+    def from_order(self, *, tenant_id: str, order: Order, requested_at: datetime) -> Ticket | None:
+        """A refund requested on a shop order opens one return ticket, linked to the order and routed to the
+        warehouse and finance (the return workflow's parallel steps)."""
+        system = _system(tenant_id)
+        draft = TicketDraft(
+            template_id="return_exchange",
+            customer_id=order.customer_id,
+            fields={
+                "order_id": order.order_id,
+                "platform": order.platform if order.platform in PLATFORMS else "generic",
+                **({"refund_amount": f"{order.total_amount:.2f}"} if order.total_amount is not None else {}),
+            },
+            title=f"{order.platform} 订单 {order.order_id} 退款",
+        )
+        return self._open_from(
+            system, draft, TicketSource.ORDER, f"{order.platform}:{order.order_id}", requested_at
+        )
+
+    def _open_from(
+        self, system: Principal, draft: TicketDraft, source: TicketSource, ref: str, at: datetime
+    ) -> Ticket | None:
+        ticket_id = ticket_id_for(source, ref, at)
+        existing = self._tickets.get(system.tenant_id, ticket_id)
+        if existing is not None and existing.customer_id is None and draft.customer_id:
+            return self._link_customer(system, existing, draft.customer_id)
+        if existing is not None:
+            return existing
+        try:
+            return self.create(
+                principal=system,
+                draft=draft,
+                source=source,
+                source_ref=ref,
+                ticket_id=ticket_id,
+                complete=False,
+            ).ticket
+        except ConflictError:  # a concurrent delivery of the same record opened it first
+            return self._tickets.get(system.tenant_id, ticket_id)
+
+    def _link_customer(self, system: Principal, ticket: Ticket, customer_id: str) -> Ticket:
+        """A ticket opened before its customer was known (an order whose buyer came later) gets linked."""
+        after = ticket.model_copy(update={"customer_id": customer_id, "version": ticket.version + 1})
+        customer = self._customers.get(ticket.tenant_id, customer_id)
+        if customer is not None:
+            after.region, after.store = after.region or customer.region, after.store or customer.store
+        entry = HistoryEntry(
+            seq=after.version,
+            at=self._clock.now(),
+            actor_id=system.user_id,
+            actor_role=str(system.role),
+            action="link_customer",
+            fields={"customer_id": customer_id},
+        )
+        try:
+            self._tickets.save(
+                after,
+                expected_version=ticket.version,
+                entry=entry,
+                event=self._timeline(after, entry, system),
+            )
+        except ConflictError:
+            return self._tickets.get(ticket.tenant_id, ticket.id) or ticket
+        return after
 
     def get(self, *, principal: Principal, ticket_id: str) -> TicketView:
         principal.require(Permission.TICKETS_READ)
@@ -232,21 +349,52 @@ class TicketService:
             self.template(principal=principal, template_id=ticket.template_id) if command.fields else None
         )
         workflow = self._workflow(principal.tenant_id, ticket.workflow_id, ticket.workflow_version)
+        now = self._clock.now()
         after, step, entry = transition(
             ticket,
             template=template,
             workflow=workflow,
             action=command.action,
             performer=Performer.of(principal),
-            at=self._clock.now(),
+            at=now,
             fields=command.fields,
             comment=command.comment,
             node=command.node,
         )
+        restart = False
+        if self._sla is not None:  # a staff step is a response; closing resolves; reopening re-arms
+            after, restart = self._sla.follow(ticket, after, by_staff=True, at=now)
         self._tickets.save(
             after, expected_version=ticket.version, entry=entry, event=self._timeline(after, entry, principal)
         )
+        if restart and self._sla is not None:
+            self._sla.start_timer(after)
         self._announce(after, step, f"ticket.{command.action}")
+        return self._view(principal, after, [entry], workflow)
+
+    def sla_event(self, *, principal: Principal, ticket_id: str, action: str) -> TicketView:
+        """pause / resume (waiting on the customer), customer_message, agent_response."""
+        principal.require(Permission.TICKETS_WRITE)
+        if self._sla is None:
+            raise InvalidInputError("SLAs are not configured")
+        ticket = self._tickets.get(principal.tenant_id, ticket_id)
+        if ticket is None or not in_scope(principal, ticket.ownership):
+            raise NotFoundError(f"no ticket {ticket_id}")
+        now = self._clock.now()
+        after, restart = self._sla.clock_event(ticket, action, now)
+        after.version = ticket.version + 1
+        after.updated_at = now
+        entry = HistoryEntry(
+            seq=after.version,
+            at=now,
+            actor_id=principal.user_id,
+            actor_role=str(principal.role),
+            action=f"sla.{action}",
+        )
+        self._tickets.save(after, expected_version=ticket.version, entry=entry, event=None)
+        if restart:
+            self._sla.start_timer(after)
+        workflow = self._workflow(principal.tenant_id, after.workflow_id, after.workflow_version)
         return self._view(principal, after, [entry], workflow)
 
     def for_customer(
@@ -299,9 +447,15 @@ class TicketService:
                     {
                         "ticket_id": ticket.id,
                         "version": ticket.version,
+                        "status": str(ticket.status),
                         "entered": step.entered,
                         "effects": [e.model_dump(mode="json") for e in step.effects],
                     },
                 )
             ]
         )
+
+
+def _system(tenant_id: str) -> Principal:
+    """Who opens tickets from messages and orders: the system, with an admin's reach in its tenant."""
+    return Principal(tenant_id=tenant_id, user_id="system", role=Role.ADMIN, scope=Scope(kind=ScopeKind.ALL))

@@ -194,3 +194,45 @@ def workflow_sk(version: int) -> str:
 def workflows_pk(tenant_id: str) -> str:
     """GSI1: the tenant's workflows, latest version of each (the designer's list)."""
     return f"T#{tenant_id}#WORKFLOWS"
+
+
+def sla_config_pk(tenant_id: str) -> str:
+    """A tenant's SLA policies (`POLICY#<id>`) and calendars (`CAL#<id>`): one Query reads them all."""
+    return f"T#{tenant_id}#SLA"
+
+
+# -- staff profiles and ticket assignment --------------------------------------------------------------
+ASSIGNMENT_WEIGHTS_SK = "#WEIGHTS"  # in the staff partition, before every user id: the roster Query reads it
+
+
+def staff_pk(tenant_id: str) -> str:
+    """A tenant's staff profiles (sk = user id): one Query reads the roster and the assignment weights."""
+    return f"T#{tenant_id}#STAFF"
+
+
+def staff_sk(user_id: str) -> str:
+    return user_id
+
+
+# In the ticket's partition: who holds the ticket's unit of open_load (written with the assignment, deleted
+# on release), so a repeated release or assignment is a no-op. Sorts after #TICKET and the H#… history.
+TICKET_LOAD_SK = "LOAD"
+
+
+def ticket_queue_pk(tenant_id: str) -> str:
+    """Tickets nobody could take yet (sk = ticket id, so a transaction can delete one by its id)."""
+    return f"T#{tenant_id}#TKQUEUE"
+
+
+def ticket_queue_sk(ticket_id: str) -> str:
+    return ticket_id
+
+
+def ticket_queue_order_sk(enqueued_at: datetime, ticket_id: str) -> str:
+    """GSI2 of a queue item (gsi2pk = ticket_queue_pk): ascending = oldest first."""
+    return f"{enqueued_at.isoformat(timespec='milliseconds')}#{ticket_id}"
+
+
+def open_tickets_pk(tenant_id: str) -> str:
+    """GSI2 (sparse: open tickets only): the tenant's open tickets by resolution deadline."""
+    return f"T#{tenant_id}#TKOPEN"

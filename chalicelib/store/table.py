@@ -4,9 +4,11 @@ the few attributes that conditions, filters and indexes need."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from pynamodb.attributes import (
+    Attribute,
     DiscriminatorAttribute,
     NumberAttribute,
     TTLAttribute,
@@ -14,6 +16,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.connection import Connection
+from pynamodb.constants import NUMBER
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -173,4 +176,69 @@ class TicketTemplateItem(Item, discriminator="ticket_template"):
 
 
 class WorkflowItem(Item, discriminator="workflow"):
+    pass
+
+
+class SlaConfigItem(Item, discriminator="sla_config"):
+    """A tenant's SLA policy or business calendar (presets are code; these are the tenant's own)."""
+
+
+# -- staff profiles and ticket assignment (appended: these imports belong at the top when convenient) ------
+
+
+class DecimalAttribute(Attribute[Decimal]):
+    """An exact DynamoDB number as Decimal (pynamodb's NumberAttribute goes through float)."""
+
+    attr_type = NUMBER
+
+    def serialize(self, value: Decimal) -> str:
+        return str(value)
+
+    def deserialize(self, value: str) -> Decimal:
+        return Decimal(value)
+
+
+class StaffItem(Item, discriminator="staff"):
+    """doc = the profile without its counters; the counters are attributes that UpdateItem changes
+    atomically (`open_load` against `capacity` in a condition, ratings by ADD) and `put` never touches."""
+
+    version = NumberAttribute()
+    capacity = NumberAttribute()
+    open_load = NumberAttribute(null=True)
+    rating_sum = DecimalAttribute(null=True)
+    ratings_count = NumberAttribute(null=True)
+    last_assigned_at = UnicodeAttribute(null=True)  # ISO 8601 UTC
+
+
+class AssignmentWeightsItem(Item, discriminator="assignment_weights"):
+    version = NumberAttribute(null=True)
+
+
+class TicketLoadItem(Item, discriminator="ticket_load"):
+    user_id = UnicodeAttribute()
+
+
+class TicketQueueItem(Item, discriminator="ticket_queue"):
+    pass  # doc = the WaitingTicket; gsi2 orders the queue
+
+
+# -- notifications (store/notifications.py) --
+class DeliveryItem(Item, discriminator="delivery"):
+    version = NumberAttribute()
+    status = UnicodeAttribute(null=True)
+
+
+class NotificationKeyItem(Item, discriminator="notification_key"):
+    delivery_id = UnicodeAttribute()
+
+
+class NotificationTemplateItem(Item, discriminator="notification_template"):
+    pass
+
+
+class NotificationPolicyItem(Item, discriminator="notification_policy"):
+    pass
+
+
+class SubscriptionItem(Item, discriminator="subscription"):
     pass

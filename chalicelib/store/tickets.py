@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.common import ConflictError
 from chalicelib.domain.ticket_templates import TicketTemplate
-from chalicelib.domain.tickets import HistoryEntry, Ticket
+from chalicelib.domain.tickets import HistoryEntry, Ticket, TicketStatus
 from chalicelib.domain.timeline import TimelineEvent
 from chalicelib.domain.workflows import WorkflowDefinition
 from chalicelib.services.ports import Page
@@ -46,6 +46,10 @@ class DynamoTicketRepository:
         if ticket.customer_id:
             item.gsi1pk = keys.customer_tickets_pk(ticket.tenant_id, ticket.customer_id)
             item.gsi1sk = keys.customer_tickets_sk(ticket.created_at, ticket.id)
+        if ticket.status is TicketStatus.OPEN:  # sparse: a closed ticket leaves the index
+            due = ticket.sla.deadlines.get("resolution") if ticket.sla else None
+            item.gsi2pk = keys.open_tickets_pk(ticket.tenant_id)
+            item.gsi2sk = f"{due.isoformat() if due else '9999'}#{ticket.id}"
         return item
 
     @staticmethod
@@ -66,12 +70,16 @@ class DynamoTicketRepository:
 
     # -- tickets -----------------------------------------------------------------------------------
     def create(self, ticket: Ticket, entry: HistoryEntry, event: TimelineEvent | None) -> None:
-        """One TransactWriteItems: the ticket (new), its first history entry, the customer's timeline."""
-        with TransactWrite(connection=connection()) as tx:
-            tx.save(self._to_item(ticket), condition=TicketItem.pk.does_not_exist())
-            tx.save(self._history_item(ticket, entry))
-            if event is not None:
-                tx.save(self._timeline_item(event))
+        """One TransactWriteItems: the ticket (new), its first history entry, the customer's timeline.
+        ConflictError when the ticket id exists (tickets opened from a record have a derived id)."""
+        try:
+            with TransactWrite(connection=connection()) as tx:
+                tx.save(self._to_item(ticket), condition=TicketItem.pk.does_not_exist())
+                tx.save(self._history_item(ticket, entry))
+                if event is not None:
+                    tx.save(self._timeline_item(event))
+        except TransactWriteError as e:
+            raise ConflictError(f"ticket {ticket.id} already exists") from e
 
     def save(
         self, ticket: Ticket, *, expected_version: int, entry: HistoryEntry, event: TimelineEvent | None
@@ -124,6 +132,11 @@ class DynamoTicketRepository:
         )
         tickets = [Ticket.model_validate_json(i.doc or "") for i in results]
         return Page(tickets, self._cursors.encode(tenant_id, results.last_evaluated_key))
+
+    def open_tickets(self, tenant_id: str) -> Iterator[Ticket]:
+        """Every open ticket of the tenant, nearest resolution deadline first (GSI2, paged)."""
+        for item in Item.gsi2.query(keys.open_tickets_pk(tenant_id)):
+            yield Ticket.model_validate_json(item.doc or "")
 
     # -- templates ---------------------------------------------------------------------------------
     def templates(self, tenant_id: str) -> list[TicketTemplate]:

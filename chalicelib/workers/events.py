@@ -25,6 +25,25 @@ def handle_event(envelope: EventEnvelope) -> None:
             tenant_id=envelope.tenant_id, tag_id=str(envelope.data["tag_id"]), name=envelope.data.get("name")
         )
         logger.info("tag synced", extra={"event_type": envelope.type, "customers_changed": changed})
+    elif envelope.type.startswith("ticket."):
+        _ticket_step(envelope)
+    elif envelope.type == "sla.calendar_changed":
+        n = container().sla.recompute_open(envelope.tenant_id, str(envelope.data["calendar_id"]))
+        logger.info("deadlines recomputed", extra={"calendar_id": envelope.data["calendar_id"], "tickets": n})
+
+
+def _ticket_step(envelope: EventEnvelope) -> None:
+    """After a ticket step: assign when a step asks for it (or a reopened ticket needs someone on shift),
+    free the assignee's capacity when the ticket closes (the oldest waiting ticket then gets it)."""
+    data, tenant_id = envelope.data, envelope.tenant_id
+    ticket_id = str(data["ticket_id"])
+    assignment = container().assignment
+    if data.get("status") == "closed":
+        assignment.release(tenant_id, ticket_id)
+        return
+    wants = any(e.get("type") == "assign" for e in data.get("effects", []))
+    if wants or envelope.type == "ticket.reopen":
+        assignment.auto_assign(tenant_id, ticket_id)
 
 
 @bp.on_sqs_message(queue=EVENTS_QUEUE.name, batch_size=EVENTS_QUEUE.batch_size)

@@ -16,8 +16,9 @@ from chalicelib.bootstrap import container
 from chalicelib.domain.behaviour import BehaviourEventIn, count
 from chalicelib.domain.conversations import MAX_TEXT, ArchivedMessage
 from chalicelib.domain.customers import Customer, Gender, Identity, WeComFollow, is_placeholder_name
-from chalicelib.domain.orders import OrderEvent
+from chalicelib.domain.orders import OrderEvent, OrderStatus
 from chalicelib.domain.tags import WeComTagGroup
+from chalicelib.domain.tickets import TicketSource
 from chalicelib.domain.timeline import Actor, ActorType
 from chalicelib.integrations.shops.doudian_api import DoudianPermanentError, DoudianUnavailable
 from chalicelib.integrations.wecom.client import WeComApiError
@@ -57,7 +58,7 @@ def handle(message: IngestMessage) -> None:
         if event.platform == DOUDIAN and not event.buyer:
             _ingest_doudian(message, event)
         else:
-            container().orders.ingest(message.tenant_id, event)
+            _ingest_order(message.tenant_id, event)
         return
     if message.source == "doudian_detail":
         _apply_doudian_buyer(message)
@@ -69,9 +70,7 @@ def handle(message: IngestMessage) -> None:
         _apply_details(message)
         return
     if message.source == "conversation":
-        for item in message.payload:
-            for touch in conversation_touches(message.tenant_id, ArchivedMessage.model_validate(item)):
-                container().resolver.touch(touch)
+        _handle_conversation(message)
         return
     if message.source == "behaviour":
         for item in message.payload:  # each event has its own key: a retried message redoes only what failed
@@ -80,6 +79,34 @@ def handle(message: IngestMessage) -> None:
             )
         return
     _keep_raw(message, message.received_at, message.source)
+
+
+def _handle_conversation(message: IngestMessage) -> None:
+    """Archived chat messages land on the customers' timelines; a customer's message may open a ticket."""
+    for item in message.payload:
+        archived = ArchivedMessage.model_validate(item)
+        for touch in conversation_touches(message.tenant_id, archived):
+            resolved = container().resolver.touch(touch)
+            if touch.data["direction"] == "in" and archived.text and resolved.customer_id:
+                container().tickets.from_customer_message(
+                    tenant_id=message.tenant_id,
+                    customer_id=resolved.customer_id,
+                    text=archived.text,
+                    at=touch.at,
+                    source=TicketSource.WECOM,
+                    ref=f"chat:{archived.msgid}",
+                )
+
+
+def _ingest_order(tenant_id: str, event: OrderEvent) -> None:
+    """An order event; a refund request also opens the order's return ticket (once per request)."""
+    order = container().orders.ingest(tenant_id, event)
+    requests = [h.at for h in order.history if h.status is OrderStatus.REFUND_REQUESTED]
+    if event.status is OrderStatus.REFUND_REQUESTED:
+        container().tickets.from_order(tenant_id=tenant_id, order=order, requested_at=event.occurred_at)
+    elif requests and order.customer_id:  # linked late (抖店's buyer fetched after an outage)
+        for at in requests:
+            container().tickets.from_order(tenant_id=tenant_id, order=order, requested_at=at)
 
 
 def conversation_touches(tenant_id: str, m: ArchivedMessage) -> list[Touch]:
@@ -285,14 +312,14 @@ def _ingest_doudian(message: IngestMessage, event: OrderEvent) -> None:
     try:
         buyer = _doudian_buyer(message.tenant_id, event)
     except _Unreachable:
-        c.orders.ingest(message.tenant_id, event)
+        _ingest_order(message.tenant_id, event)
         _fetch_buyer_later(message, event)
         return
     except _NoBuyer as e:
-        c.orders.ingest(message.tenant_id, event)
+        _ingest_order(message.tenant_id, event)
         _keep_raw(message, message.received_at, f"doudian_detail:{e.kind}")  # visible, not retried
         return
-    c.orders.ingest(message.tenant_id, event.model_copy(update={"buyer": buyer}))
+    _ingest_order(message.tenant_id, event.model_copy(update={"buyer": buyer}))
 
 
 def _doudian_buyer(tenant_id: str, event: OrderEvent) -> list[Identity]:
@@ -333,7 +360,7 @@ def _apply_doudian_buyer(message: IngestMessage) -> None:
     except _NoBuyer as e:
         _keep_raw(message, message.received_at, f"doudian_detail:{e.kind}")
         return
-    container().orders.ingest(message.tenant_id, event.model_copy(update={"buyer": buyer}))
+    _ingest_order(message.tenant_id, event.model_copy(update={"buyer": buyer}))
 
 
 def _sync_tags(message: IngestMessage, event: ExternalTagEvent) -> None:
@@ -402,7 +429,17 @@ def _sync_kf_messages(message: IngestMessage, event: KfMsgOrEvent) -> None:
         page = client.kf_sync_msg(token=event.token, open_kfid=event.open_kf_id, cursor=cursor)
         for msg in page.get("msg_list", []):
             if msg.get("external_userid"):
-                c.resolver.touch(kf_touch(message.tenant_id, msg))
+                touch = kf_touch(message.tenant_id, msg)
+                resolved = c.resolver.touch(touch)
+                if touch.data["origin"] == "customer" and touch.data["text"] and resolved.customer_id:
+                    c.tickets.from_customer_message(
+                        tenant_id=message.tenant_id,
+                        customer_id=resolved.customer_id,
+                        text=str(touch.data["text"]),
+                        at=touch.at,
+                        source=TicketSource.WECOM,
+                        ref=f"kf:{msg.get('msgid')}",
+                    )
         cursor = page.get("next_cursor") or cursor
         c.integration_repo.put(
             message.tenant_id, kind, {"cursor": cursor}, {}

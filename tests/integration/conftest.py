@@ -21,6 +21,7 @@ from chalicelib.resources import BUCKETS, QUEUES
 from chalicelib.services.tenants import UserDraft
 from tests.fakes.clock import FrozenClock
 from tests.fakes.wecom_api import FakeWeComApi
+from tests.fakes.workflows import FakeStarter
 
 
 @pytest.fixture
@@ -48,6 +49,9 @@ def wecom_api() -> FakeWeComApi:
 def container(aws: None, clock: FrozenClock, wecom_api: FakeWeComApi) -> Iterator[bootstrap.Container]:
     c = bootstrap.Container(clock=clock)
     c.http = httpx.Client(transport=wecom_api.transport())  # outbound calls never leave the test
+    # In-process moto cannot run a state machine's SQS steps (they call back over HTTP): the timers' starts
+    # are recorded here and tests drive `SlaService.evaluate` themselves; the e2e tests run them for real.
+    c.workflow_starter = FakeStarter()
     bootstrap.set_container(c)
     yield c
     bootstrap.set_container(None)

@@ -151,13 +151,17 @@ def test_archived_chat_messages_land_on_the_customer_timeline(api: Api, tenant: 
     resp = api.call("POST", "/v1/conversations/messages", tenant, {"messages": msgs})
     assert resp.status_code == 202 and resp.data == {"accepted": 3, "for_customers": 2}
     api.call("POST", "/v1/conversations/messages", tenant, {"messages": msgs[:1]})  # a re-push
-    drain(INGEST_QUEUE.name)
+    assert drain(INGEST_QUEUE.name)["failed"] == 0
     [customer] = api.call("GET", "/v1/customers", tenant).data["items"]
-    timeline = api.call("GET", f"/v1/customers/{customer['id']}", tenant).data["timeline"]
-    assert [(e["data"]["direction"], e["data"]["text"]) for e in timeline] == [
+    view = api.call("GET", f"/v1/customers/{customer['id']}", tenant).data
+    chat = [e for e in view["timeline"] if e["kind"] == "conversation.message"]
+    assert [(e["data"]["direction"], e["data"]["text"]) for e in chat] == [
         ("out", "马上安排师傅"),
         ("in", "空调漏水了"),
     ]
+    # the customer's message reads like an urgent repair: one ticket, even though it was pushed twice
+    [ticket] = view["tickets"]
+    assert ticket["type"] == "repair" and ticket["priority"] == "urgent"
     assert (
         api.call("POST", "/v1/conversations/messages", tenant, {"messages": [{"msgid": "x"}]}).status_code
         == 400

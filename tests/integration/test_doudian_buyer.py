@@ -66,7 +66,10 @@ def assert_linked(api: Api, who: TenantKeys) -> dict[str, Any]:
     [customer] = customers(api, who)
     view = api.call("GET", f"/v1/customers/{customer['id']}", who).data
     assert {"type": "doudian_open_id", "value": OPEN_ID} in view["identities"]
-    assert sorted(e["kind"] for e in view["timeline"]) == sorted(KINDS)  # every status, once
+    orders_seen = [e["kind"] for e in view["timeline"] if e["kind"].startswith("order.")]
+    assert sorted(orders_seen) == sorted(KINDS)  # every status, once
+    [ticket] = view["tickets"]  # the refund request opened one return ticket
+    assert ticket["type"] == "return_exchange"
     [recent] = view["recent_orders"]
     assert (
         recent["order_id"] == ORDER and recent["status"] == "refunded" and recent["total_amount"] == "89.90"

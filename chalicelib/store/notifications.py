@@ -1,0 +1,194 @@
+"""Notification deliveries, their idempotency keys, tenant templates and policy, and customer subscriptions
+to a ticket's progress, in the single table.
+
+Keys (to move to keys.py / table.py when wired):
+- delivery            T#<t>#NOTIF#<delivery id>        / NOTIF        (version: optimistic locking)
+- idempotency key     T#<t>#NOTIFKEY#<key>             / KEY          (created with the delivery, one tx)
+- per-ticket log      GSI1 T#<t>#TK#<ticket>#NOTIFS    / <created ISO>#<delivery id>
+- tenant templates    T#<t>#NTPL                       / <event>#<channel>; the policy: #POLICY
+- subscriptions       T#<t>#TK#<ticket>                / SUB#<customer id>   (shares the ticket partition)
+
+The item classes below register their discriminators with pynamodb only when this module is imported:
+any Query over a ticket partition (the ticket store reads `T#<t>#TK#<ticket>`) meets `SUB#` items and
+fails on an unknown discriminator unless this module was imported first — move them into table.py.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.domain.common import ConflictError
+from chalicelib.domain.notifications import (
+    Channel,
+    Delivery,
+    NotificationPolicy,
+    NotificationTemplate,
+    Subscription,
+)
+from chalicelib.store.table import (
+    DeliveryItem,
+    Item,
+    NotificationKeyItem,
+    NotificationPolicyItem,
+    NotificationTemplateItem,
+    SubscriptionItem,
+    connection,
+)
+
+DELIVERY_SK = "NOTIF"
+KEY_SK = "KEY"
+POLICY_SK = "#POLICY"
+SUBSCRIPTION_PREFIX = "SUB#"
+
+
+# -- keys ----------------------------------------------------------------------------------------------------
+def delivery_pk(tenant_id: str, delivery_id: str) -> str:
+    return f"T#{tenant_id}#NOTIF#{delivery_id}"
+
+
+def notification_key_pk(tenant_id: str, idempotency_key: str) -> str:
+    return f"T#{tenant_id}#NOTIFKEY#{idempotency_key}"
+
+
+def ticket_notifications_pk(tenant_id: str, ticket_id: str) -> str:
+    """GSI1: a ticket's deliveries in creation order."""
+    return f"T#{tenant_id}#TK#{ticket_id}#NOTIFS"
+
+
+def ticket_notifications_sk(created_at: datetime, delivery_id: str) -> str:
+    return f"{created_at.isoformat(timespec='milliseconds')}#{delivery_id}"
+
+
+def templates_pk(tenant_id: str) -> str:
+    return f"T#{tenant_id}#NTPL"
+
+
+def template_sk(event: str, channel: Channel) -> str:
+    return f"{event}#{channel}"
+
+
+def subscription_pk(tenant_id: str, ticket_id: str) -> str:
+    return f"T#{tenant_id}#TK#{ticket_id}"  # = keys.ticket_pk: a ticket's subscribers live with it
+
+
+def subscription_sk(customer_id: str) -> str:
+    return f"{SUBSCRIPTION_PREFIX}{customer_id}"
+
+
+# -- repositories --------------------------------------------------------------------------------------------
+class DynamoDeliveryRepository:
+    @staticmethod
+    def _to_item(delivery: Delivery) -> DeliveryItem:
+        item = DeliveryItem(
+            delivery_pk(delivery.tenant_id, delivery.id),
+            DELIVERY_SK,
+            doc=delivery.model_dump_json(),
+            version=delivery.version,
+            status=str(delivery.status),
+        )
+        if delivery.ticket_id:
+            item.gsi1pk = ticket_notifications_pk(delivery.tenant_id, delivery.ticket_id)
+            item.gsi1sk = ticket_notifications_sk(delivery.created_at, delivery.id)
+        return item
+
+    def create(self, delivery: Delivery) -> tuple[Delivery, bool]:
+        """The delivery and its idempotency key in one TransactWriteItems, the key conditional on not
+        existing: (the new delivery, True), or (the one created before under the same key, False)."""
+        key = NotificationKeyItem(
+            notification_key_pk(delivery.tenant_id, delivery.idempotency_key), KEY_SK, delivery_id=delivery.id
+        )
+        try:
+            with TransactWrite(connection=connection()) as tx:
+                tx.save(key, condition=NotificationKeyItem.pk.does_not_exist())
+                tx.save(self._to_item(delivery), condition=DeliveryItem.pk.does_not_exist())
+        except TransactWriteError:
+            existing = self.get_by_key(delivery.tenant_id, delivery.idempotency_key)
+            if existing is None:
+                raise  # not a duplicate: a throttled or failed transaction, for the caller's retry
+            return existing, False
+        return delivery, True
+
+    def get(self, tenant_id: str, delivery_id: str) -> Delivery | None:
+        try:
+            item = DeliveryItem.get(delivery_pk(tenant_id, delivery_id), DELIVERY_SK, consistent_read=True)
+        except DeliveryItem.DoesNotExist:
+            return None
+        return Delivery.model_validate_json(item.doc or "")
+
+    def get_by_key(self, tenant_id: str, idempotency_key: str) -> Delivery | None:
+        try:
+            key = NotificationKeyItem.get(
+                notification_key_pk(tenant_id, idempotency_key), KEY_SK, consistent_read=True
+            )
+        except NotificationKeyItem.DoesNotExist:
+            return None
+        return self.get(tenant_id, key.delivery_id)
+
+    def save(self, delivery: Delivery, *, expected_version: int) -> None:
+        """Conditional on the version read: of two workers holding the same delivery, one writes."""
+        try:
+            self._to_item(delivery).save(condition=DeliveryItem.version == expected_version)
+        except PutError as e:
+            if e.cause_response_code == "ConditionalCheckFailedException":
+                raise ConflictError(f"delivery {delivery.id} was changed meanwhile") from e
+            raise
+
+    def for_ticket(self, tenant_id: str, ticket_id: str, *, limit: int = 100) -> list[Delivery]:
+        """A ticket's deliveries, oldest first (GSI1; eventually consistent)."""
+        results = Item.gsi1.query(ticket_notifications_pk(tenant_id, ticket_id), limit=limit, page_size=limit)
+        return [Delivery.model_validate_json(i.doc or "") for i in results]
+
+
+class DynamoNotificationConfig:
+    """Tenant templates and policy (one partition, read in one Query) and ticket subscriptions."""
+
+    def templates(self, tenant_id: str) -> list[NotificationTemplate]:
+        return [
+            NotificationTemplate.model_validate_json(i.doc or "")
+            for i in Item.query(templates_pk(tenant_id))
+            if isinstance(i, NotificationTemplateItem)
+        ]
+
+    def put_template(self, tenant_id: str, template: NotificationTemplate) -> None:
+        stored = template.model_copy(update={"tenant_id": tenant_id})
+        NotificationTemplateItem(
+            templates_pk(tenant_id),
+            template_sk(template.event, template.channel),
+            doc=stored.model_dump_json(),
+        ).save()
+
+    def delete_template(self, tenant_id: str, event: str, channel: Channel) -> None:
+        NotificationTemplateItem(templates_pk(tenant_id), template_sk(event, channel)).delete()
+
+    def policy(self, tenant_id: str) -> NotificationPolicy | None:
+        try:
+            item = NotificationPolicyItem.get(templates_pk(tenant_id), POLICY_SK)
+        except NotificationPolicyItem.DoesNotExist:
+            return None
+        return NotificationPolicy.model_validate_json(item.doc or "")
+
+    def put_policy(self, tenant_id: str, policy: NotificationPolicy) -> None:
+        NotificationPolicyItem(templates_pk(tenant_id), POLICY_SK, doc=policy.model_dump_json()).save()
+
+    def subscription(self, tenant_id: str, ticket_id: str, customer_id: str) -> Subscription | None:
+        try:
+            item = SubscriptionItem.get(subscription_pk(tenant_id, ticket_id), subscription_sk(customer_id))
+        except SubscriptionItem.DoesNotExist:
+            return None
+        return Subscription.model_validate_json(item.doc or "")
+
+    def subscriptions(self, tenant_id: str, ticket_id: str) -> list[Subscription]:
+        items = SubscriptionItem.query(
+            subscription_pk(tenant_id, ticket_id), SubscriptionItem.sk.startswith(SUBSCRIPTION_PREFIX)
+        )
+        return [Subscription.model_validate_json(i.doc or "") for i in items]
+
+    def put_subscription(self, subscription: Subscription) -> None:
+        SubscriptionItem(
+            subscription_pk(subscription.tenant_id, subscription.ticket_id),
+            subscription_sk(subscription.customer_id),
+            doc=subscription.model_dump_json(),
+        ).save()
