@@ -14,6 +14,7 @@ from chalicelib.resources import EVENTS_QUEUE, INGEST_QUEUE, NOTIFY_QUEUE, TICKE
 from chalicelib.services.assignment import (
     AssignmentService,
     AssignmentStore,
+    StaffDirectoryContacts,
     StaffRepository,
     TemplateCatalog,
 )
@@ -211,13 +212,14 @@ class Container:
             publisher=self.publisher,
             clock=self.clock,
             sla=self.sla,
+            link_key=self.settings.derived_key("ticket-links"),
         )
 
     @cached_property
     def staff_repo(self) -> StaffRepository:
         from chalicelib.store.staff import DynamoStaffRepository
 
-        return DynamoStaffRepository()
+        return DynamoStaffRepository(cipher=self.cipher)
 
     @cached_property
     def assignment_store(self) -> AssignmentStore:
@@ -254,7 +256,9 @@ class Container:
                     Channel.VOICE: self._voice_provider,
                 }
             ),
-            addresses=DirectoryAddressBook(customers=self.customer_repo, staff=None),
+            addresses=DirectoryAddressBook(
+                customers=self.customer_repo, staff=StaffDirectoryContacts(self.staff_repo)
+            ),
             queue=SqsDeliveryQueue(
                 client=self.sqs, queue_url=self.settings.queue_url_notify, queue_name=NOTIFY_QUEUE.name
             ),

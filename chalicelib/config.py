@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     # On AWS it comes from Secrets Manager through the stack's parameter; locally from .local/secret.key.
     secret_key: str = Field(default="", repr=False)
     default_timezone: str = "Asia/Shanghai"
+    # Where customers' links point (rating requests): the API's public URL (infra/ sets it on AWS).
+    public_url: str = "http://127.0.0.1:8000"
     max_body_bytes: int = 256 * 1024
 
     def derived_key(self, purpose: str) -> bytes:

@@ -10,6 +10,7 @@ from chalicelib.api.http import Api, Ctx, Result
 from chalicelib.api.schemas import PageQuery
 from chalicelib.bootstrap import container
 from chalicelib.domain.calendars import BusinessCalendar
+from chalicelib.domain.notifications import Delivery
 from chalicelib.domain.sla import SlaPolicy
 from chalicelib.domain.ticket_templates import TicketTemplate
 from chalicelib.domain.tickets import Ticket
@@ -238,4 +239,67 @@ def put_calendar(ctx: Ctx, calendar_id: str) -> Result:
 def sla_clock(ctx: Ctx, ticket_id: str) -> Result:
     return _ticket(
         container().tickets.sla_event(principal=ctx.user, ticket_id=ticket_id, action=ctx.body.action)
+    )
+
+
+class RatingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    score: int = Field(ge=1, le=5)
+    comment: str | None = Field(default=None, max_length=1000)
+
+
+class RatingAccepted(BaseModel):
+    ticket_id: str
+    score: int
+    thanks: str = "感谢您的评价"
+
+
+@api.route(
+    "/v1/tickets/{ticket_id}/rating",
+    "POST",
+    summary="Record the customer's rating of a closed ticket (1–5; 2 or less opens a follow-up ticket)",
+    body=RatingIn,
+    response=TicketView,
+    errors=(400, 403, 404, 409),
+)
+def rate_ticket(ctx: Ctx, ticket_id: str) -> Result:
+    body: RatingIn = ctx.body
+    return _ticket(
+        container().tickets.rate(
+            principal=ctx.user, ticket_id=ticket_id, score=body.score, comment=body.comment
+        )
+    )
+
+
+@api.route(
+    "/public/ratings/{token}",
+    "POST",
+    summary="The customer's own rating, through the signed link of the rating request (no API key)",
+    body=RatingIn,
+    response=RatingAccepted,
+    auth=False,
+    errors=(400, 404, 409),
+)
+def rate_by_link(ctx: Ctx, token: str) -> Result:
+    body: RatingIn = ctx.body
+    ticket = container().tickets.rate_by_token(token=token, score=body.score, comment=body.comment)
+    return Result(RatingAccepted(ticket_id=ticket.id, score=body.score))
+
+
+class DeliveriesPublic(BaseModel):
+    items: list[Delivery]
+
+
+@api.route(
+    "/v1/tickets/{ticket_id}/notifications",
+    "GET",
+    summary="The ticket's notification log: each delivery, its channel, attempts and status",
+    response=DeliveriesPublic,
+    errors=(404,),
+)
+def ticket_notifications(ctx: Ctx, ticket_id: str) -> Result:
+    container().tickets.get(principal=ctx.user, ticket_id=ticket_id)  # readable by the caller, or 404
+    return Result(
+        DeliveriesPublic(items=container().notifications.log_for_ticket(ctx.user.tenant_id, ticket_id))
     )

@@ -32,9 +32,18 @@ from math import asin, cos, sin, sqrt
 from typing import Annotated, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from chalicelib.domain.common import InvalidInputError
+from chalicelib.domain.phones import mask_phone
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 RANKING_SIZE = 5
@@ -105,6 +114,14 @@ class StaffProfile(BaseModel):
     active: bool = True
     manager_id: str | None = None
     last_assigned_at: AwareDatetime | None = None
+    # Contact details for notifications (SLA escalations): the WeCom member id that `message/send` takes,
+    # and the E.164 phone, plain in memory only: the store keeps it encrypted and every dump shows it masked.
+    wecom_userid: str | None = None
+    phone: str | None = None
+
+    @field_serializer("phone")
+    def _masked_phone(self, v: str | None) -> str | None:
+        return mask_phone(v) if v else None
 
     @field_validator("shifts")
     @classmethod

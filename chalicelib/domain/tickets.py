@@ -65,6 +65,18 @@ class TicketSla(BaseModel):
     generation: int = 1
 
 
+class Rating(BaseModel):
+    """The customer's satisfaction with a closed ticket (through the signed link, or recorded by staff)."""
+
+    score: int = Field(ge=1, le=5)
+    comment: str | None = Field(default=None, max_length=1000)
+    at: datetime
+    by: str  # "customer", or the staff user who recorded it
+
+
+FOLLOW_UP_AT_OR_BELOW = 2  # a rating this low opens a follow-up ticket
+
+
 class HistoryEntry(BaseModel):
     """One step of a ticket: what was done, by whom, from which steps to which, and what changed."""
 
@@ -100,6 +112,7 @@ class Ticket(BaseModel):
     status: TicketStatus = TicketStatus.OPEN
     assignment: Assignment | None = None
     sla: TicketSla | None = None
+    rating: Rating | None = None
     source: TicketSource = TicketSource.API
     source_ref: str | None = None  # the order, message or ticket it came from
     created_by: str

@@ -22,7 +22,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from chalicelib.domain.access import Ownership, Permission, Principal, Role, ScopeKind, in_scope
 from chalicelib.domain.assignment import (
@@ -45,6 +45,8 @@ from chalicelib.domain.assignment import (
 )
 from chalicelib.domain.common import Clock, ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from chalicelib.domain.customers import Customer
+from chalicelib.domain.notifications import Channel
+from chalicelib.domain.phones import mask_phone, normalize_phone
 from chalicelib.domain.tenants import User
 from chalicelib.domain.ticket_templates import TicketTemplate, preset_templates
 from chalicelib.domain.tickets import Assignment, HistoryEntry, Ticket, TicketStatus
@@ -79,7 +81,36 @@ class StaffProfileDraft(BaseModel):
     location: Location | None = None
     active: bool = True
     manager_id: str | None = Field(default=None, max_length=64)
+    wecom_userid: str | None = Field(
+        default=None, max_length=64, description="the WeCom member id (userid) for app messages"
+    )
+    phone: str | None = Field(
+        default=None,
+        max_length=32,
+        description="for SMS and voice calls; stored encrypted and shown masked. Omitted or the masked "
+        "number shown: unchanged; null or empty: removed",
+    )
     version: int = Field(default=0, ge=0, description="the version read; 0 for a new profile")
+
+    @field_validator("wecom_userid")
+    @classmethod
+    def _blank_is_none(cls, v: str | None) -> str | None:
+        return v or None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str | None) -> str | None:
+        if not v or "*" in v:  # removed, or the masked number a GET showed (checked against the stored one)
+            return v or None
+        try:
+            return normalize_phone(v)
+        except InvalidInputError as e:
+            raise ValueError(e.message) from None
+
+    @property
+    def keeps_phone(self) -> bool:
+        """The stored phone stays: the draft has none (the API never shows it) or the masked one shown."""
+        return "phone" not in self.model_fields_set or (self.phone is not None and "*" in self.phone)
 
     @model_validator(mode="after")
     def _valid_profile(self) -> StaffProfileDraft:
@@ -89,9 +120,12 @@ class StaffProfileDraft(BaseModel):
             raise ValueError("; ".join(str(err["msg"]) for err in e.errors())) from None
         return self
 
-    def profile(self, user_id: str, default_name: str = "") -> StaffProfile:
-        data = self.model_dump(exclude={"version"})
+    def profile(
+        self, user_id: str, default_name: str = "", *, current_phone: str | None = None
+    ) -> StaffProfile:
+        data = self.model_dump(exclude={"version", "phone"})
         data["name"] = data["name"] or default_name
+        data["phone"] = current_phone if self.keeps_phone else self.phone
         return StaffProfile.model_validate({"user_id": user_id, **data})
 
 
@@ -177,11 +211,15 @@ class AssignmentWrite:
 
 # -- ports (to move to services/ports.py) -------------------------------------------------------------
 class StaffRepository(Protocol):
+    """`get`, `list` and `roster` give profiles with the phone decrypted; `put` stores it encrypted."""
+
     def roster(self, tenant_id: str, *, consistent: bool = False) -> Roster: ...
     def list(self, tenant_id: str) -> list[StaffRecord]: ...
     def get(self, tenant_id: str, user_id: str) -> StaffRecord | None: ...
     def put(self, tenant_id: str, profile: StaffProfile, *, expected_version: int) -> StaffRecord: ...
-    def record_rating(self, tenant_id: str, user_id: str, score: Decimal) -> None: ...
+    def record_rating(
+        self, tenant_id: str, user_id: str, score: Decimal, *, once: str | None = None
+    ) -> None: ...
     def put_weights(self, tenant_id: str, weights: AssignmentWeights) -> None: ...
 
 
@@ -228,6 +266,26 @@ class TemplateCatalog:
             templates.update((t.id, t) for t in self._source.templates(tenant_id))
             cached = self._cache[tenant_id] = (_time.monotonic(), templates)
         return cached[1].get(template_id)
+
+
+class StaffDirectoryContacts:
+    """The notification service's `StaffContacts` port over the staff profiles (one GetItem a lookup): WeCom
+    app messages to the profile's `wecom_userid`, SMS and voice calls to its phone (decrypted by the store).
+    A user without a profile, or without these details, has no address for those channels."""
+
+    def __init__(self, staff: StaffRepository) -> None:
+        self._staff = staff
+
+    def contacts(self, tenant_id: str, user_id: str) -> dict[Channel, str]:
+        record = self._staff.get(tenant_id, user_id)
+        if record is None:
+            return {}
+        found: dict[Channel, str] = {}
+        if record.profile.wecom_userid:
+            found[Channel.WECOM] = record.profile.wecom_userid
+        if record.profile.phone:
+            found[Channel.SMS] = found[Channel.VOICE] = record.profile.phone
+        return found
 
 
 def is_vip(customer: Customer) -> bool:
@@ -482,13 +540,23 @@ class AssignmentService:
         user = next((u for u in self._users.list_users(principal.tenant_id) if u.id == user_id), None)
         if user is None or user.disabled:
             raise NotFoundError(f"no user {user_id}")
-        profile = draft.profile(user_id, default_name=user.name)
-        if principal.role is Role.MANAGER:
+        existing = None
+        if principal.role is Role.MANAGER or draft.keeps_phone:
             existing = self._staff.get(principal.tenant_id, user_id)
-            if not self._sees(principal, profile) or (
-                existing and not self._sees(principal, existing.profile)
-            ):
-                raise ForbiddenError("managers edit staff profiles within their own scope")
+        current_phone = existing.profile.phone if existing else None
+        if (
+            draft.keeps_phone
+            and draft.phone
+            and (not current_phone or mask_phone(current_phone) != draft.phone)
+        ):
+            raise InvalidInputError(
+                "phone: the masked number does not match the stored one: send the full number to change it"
+            )
+        profile = draft.profile(user_id, default_name=user.name, current_phone=current_phone)
+        if principal.role is Role.MANAGER and (
+            not self._sees(principal, profile) or (existing and not self._sees(principal, existing.profile))
+        ):
+            raise ForbiddenError("managers edit staff profiles within their own scope")
         return self._staff.put(principal.tenant_id, profile, expected_version=draft.version)
 
     def weights(self, *, principal: Principal) -> AssignmentWeights:
@@ -500,11 +568,13 @@ class AssignmentService:
         self._staff.put_weights(principal.tenant_id, weights)
         return weights
 
-    def record_rating(self, tenant_id: str, user_id: str, rating: Decimal) -> None:
-        """A customer's satisfaction score (1..5) for the staff's running average."""
+    def record_rating(
+        self, tenant_id: str, user_id: str, rating: Decimal, *, once: str | None = None
+    ) -> None:
+        """A customer's satisfaction score (1..5) for the staff's running average (`once`: counted once)."""
         if not Decimal(1) <= rating <= Decimal(5):
             raise InvalidInputError("a rating is between 1 and 5")
-        self._staff.record_rating(tenant_id, user_id, rating)
+        self._staff.record_rating(tenant_id, user_id, rating, once=once)
 
     # -- helpers ---------------------------------------------------------------------------------
     @staticmethod

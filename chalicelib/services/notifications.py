@@ -322,7 +322,8 @@ class StaffContacts(Protocol):
 
 class DirectoryAddressBook:
     """Customers: WeChat by their `openid` identity, SMS/voice by their phone. Staff: whatever the
-    StaffContacts port knows (the User model has no WeCom userid or phone yet)."""
+    StaffContacts port knows (`services.assignment.StaffDirectoryContacts`: the staff profile's WeCom
+    userid and phone)."""
 
     def __init__(self, *, customers: CustomerLookup, staff: StaffContacts | None = None) -> None:
         self._customers = customers

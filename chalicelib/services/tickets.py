@@ -6,6 +6,8 @@ assign, timers) are published as domain events for the workers that carry them o
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +28,9 @@ from chalicelib.domain.ticket_templates import (
     preset_templates,
 )
 from chalicelib.domain.tickets import (
+    FOLLOW_UP_AT_OR_BELOW,
     HistoryEntry,
+    Rating,
     Ticket,
     TicketSource,
     TicketStatus,
@@ -90,8 +94,10 @@ class TicketService:
         publisher: Publisher,
         clock: Clock,
         sla: SlaService | None = None,
+        link_key: bytes = b"",
     ) -> None:
         self._sla = sla
+        self._link_key = link_key  # signs the customers' rating links
         self._tickets = tickets
         self._customers = customers
         self._publisher = publisher
@@ -301,6 +307,91 @@ class TicketService:
             ).ticket
         except ConflictError:  # a concurrent delivery of the same record opened it first
             return self._tickets.get(system.tenant_id, ticket_id)
+
+    # -- satisfaction ------------------------------------------------------------------------------
+    def rating_link_token(self, ticket: Ticket) -> str:
+        """What the rating request carries: the tenant and ticket, signed (the customer has no API key)."""
+        body = f"{ticket.tenant_id}.{ticket.id}"
+        return f"{body}.{self._sign(body)}"
+
+    def rate_by_token(self, *, token: str, score: int, comment: str | None) -> Ticket:
+        tenant_id, _, rest = token.partition(".")
+        ticket_id, _, sig = rest.partition(".")
+        if not (tenant_id and ticket_id and hmac.compare_digest(sig, self._sign(f"{tenant_id}.{ticket_id}"))):
+            raise NotFoundError("no such rating link")
+        return self._rate(_system(tenant_id), ticket_id, score, comment, by="customer")
+
+    def rate(self, *, principal: Principal, ticket_id: str, score: int, comment: str | None) -> TicketView:
+        """Staff record a rating the customer gave them (by phone, in the shop)."""
+        principal.require(Permission.TICKETS_WRITE)
+        ticket = self._rate(principal, ticket_id, score, comment, by=principal.user_id)
+        workflow = self._workflow(principal.tenant_id, ticket.workflow_id, ticket.workflow_version)
+        return self._view(principal, ticket, [], workflow)
+
+    def _rate(
+        self, principal: Principal, ticket_id: str, score: int, comment: str | None, *, by: str
+    ) -> Ticket:
+        ticket = self._tickets.get(principal.tenant_id, ticket_id)
+        if ticket is None or not in_scope(principal, ticket.ownership):
+            raise NotFoundError(f"no ticket {ticket_id}")
+        if ticket.status is not TicketStatus.CLOSED:
+            raise ConflictError("only a closed ticket can be rated")
+        if ticket.rating is not None:
+            raise ConflictError(
+                "this ticket was rated already", details=[{"field": "score", "message": "rated"}]
+            )
+        now = self._clock.now()
+        after = ticket.model_copy(
+            update={
+                "rating": Rating(score=score, comment=comment, at=now, by=by),
+                "version": ticket.version + 1,
+                "updated_at": now,
+            }
+        )
+        entry = HistoryEntry(
+            seq=after.version,
+            at=now,
+            actor_id=by,
+            actor_role="customer" if by == "customer" else str(principal.role),
+            action="rate",
+            comment=comment,
+            fields={"score": score},
+        )
+        self._tickets.save(
+            after, expected_version=ticket.version, entry=entry, event=self._timeline(after, entry, principal)
+        )
+        self._publisher.publish(
+            [
+                envelope(
+                    "ticket.rated",
+                    after.tenant_id,
+                    f"{after.id}:rated",
+                    {"ticket_id": after.id, "score": score, "status": str(after.status)},
+                )
+            ]
+        )
+        return after
+
+    def follow_up(self, *, tenant_id: str, ticket_id: str) -> Ticket | None:
+        """A low rating (≤ 2) opens one follow-up ticket for the customer: a complaint, high priority,
+        pointing at the rated ticket (events worker; a redelivery opens nothing twice)."""
+        ticket = self._tickets.get(tenant_id, ticket_id)
+        if ticket is None or ticket.rating is None or ticket.rating.score > FOLLOW_UP_AT_OR_BELOW:
+            return None
+        comment = f"：{ticket.rating.comment}" if ticket.rating.comment else ""
+        draft = TicketDraft(
+            template_id="complaint",
+            customer_id=ticket.customer_id,
+            fields={"details": f"工单 {ticket.id}（{ticket.title}）客户评分 {ticket.rating.score}{comment}"},
+            priority=Priority.HIGH,
+            title=f"回访：{ticket.title}"[:200],
+            region=ticket.region,
+            store=ticket.store,
+        )
+        return self._open_from(_system(tenant_id), draft, TicketSource.FOLLOW_UP, ticket.id, ticket.rating.at)
+
+    def _sign(self, body: str) -> str:
+        return hmac.new(self._link_key, body.encode(), hashlib.sha256).hexdigest()[:32]
 
     def _link_customer(self, system: Principal, ticket: Ticket, customer_id: str) -> Ticket:
         """A ticket opened before its customer was known (an order whose buyer came later) gets linked."""

@@ -4,7 +4,8 @@ Query reads the whole roster with the weights (`#WEIGHTS` sorts first); 1,000 pr
 The profile is a JSON document; the counters are attributes changed only by atomic UpdateItem: `open_load`
 (by the assignment transactions, against `capacity` in their conditions), `rating_sum`/`ratings_count`
 (ADD, so concurrent ratings never lose one) and `last_assigned_at`. `put` SETs the profile fields and
-never touches a counter."""
+never touches a counter. The phone is in the document only encrypted (`phone_enc`, AES-GCM bound to the
+tenant and the user); reads decrypt it."""
 
 from __future__ import annotations
 
@@ -12,20 +13,30 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.assignment import AssignmentWeights, StaffProfile
 from chalicelib.domain.common import ConflictError, NotFoundError
 from chalicelib.services.assignment import Roster, StaffRecord
+from chalicelib.services.ports import PiiCipher
 from chalicelib.store import keys
-from chalicelib.store.table import AssignmentWeightsItem, Item, StaffItem
+from chalicelib.store.table import AssignmentWeightsItem, IdempotencyItem, Item, StaffItem, connection
 
 COUNTERS = frozenset({"open_load", "rating", "ratings_count", "last_assigned_at"})
 _Q2 = Decimal("0.01")
 
 
-def _record(item: StaffItem) -> StaffRecord:
+def _phone_context(tenant_id: str, user_id: str) -> str:
+    return f"{tenant_id}:staff:{user_id}"
+
+
+def _record(item: StaffItem, cipher: PiiCipher, tenant_id: str) -> StaffRecord:
     data: dict[str, Any] = json.loads(item.doc or "{}")
+    phone_enc = data.pop("phone_enc", None)
+    if phone_enc:
+        data["phone"] = cipher.decrypt(phone_enc, context=_phone_context(tenant_id, data["user_id"]))
     count = int(item.ratings_count or 0)
     rating = None
     if count and item.rating_sum is not None:
@@ -44,12 +55,15 @@ def _conflict(e: UpdateError) -> bool:
 
 
 class DynamoStaffRepository:
+    def __init__(self, *, cipher: PiiCipher) -> None:
+        self._cipher = cipher
+
     def roster(self, tenant_id: str, *, consistent: bool = False) -> Roster:
         """Every profile and the weights in one Query (consistent when loads must be current: a drain)."""
         roster = Roster(staff=[])
         for item in Item.query(keys.staff_pk(tenant_id), consistent_read=consistent):
             if isinstance(item, StaffItem):
-                record = _record(item)
+                record = _record(item, self._cipher, tenant_id)
                 roster.staff.append(record.profile)
                 roster.versions[record.profile.user_id] = record.version
             elif isinstance(item, AssignmentWeightsItem):
@@ -65,7 +79,7 @@ class DynamoStaffRepository:
             item = StaffItem.get(keys.staff_pk(tenant_id), keys.staff_sk(user_id), consistent_read=True)
         except StaffItem.DoesNotExist:
             return None
-        return _record(item)
+        return _record(item, self._cipher, tenant_id)
 
     def put(self, tenant_id: str, profile: StaffProfile, *, expected_version: int) -> StaffRecord:
         """Create (expected_version 0) or edit the profile at the version read; the counters stay."""
@@ -73,11 +87,15 @@ class DynamoStaffRepository:
         condition = (
             StaffItem.pk.does_not_exist() if expected_version == 0 else StaffItem.version == expected_version
         )
+        doc = profile.model_dump(mode="json", exclude={*COUNTERS, "phone"})
+        if profile.phone:
+            context = _phone_context(tenant_id, profile.user_id)
+            doc["phone_enc"] = self._cipher.encrypt(profile.phone, context=context)
         try:
             item.update(
                 actions=[
                     StaffItem.type.set(StaffItem),
-                    StaffItem.doc.set(profile.model_dump_json(exclude=set(COUNTERS))),
+                    StaffItem.doc.set(json.dumps(doc, ensure_ascii=False, separators=(",", ":"))),
                     StaffItem.capacity.set(profile.capacity),
                     StaffItem.version.set(expected_version + 1),
                     StaffItem.open_load.set(StaffItem.open_load | 0),
@@ -91,20 +109,33 @@ class DynamoStaffRepository:
                     details=[{"field": "version", "message": f"version {expected_version} is stale"}],
                 ) from e
             raise
-        return _record(item)
+        return _record(item, self._cipher, tenant_id)
 
-    def record_rating(self, tenant_id: str, user_id: str, score: Decimal) -> None:
-        """ADD to the sum and the count in one UpdateItem: exact (Decimal) and safe under concurrency."""
+    def record_rating(self, tenant_id: str, user_id: str, score: Decimal, *, once: str | None = None) -> None:
+        """ADD to the sum and the count: exact (Decimal) and safe under concurrency. With `once` (e.g. the
+        rated ticket), an idempotency marker is written in the same transaction, so a redelivered rating
+        event is counted once."""
         item = StaffItem(keys.staff_pk(tenant_id), keys.staff_sk(user_id))
+        actions: list[Action] = [StaffItem.rating_sum.add(score), StaffItem.ratings_count.add(1)]
+        if once is None:
+            try:
+                item.update(actions=actions, condition=StaffItem.pk.exists())
+            except UpdateError as e:
+                if _conflict(e):
+                    raise NotFoundError(f"no staff profile for {user_id}") from e
+                raise
+            return
+        marker = IdempotencyItem(keys.idempotency_pk(tenant_id, f"rating:{once}"), keys.IDEMPOTENCY_SK)
         try:
-            item.update(
-                actions=[StaffItem.rating_sum.add(score), StaffItem.ratings_count.add(1)],
-                condition=StaffItem.pk.exists(),
-            )
-        except UpdateError as e:
-            if _conflict(e):
+            with TransactWrite(connection=connection()) as tx:
+                tx.save(marker, condition=IdempotencyItem.pk.does_not_exist())
+                tx.update(item, actions=actions, condition=StaffItem.pk.exists())
+        except TransactWriteError as e:
+            try:
+                IdempotencyItem.get(marker.pk, marker.sk)
+            except IdempotencyItem.DoesNotExist:
                 raise NotFoundError(f"no staff profile for {user_id}") from e
-            raise
+            return  # counted before
 
     def weights(self, tenant_id: str) -> AssignmentWeights | None:
         try:

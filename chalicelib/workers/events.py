@@ -5,11 +5,14 @@ queue's maxReceiveCount, lands in the DLQ; the rest of the batch is acknowledged
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from chalice.app import Blueprint, SQSEvent
 
 from chalicelib.bootstrap import container
+from chalicelib.domain.common import NotFoundError
+from chalicelib.domain.notifications import NotificationRequest, RecipientKind
 from chalicelib.observability import logger
 from chalicelib.resources import EVENTS_QUEUE
 from chalicelib.services.events import EventEnvelope
@@ -37,13 +40,55 @@ def _ticket_step(envelope: EventEnvelope) -> None:
     free the assignee's capacity when the ticket closes (the oldest waiting ticket then gets it)."""
     data, tenant_id = envelope.data, envelope.tenant_id
     ticket_id = str(data["ticket_id"])
-    assignment = container().assignment
+    c = container()
+    assignment = c.assignment
+    if envelope.type == "ticket.rated":
+        _rated(tenant_id, ticket_id, int(data["score"]))
+        return
     if data.get("status") == "closed":
         assignment.release(tenant_id, ticket_id)
+        _ask_for_rating(tenant_id, ticket_id)
         return
     wants = any(e.get("type") == "assign" for e in data.get("effects", []))
     if wants or envelope.type == "ticket.reopen":
         assignment.auto_assign(tenant_id, ticket_id)
+
+
+def _ask_for_rating(tenant_id: str, ticket_id: str) -> None:
+    """The customer gets a rating request (1–5 and a comment) through a signed link, once per closing."""
+    c = container()
+    ticket = c.ticket_repo.get(tenant_id, ticket_id)
+    if ticket is None or ticket.customer_id is None or ticket.rating is not None:
+        return
+    link = f"{c.settings.public_url.rstrip('/')}/public/ratings/{c.tickets.rating_link_token(ticket)}"
+    closed = ticket.closed_at.isoformat() if ticket.closed_at else ""
+    c.notifier.notify(
+        [
+            NotificationRequest(
+                tenant_id=tenant_id,
+                event="rating.requested",
+                recipient_kind=RecipientKind.CUSTOMER,
+                recipient_id=ticket.customer_id,
+                data={"ticket_id": ticket.id, "title": ticket.title, "link": link},
+                idempotency_key=f"rating:{ticket.id}:{closed}",
+                ticket_id=ticket.id,
+            )
+        ]
+    )
+
+
+def _rated(tenant_id: str, ticket_id: str, score: int) -> None:
+    """A rating feeds the engineer's running average (assignment) and, when low, opens a follow-up."""
+    c = container()
+    ticket = c.ticket_repo.get(tenant_id, ticket_id)
+    if ticket is not None and ticket.assignment is not None:
+        try:
+            c.assignment.record_rating(
+                tenant_id, ticket.assignment.assignee_id, Decimal(score), once=ticket.id
+            )
+        except NotFoundError:
+            logger.info("rating not averaged: the assignee has no staff profile")
+    c.tickets.follow_up(tenant_id=tenant_id, ticket_id=ticket_id)
 
 
 @bp.on_sqs_message(queue=EVENTS_QUEUE.name, batch_size=EVENTS_QUEUE.batch_size)

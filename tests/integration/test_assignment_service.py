@@ -38,7 +38,7 @@ NIGHT = {d: [(time(20), time(23))] for d in range(7)}
 
 def build_service(c: bootstrap.Container, store: DynamoAssignmentStore | None = None) -> AssignmentService:
     return AssignmentService(
-        staff=DynamoStaffRepository(),
+        staff=DynamoStaffRepository(cipher=c.cipher),
         store=store or DynamoAssignmentStore(),
         customers=c.customer_repo,
         users=c.tenant_repo,
@@ -55,7 +55,7 @@ def service(container: bootstrap.Container) -> AssignmentService:
 class World:
     def __init__(self, c: bootstrap.Container, tenant: TenantKeys, service: AssignmentService) -> None:
         self.c, self.tenant, self.service = c, tenant, service
-        self.staff = DynamoStaffRepository()
+        self.staff = DynamoStaffRepository(cipher=c.cipher)
         # Its own TicketService: the container's also wires SLA timers, which are not the point here.
         self.tickets = TicketService(
             tickets=c.ticket_repo, customers=c.customer_repo, publisher=c.publisher, clock=c.clock

@@ -10,7 +10,7 @@ import pytest
 from chalicelib.domain.common import ConflictError
 from chalicelib.services.tickets import TransitionCommand
 from tests.fakes.dynamo import count_requests
-from tests.integration.conftest import Api, TenantKeys
+from tests.integration.conftest import Api, TenantKeys, drain
 
 
 def customer(api: Api, tenant: TenantKeys, **extra: Any) -> str:
@@ -253,3 +253,36 @@ def test_a_transition_reads_the_ticket_and_writes_once(container, api: Api, tena
         )
     # the ticket (GetItem) and one transaction: ticket, history entry, customer timeline event
     assert dict(n.calls) == {"GetItem": 1, "TransactWriteItems": 1}
+
+
+def test_a_low_rating_through_the_customers_link_opens_one_follow_up(container, api: Api, tenant: TenantKeys):
+    cid = customer(api, tenant)
+    t = open_ticket(
+        api,
+        tenant,
+        {"template_id": "repair", "customer_id": cid, "fields": {"fault_description": "空调冒烟"}},
+    )
+    tid = t["ticket"]["id"]
+    assert act(api, tenant, tid, "agent_all", "confirm").status_code == 409  # not closed yet
+    too_early = api.call("POST", f"/v1/tickets/{tid}/rating", tenant, {"score": 5}, role="agent_all")
+    assert too_early.status_code == 409
+    for role, action in (("agent_all", "assign"), ("engineer", "resolve"), ("agent_all", "confirm")):
+        assert act(api, tenant, tid, role, action).status_code == 200
+    drain("scrm-events")  # the closing asks the customer for a rating
+    deliveries = container.notifications.log_for_ticket(tenant.tenant_id, tid)
+    assert [d.request.event for d in deliveries] == ["rating.requested"]
+    link = deliveries[0].request.data["link"]
+    token = link.rsplit("/", 1)[1]
+
+    forged = api.call("POST", f"/public/ratings/{token[:-1]}0", None, {"score": 1})
+    assert forged.status_code == 404
+    rated = api.call("POST", f"/public/ratings/{token}", None, {"score": 2, "comment": "师傅迟到两小时"})
+    assert rated.status_code == 200, rated.data
+    assert api.call("POST", f"/public/ratings/{token}", None, {"score": 5}).status_code == 409  # once
+    drain("scrm-events")
+    drain("scrm-events")
+    tickets = api.call("GET", f"/v1/customers/{cid}/tickets", tenant).data["items"]
+    follow_ups = [x for x in tickets if x["source"] == "follow_up"]
+    assert len(follow_ups) == 1
+    assert follow_ups[0]["priority"] == "high" and follow_ups[0]["source_ref"] == tid
+    assert "师傅迟到两小时" in follow_ups[0]["fields"]["details"]
