@@ -113,6 +113,8 @@ class Ticket(BaseModel):
     assignment: Assignment | None = None
     sla: TicketSla | None = None
     rating: Rating | None = None
+    entered_at: dict[str, datetime] = Field(default_factory=dict)  # active steps → when entered
+    last_exits: dict[str, float] = Field(default_factory=dict)  # steps the last step left → seconds spent
     source: TicketSource = TicketSource.API
     source_ref: str | None = None  # the order, message or ticket it came from
     created_by: str
@@ -263,6 +265,15 @@ def actions_for(ticket: Ticket, workflow: WorkflowDefinition, performer: Perform
 
 
 def _follow(ticket: Ticket, step: Step, at: datetime) -> None:
+    # Time in each step, for the workflow's per-step statistics: the exits of this step are measured
+    # against when their steps were entered.
+    ticket.last_exits = {
+        n: (at - ticket.entered_at[n]).total_seconds() for n in step.exited if n in ticket.entered_at
+    }
+    for n in step.exited:
+        ticket.entered_at.pop(n, None)
+    for n in step.entered:
+        ticket.entered_at[n] = at
     ticket.state = step.state
     ticket.updated_at = at
     was = ticket.status

@@ -539,7 +539,10 @@ class TicketService:
                         "ticket_id": ticket.id,
                         "version": ticket.version,
                         "status": str(ticket.status),
+                        "workflow_id": ticket.workflow_id,
+                        "workflow_version": ticket.workflow_version,
                         "entered": step.entered,
+                        "exited": ticket.last_exits,  # step → seconds spent in it
                         "effects": [e.model_dump(mode="json") for e in step.effects],
                     },
                 )
