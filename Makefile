@@ -34,6 +34,7 @@ bench: $(STAMP)  ## DynamoDB requests and latency per operation, cold-import tim
 	$(BIN)/python -m bench.webhooks
 	$(BIN)/python -m bench.imports
 	$(BIN)/python -m bench.assignment
+	$(BIN)/python -m bench.tickets
 
 infra: $(STAMP)  ## synthesize the CloudFormation template into infra/out/
 	$(BIN)/python -m infra.synth --stage dev

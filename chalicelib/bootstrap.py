@@ -216,6 +216,20 @@ class Container:
         )
 
     @cached_property
+    def workflow_stats(self) -> Any:  # WorkflowStatsService (imported here: this block is appended)
+        from chalicelib.services.workflow_stats import WorkflowStatsService
+        from chalicelib.store.workflow_stats import DynamoWorkflowStatsStore
+
+        tickets = self.tickets
+        return WorkflowStatsService(
+            store=DynamoWorkflowStatsStore(),
+            workflows=lambda principal, workflow_id, version: tickets.workflow(
+                principal=principal, workflow_id=workflow_id, version=version
+            ),
+            clock=self.clock,
+        )
+
+    @cached_property
     def staff_repo(self) -> StaffRepository:
         from chalicelib.store.staff import DynamoStaffRepository
 

@@ -10,7 +10,8 @@ from chalicelib.api.http import Api, Ctx, Result
 from chalicelib.api.schemas import PageQuery
 from chalicelib.bootstrap import container
 from chalicelib.domain.calendars import BusinessCalendar
-from chalicelib.domain.notifications import Delivery
+from chalicelib.domain.common import InvalidInputError
+from chalicelib.domain.notifications import Channel, Delivery, Subscription
 from chalicelib.domain.sla import SlaPolicy
 from chalicelib.domain.ticket_templates import TicketTemplate
 from chalicelib.domain.tickets import Ticket
@@ -302,4 +303,88 @@ def ticket_notifications(ctx: Ctx, ticket_id: str) -> Result:
     container().tickets.get(principal=ctx.user, ticket_id=ticket_id)  # readable by the caller, or 404
     return Result(
         DeliveriesPublic(items=container().notifications.log_for_ticket(ctx.user.tenant_id, ticket_id))
+    )
+
+
+class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: str | None = Field(default=None, description="default: the ticket's customer")
+    channels: list[Channel] = Field(default_factory=list, description="empty: the default order")
+    events: list[str] = Field(default_factory=list, description="empty: every ticket event")
+    active: bool = Field(default=True, description="false unsubscribes")
+
+
+@api.route(
+    "/v1/tickets/{ticket_id}/subscriptions",
+    "POST",
+    summary="Subscribe a customer to a ticket's progress (or unsubscribe with active=false)",
+    body=SubscriptionIn,
+    response=Subscription,
+    errors=(400, 404),
+)
+def subscribe(ctx: Ctx, ticket_id: str) -> Result:
+    body: SubscriptionIn = ctx.body
+    ticket = container().tickets.get(principal=ctx.user, ticket_id=ticket_id).ticket  # readable, or 404
+    customer_id = body.customer_id or ticket.customer_id
+    if not customer_id:
+        raise InvalidInputError(
+            "the ticket has no customer: name one", details=[{"field": "customer_id", "message": "required"}]
+        )
+    return Result(
+        container().notifications.subscribe(
+            tenant_id=ctx.user.tenant_id,
+            ticket_id=ticket_id,
+            customer_id=customer_id,
+            channels=body.channels,
+            events=body.events,
+            active=body.active,
+        )
+    )
+
+
+# -- per-step workflow statistics (appended; these imports belong at the top when convenient) ----------
+from decimal import Decimal  # noqa: E402
+
+from chalicelib.domain.workflow_stats import MIN_ENTRIES  # noqa: E402
+from chalicelib.services.workflow_stats import MAX_DAYS, WorkflowStatsView  # noqa: E402
+
+
+class WorkflowStatsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(default=None, ge=1, description="a published version; default the latest")
+    days: int = Field(default=30, ge=1, le=MAX_DAYS, description="the last N days (UTC), today included")
+    threshold: Decimal | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="drop-off rate above which a step raises an alert (0–1); default 0.15 (a tenant setting "
+        "later)",
+    )
+    min_entries: int = Field(
+        default=MIN_ENTRIES, ge=1, description="steps with fewer entries in the period raise no alert"
+    )
+
+
+@api.route(
+    "/v1/workflows/{workflow_id}/stats",
+    "GET",
+    summary="Per-step statistics of a workflow version: entries, exits, median and p90 time in the step, "
+    "drop-off rate, and alerts for steps whose drop-off is above the threshold",
+    query=WorkflowStatsQuery,
+    response=WorkflowStatsView,
+    errors=(400, 403, 404),
+)
+def workflow_stats(ctx: Ctx, workflow_id: str) -> Result:
+    q: WorkflowStatsQuery = ctx.query
+    return Result(
+        container().workflow_stats.stats(
+            principal=ctx.user,
+            workflow_id=workflow_id,
+            version=q.version,
+            days=q.days,
+            threshold=q.threshold,
+            min_entries=q.min_entries,
+        )
     )

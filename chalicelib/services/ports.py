@@ -260,3 +260,34 @@ class PeopleDirectory(Protocol):
     def managers_for(self, tenant_id: str, *, region: str | None, store: str | None) -> list[str]:
         """The managers responsible for a store (else its region, else the tenant's admins)."""
         ...
+
+
+# -- workflow statistics (appended; these imports belong at the top when convenient) --------------------
+from collections.abc import Mapping  # noqa: E402
+from datetime import date  # noqa: E402
+
+from chalicelib.domain.workflow_stats import NodeCounters  # noqa: E402
+
+
+class WorkflowStatsStore(Protocol):
+    """Per-step counters of a workflow version, per day (store/workflow_stats.py)."""
+
+    def add(
+        self,
+        tenant_id: str,
+        workflow_id: str,
+        version: int,
+        day: date,
+        deltas: Mapping[str, NodeCounters],
+        *,
+        once: str,
+        at: datetime,
+    ) -> bool:
+        """Add the counters atomically, once per `once` key (False: counted before)."""
+        ...
+
+    def read(
+        self, tenant_id: str, workflow_id: str, version: int, first: date, last: date
+    ) -> dict[str, NodeCounters]:
+        """The counters of each step summed over the days `first`…`last` (inclusive)."""
+        ...

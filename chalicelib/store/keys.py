@@ -236,3 +236,14 @@ def ticket_queue_order_sk(enqueued_at: datetime, ticket_id: str) -> str:
 def open_tickets_pk(tenant_id: str) -> str:
     """GSI2 (sparse: open tickets only): the tenant's open tickets by resolution deadline."""
     return f"T#{tenant_id}#TKOPEN"
+
+
+# -- workflow statistics (store/workflow_stats.py) -----------------------------------------------------
+def workflow_stats_pk(tenant_id: str, workflow_id: str, version: int) -> str:
+    """Per-step counters of one workflow version: one item per day × step, one Query reads a period."""
+    return f"T#{tenant_id}#WFSTAT#{workflow_id}#{version}"
+
+
+def workflow_stats_sk(day: str, step_id: str) -> str:
+    """Day first (`YYYY-MM-DD`), so `sk BETWEEN "<first>#" AND "<last>#~"` selects a period of every step."""
+    return f"{day}#{step_id}"

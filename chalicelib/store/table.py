@@ -242,3 +242,13 @@ class NotificationPolicyItem(Item, discriminator="notification_policy"):
 
 class SubscriptionItem(Item, discriminator="subscription"):
     pass
+
+
+# -- workflow statistics (store/workflow_stats.py) --
+class WorkflowStatItem(Item, discriminator="workflow_stat"):
+    """Counters of one step on one day, changed only by UpdateItem ADD. The duration histogram's buckets are
+    the numbered attributes `h00`…`h39` (see domain/workflow_stats.py), added by name and read raw."""
+
+    entries = NumberAttribute(null=True)
+    exits = NumberAttribute(null=True)
+    dropped = NumberAttribute(null=True)

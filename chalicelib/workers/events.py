@@ -41,10 +41,13 @@ def _ticket_step(envelope: EventEnvelope) -> None:
     data, tenant_id = envelope.data, envelope.tenant_id
     ticket_id = str(data["ticket_id"])
     c = container()
+    if data.get("workflow_id"):
+        c.workflow_stats.record(tenant_id, data)  # per-step statistics, once per ticket version
     assignment = c.assignment
     if envelope.type == "ticket.rated":
         _rated(tenant_id, ticket_id, int(data["score"]))
         return
+    _notify_steps(envelope)
     if data.get("status") == "closed":
         assignment.release(tenant_id, ticket_id)
         _ask_for_rating(tenant_id, ticket_id)
@@ -52,6 +55,59 @@ def _ticket_step(envelope: EventEnvelope) -> None:
     wants = any(e.get("type") == "assign" for e in data.get("effects", []))
     if wants or envelope.type == "ticket.reopen":
         assignment.auto_assign(tenant_id, ticket_id)
+
+
+# The workflow designer's notify templates → the notification events tenants write texts for.
+_NOTIFY_EVENTS = {"engineer_on_the_way": "ticket.engineer_on_the_way", "done": "ticket.done"}
+
+
+def _notify_steps(envelope: EventEnvelope) -> None:
+    """The `notify` actions of the steps a ticket entered (the customer told the engineer is on the way,
+    the assignee told to act), and the customer told a new ticket was accepted. One per ticket version,
+    step and recipient (idempotency key), however often the event is delivered."""
+    data, c = envelope.data, container()
+    notices = [e for e in data.get("effects", []) if e.get("type") == "notify"]
+    if envelope.type == "ticket.created":
+        notices.append({"node": "", "params": {"to": "customer", "template": "created"}})
+    if not notices:
+        return
+    ticket = c.ticket_repo.get(envelope.tenant_id, str(data["ticket_id"]))
+    if ticket is None:
+        return
+    requests: list[NotificationRequest] = []
+    for notice in notices:
+        params = notice.get("params", {})
+        to = str(params.get("to", "customer"))
+        template = str(params.get("template") or "")
+        if to == "customer" and ticket.customer_id:
+            kind, recipient = RecipientKind.CUSTOMER, ticket.customer_id
+        elif to == "assignee" and ticket.assignment:
+            kind, recipient = RecipientKind.USER, ticket.assignment.assignee_id
+        else:
+            continue  # roles and departments: the step's actors see it in their queue (not messaged yet)
+        event = (
+            "ticket.created"
+            if template == "created"
+            else _NOTIFY_EVENTS.get(template, "ticket.status_changed")
+        )
+        requests.append(
+            NotificationRequest(
+                tenant_id=envelope.tenant_id,
+                event=event,
+                recipient_kind=kind,
+                recipient_id=recipient,
+                data={
+                    "ticket_id": ticket.id,
+                    "title": ticket.title,
+                    "status": ", ".join(ticket.state.active),
+                    "text": str(params.get("text", "")),
+                },
+                idempotency_key=f"ticket:{ticket.id}:{data.get('version')}:{notice.get('node')}:{to}:{event}",
+                ticket_id=ticket.id,
+            )
+        )
+    if requests:
+        c.notifier.notify(requests)
 
 
 def _ask_for_rating(tenant_id: str, ticket_id: str) -> None:

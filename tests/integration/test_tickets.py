@@ -286,3 +286,27 @@ def test_a_low_rating_through_the_customers_link_opens_one_follow_up(container, 
     assert len(follow_ups) == 1
     assert follow_ups[0]["priority"] == "high" and follow_ups[0]["source_ref"] == tid
     assert "师傅迟到两小时" in follow_ups[0]["fields"]["details"]
+
+
+def test_the_customer_hears_of_the_ticket_and_the_engineer_on_the_way(
+    container, api: Api, tenant: TenantKeys
+):
+    cid = customer(api, tenant)
+    t = open_ticket(
+        api, tenant, {"template_id": "repair", "customer_id": cid, "fields": {"fault_description": "漏水"}}
+    )
+    tid = t["ticket"]["id"]
+    sub = api.call(
+        "POST", f"/v1/tickets/{tid}/subscriptions", tenant, {"channels": ["sms"]}, role="agent_all"
+    )
+    assert sub.status_code == 200, sub.data
+    assert act(api, tenant, tid, "agent_all", "assign").status_code == 200  # → on site: 工程师已出发
+    drain("scrm-events")
+    drain("scrm-events")
+    log = api.call("GET", f"/v1/tickets/{tid}/notifications", tenant).data["items"]
+    events = sorted(d["request"]["event"] for d in log if d["request"]["recipient_kind"] == "customer")
+    assert events == ["ticket.created", "ticket.engineer_on_the_way"]
+    assert all(d["address"] is None or "****" in d["address"] for d in log)  # phones masked in the log
+    drain("scrm-events")  # redelivery-safe: still one of each
+    again = api.call("GET", f"/v1/tickets/{tid}/notifications", tenant).data["items"]
+    assert len(again) == len(log)
