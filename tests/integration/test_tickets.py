@@ -270,8 +270,8 @@ def test_a_low_rating_through_the_customers_link_opens_one_follow_up(container, 
         assert act(api, tenant, tid, role, action).status_code == 200
     drain("scrm-events")  # the closing asks the customer for a rating
     deliveries = container.notifications.log_for_ticket(tenant.tenant_id, tid)
-    assert [d.request.event for d in deliveries] == ["rating.requested"]
-    link = deliveries[0].request.data["link"]
+    [request] = [d for d in deliveries if d.request.event == "rating.requested"]
+    link = request.request.data["link"]
     token = link.rsplit("/", 1)[1]
 
     forged = api.call("POST", f"/public/ratings/{token[:-1]}0", None, {"score": 1})
