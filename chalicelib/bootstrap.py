@@ -10,7 +10,7 @@ from typing import Any
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.common import Clock, SystemClock
 from chalicelib.domain.notifications import Channel, Provider
-from chalicelib.resources import EVENTS_QUEUE, INGEST_QUEUE, NOTIFY_QUEUE, TICKET_SLA
+from chalicelib.resources import EVENTS_QUEUE, INGEST_QUEUE, NOTIFY_QUEUE, TICKET_APPROVAL, TICKET_SLA
 from chalicelib.services.assignment import (
     AssignmentService,
     AssignmentStore,
@@ -213,6 +213,9 @@ class Container:
             clock=self.clock,
             sla=self.sla,
             link_key=self.settings.derived_key("ticket-links"),
+            starter=self.workflow_starter,
+            notifier=self.notifier,
+            people=self.people,
         )
 
     @cached_property
@@ -369,7 +372,11 @@ class Container:
             "stepfunctions", region_name=self.settings.region, endpoint_url=self.settings.aws_endpoint
         )
         return StepFunctionsStarter(
-            client=client, machines={TICKET_SLA.logical_id: self.settings.state_machine_ticket_sla}
+            client=client,
+            machines={
+                TICKET_SLA.logical_id: self.settings.state_machine_ticket_sla,
+                TICKET_APPROVAL.logical_id: self.settings.state_machine_ticket_approval,
+            },
         )
 
     @cached_property

@@ -98,7 +98,8 @@ INGEST_QUEUE = QueueSpec(
     batch_size=10,
 )
 
-# SLA timer steps: a ticket's Step Functions timer sends here (with a task token) each time it wakes.
+# Ticket waits on Step Functions: the SLA timer's steps (each time it wakes) and approval steps (the task
+# token to answer when the approvers decide, or the notice that they are late), each with a task token.
 SLA_QUEUE = QueueSpec(
     logical_id="sla",
     name="scrm-sla",
@@ -128,4 +129,9 @@ TICKET_SLA = StateMachineSpec(
     logical_id="ticket_sla", name="scrm-ticket-sla", definition_file="ticket_sla.asl.json"
 )
 
-STATE_MACHINES: tuple[StateMachineSpec, ...] = (TICKET_SLA,)
+# One execution per approval step a ticket enters: waits for the decision's task token, escalates if late.
+TICKET_APPROVAL = StateMachineSpec(
+    logical_id="ticket_approval", name="scrm-ticket-approval", definition_file="ticket_approval.asl.json"
+)
+
+STATE_MACHINES: tuple[StateMachineSpec, ...] = (TICKET_SLA, TICKET_APPROVAL)

@@ -3,6 +3,7 @@
 - `transact_write_items` deep-copies the whole table once per *item* of the transaction for its rollback
   copy. One copy per table per transaction gives the same rollback behaviour; without this, a bulk import
   on the local stack (thousands of transactions on a growing table) needs minutes and gigabytes.
+- Item operations are serialised (below): moto's tables are not safe against concurrent writers.
 - `receive_message` checks each message's retention through `get_queue_attributes`, which computes every
   attribute of the queue (walking all its messages twice) to read one number: ~3 ms per message received,
   more than our whole handler. The patch reads the queue's retention period directly."""
@@ -45,6 +46,7 @@ def install() -> None:
                 setattr(models, "copy", copy)  # noqa: B010
 
     models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    _serialize_table_access(models.DynamoDBBackend)
     _patch_sqs_retention()
     _installed = True
 
@@ -60,3 +62,33 @@ def _patch_sqs_retention() -> None:
     SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
         is_message_valid_based_on_retention_period
     )
+
+
+# The item operations of moto's DynamoDB backend: none is safe against another thread changing the same
+# table (a transaction's rollback copy or a Scan iterates the table while a put resizes it: "dictionary
+# changed size during iteration"). moto's server is threaded and the local stack's processes call it at
+# once, so each of these runs alone. It costs no throughput: the GIL serialises them anyway.
+_TABLE_OPERATIONS = (
+    "put_item",
+    "get_item",
+    "update_item",
+    "delete_item",
+    "query",
+    "scan",
+    "batch_get_item",
+    "batch_write_item",
+    "transact_get_items",
+    "transact_write_items",
+)
+_table_lock = threading.RLock()
+
+
+def _serialize_table_access(backend: Any) -> None:
+    for name in _TABLE_OPERATIONS:
+        original = getattr(backend, name)
+
+        def serialized(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with _table_lock:
+                return _original(self, *args, **kwargs)
+
+        setattr(backend, name, serialized)

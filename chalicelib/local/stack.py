@@ -233,13 +233,18 @@ def main() -> None:
     except Exception:
         stack.stop()
         raise
+    failed: str | None = None
     while not done.wait(0.5):
         failed = stack.failed_child()
         if failed:
             print(f"local stack: `{failed}` exited; stopping", file=sys.stderr)
             break
     stack.stop()
-    time.sleep(0.1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # moto runs each state machine execution in a thread of its own, and a ticket's SLA timer may sleep for
+    # days in a Wait state: those threads would keep the process alive after everything was saved.
+    os._exit(1 if failed else 0)
 
 
 if __name__ == "__main__":

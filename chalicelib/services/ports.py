@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from chalicelib.domain.calendars import BusinessCalendar
@@ -17,6 +17,7 @@ from chalicelib.domain.tenants import ApiKey, Tenant, User
 from chalicelib.domain.ticket_templates import TicketTemplate
 from chalicelib.domain.tickets import HistoryEntry, Ticket
 from chalicelib.domain.timeline import TimelineEvent
+from chalicelib.domain.workflow_stats import NodeCounters
 from chalicelib.domain.workflows import WorkflowDefinition
 
 if TYPE_CHECKING:
@@ -222,6 +223,8 @@ class TicketRepository(Protocol):
         self, tenant_id: str, customer_id: str, *, limit: int, cursor: str | None
     ) -> Page[Ticket]: ...
     def open_tickets(self, tenant_id: str) -> Iterator[Ticket]: ...
+    def put_wait_token(self, tenant_id: str, ticket_id: str, node: str, token: str) -> None: ...
+    def pop_wait_token(self, tenant_id: str, ticket_id: str, node: str) -> str | None: ...
     def templates(self, tenant_id: str) -> list[TicketTemplate]: ...
     def put_template(
         self, tenant_id: str, template: TicketTemplate, *, expected_version: int | None
@@ -263,10 +266,6 @@ class PeopleDirectory(Protocol):
 
 
 # -- workflow statistics (appended; these imports belong at the top when convenient) --------------------
-from collections.abc import Mapping  # noqa: E402
-from datetime import date  # noqa: E402
-
-from chalicelib.domain.workflow_stats import NodeCounters  # noqa: E402
 
 
 class WorkflowStatsStore(Protocol):

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain.access import Permission, Principal, Role, Scope, ScopeKind, in_scope
 from chalicelib.domain.common import Clock, ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from chalicelib.domain.notifications import NotificationRequest, RecipientKind
 from chalicelib.domain.orders import Order
 from chalicelib.domain.ticket_templates import (
     DEFAULT_URGENCY_KEYWORDS,
@@ -40,9 +41,26 @@ from chalicelib.domain.tickets import (
     transition,
 )
 from chalicelib.domain.timeline import Actor, ActorType, TimelineEvent
-from chalicelib.domain.workflows import Performer, Step, WorkflowDefinition, preset_workflows, publish
+from chalicelib.domain.workflows import (
+    Node,
+    NodeActionType,
+    NodeKind,
+    Performer,
+    Step,
+    WorkflowDefinition,
+    preset_workflows,
+    publish,
+)
 from chalicelib.services.events import envelope
-from chalicelib.services.ports import CustomerRepository, Page, Publisher, TicketRepository
+from chalicelib.services.ports import (
+    CustomerRepository,
+    Notifier,
+    Page,
+    PeopleDirectory,
+    Publisher,
+    TicketRepository,
+    WorkflowStarter,
+)
 
 if TYPE_CHECKING:
     from chalicelib.services.sla import SlaService
@@ -95,7 +113,13 @@ class TicketService:
         clock: Clock,
         sla: SlaService | None = None,
         link_key: bytes = b"",
+        starter: WorkflowStarter | None = None,
+        notifier: Notifier | None = None,
+        people: PeopleDirectory | None = None,
     ) -> None:
+        self._starter = starter
+        self._notifier = notifier
+        self._people = people
         self._sla = sla
         self._link_key = link_key  # signs the customers' rating links
         self._tickets = tickets
@@ -233,6 +257,7 @@ class TicketService:
         self._tickets.create(ticket, entry, self._timeline(ticket, entry, principal))
         if self._sla is not None:
             self._sla.start_timer(ticket)
+        self._waits(ticket, step, workflow)
         self._announce(ticket, step, "ticket.created")
         return self._view(principal, ticket, [entry], workflow)
 
@@ -460,6 +485,7 @@ class TicketService:
         )
         if restart and self._sla is not None:
             self._sla.start_timer(after)
+        self._waits(after, step, workflow)
         self._announce(after, step, f"ticket.{command.action}")
         return self._view(principal, after, [entry], workflow)
 
@@ -526,6 +552,72 @@ class TicketService:
             },
         )
 
+    def _waits(self, ticket: Ticket, step: Step, workflow: WorkflowDefinition) -> None:
+        """Approval steps wait on Step Functions (functions/ticket_approval.asl.json): entering one starts
+        an execution that holds a task token until the approvers decide (or escalates when they are late);
+        leaving one returns the token. Both after the ticket's write committed."""
+        if self._starter is None:
+            return
+        kinds = {n.id: n for n in workflow.nodes}
+        for node_id in step.exited:
+            if node_id in kinds and kinds[node_id].kind is NodeKind.APPROVAL:
+                token = self._tickets.pop_wait_token(ticket.tenant_id, ticket.id, node_id)
+                if token:
+                    self._starter.succeed(token, {"decision": "decided", "version": ticket.version})
+        for node_id in step.entered:
+            node = kinds.get(node_id)
+            if node is None or node.kind is not NodeKind.APPROVAL:
+                continue
+            self._starter.start(
+                APPROVAL_WAIT,
+                f"{ticket.id}-{node_id}-{ticket.version}",
+                {
+                    "tenant_id": ticket.tenant_id,
+                    "ticket_id": ticket.id,
+                    "node": node_id,
+                    "timeout_seconds": _approval_timeout(node),
+                },
+            )
+
+    def approval_waiting(self, tenant_id: str, ticket_id: str, node: str, token: str) -> None:
+        """The approval execution's token arrived (SLA/timers queue): keep it for the decision, or answer at
+        once when the approvers were quicker than the queue."""
+        assert self._starter is not None
+        ticket = self._tickets.get(tenant_id, ticket_id)
+        if ticket is None or node not in ticket.state.active:
+            self._starter.succeed(token, {"decision": "decided"})
+            return
+        self._tickets.put_wait_token(tenant_id, ticket_id, node, token)
+
+    def approval_overdue(self, tenant_id: str, ticket_id: str, node: str) -> None:
+        """Nobody decided in time: the approvers' managers are told (once per approval step entered)."""
+        ticket = self._tickets.get(tenant_id, ticket_id)
+        if (
+            ticket is None
+            or node not in ticket.state.active
+            or self._notifier is None
+            or self._people is None
+        ):
+            return
+        managers = self._people.managers_for(tenant_id, region=ticket.region, store=ticket.store)
+        entered = ticket.entered_at.get(node)
+        key = f"approval-overdue:{ticket.id}:{node}:{entered.isoformat() if entered else ''}"
+        self._notifier.notify(
+            [
+                NotificationRequest(
+                    tenant_id=tenant_id,
+                    event="ticket.status_changed",
+                    recipient_kind=RecipientKind.USER,
+                    recipient_id=manager,
+                    data={"ticket_id": ticket.id, "title": ticket.title, "status": f"审批超时：{node}"},
+                    idempotency_key=f"{key}:{manager}",
+                    ticket_id=ticket.id,
+                    urgent=True,
+                )
+                for manager in managers
+            ]
+        )
+
     def _announce(self, ticket: Ticket, step: Step, kind: str) -> None:
         """The step and the effects of the steps entered, for the workers (assignment, notifications,
         timers) to carry out."""
@@ -548,6 +640,21 @@ class TicketService:
                 )
             ]
         )
+
+
+APPROVAL_WAIT = "ticket_approval"  # the state machine's logical id (chalicelib/resources.py)
+DEFAULT_APPROVAL_TIMEOUT = 24 * 3600
+
+
+def _approval_timeout(node: Node) -> int:
+    """Seconds the approvers have: the step's own timer (hours/minutes/seconds) if the designer set one."""
+    for action in node.on_enter:
+        if action.type is NodeActionType.START_TIMER:
+            p = action.params
+            seconds = int(p.get("hours", 0)) * 3600 + int(p.get("minutes", 0)) * 60 + int(p.get("seconds", 0))
+            if seconds > 0:
+                return seconds
+    return DEFAULT_APPROVAL_TIMEOUT
 
 
 def _system(tenant_id: str) -> Principal:

@@ -247,3 +247,8 @@ def workflow_stats_pk(tenant_id: str, workflow_id: str, version: int) -> str:
 def workflow_stats_sk(day: str, step_id: str) -> str:
     """Day first (`YYYY-MM-DD`), so `sk BETWEEN "<first>#" AND "<last>#~"` selects a period of every step."""
     return f"{day}#{step_id}"
+
+
+def wait_token_sk(node: str) -> str:
+    """In the ticket's partition: the Step Functions task token of an approval step waiting for a decision."""
+    return f"WAIT#{node}"

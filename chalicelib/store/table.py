@@ -252,3 +252,7 @@ class WorkflowStatItem(Item, discriminator="workflow_stat"):
     entries = NumberAttribute(null=True)
     exits = NumberAttribute(null=True)
     dropped = NumberAttribute(null=True)
+
+
+class WaitTokenItem(Item, discriminator="wait_token"):
+    token = UnicodeAttribute()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from pynamodb.constants import ALL_OLD
 from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
@@ -21,6 +22,7 @@ from chalicelib.store.table import (
     TicketItem,
     TicketTemplateItem,
     TimelineItem,
+    WaitTokenItem,
     WorkflowItem,
     connection,
 )
@@ -137,6 +139,19 @@ class DynamoTicketRepository:
         """Every open ticket of the tenant, nearest resolution deadline first (GSI2, paged)."""
         for item in Item.gsi2.query(keys.open_tickets_pk(tenant_id)):
             yield Ticket.model_validate_json(item.doc or "")
+
+    # -- Step Functions waits (approval steps) ----------------------------------------------------
+    def put_wait_token(self, tenant_id: str, ticket_id: str, node: str, token: str) -> None:
+        WaitTokenItem(keys.ticket_pk(tenant_id, ticket_id), keys.wait_token_sk(node), token=token).save()
+
+    def pop_wait_token(self, tenant_id: str, ticket_id: str, node: str) -> str | None:
+        """The token, removed (ReturnValues ALL_OLD): whoever pops it answers the execution, once."""
+        old = WaitTokenItem._get_connection().delete_item(
+            keys.ticket_pk(tenant_id, ticket_id), range_key=keys.wait_token_sk(node), return_values=ALL_OLD
+        )
+        attrs = (old or {}).get("Attributes", {})
+        token = attrs.get("token", {}).get("S")
+        return str(token) if token else None
 
     # -- templates ---------------------------------------------------------------------------------
     def templates(self, tenant_id: str) -> list[TicketTemplate]:

@@ -310,3 +310,31 @@ def test_the_customer_hears_of_the_ticket_and_the_engineer_on_the_way(
     drain("scrm-events")  # redelivery-safe: still one of each
     again = api.call("GET", f"/v1/tickets/{tid}/notifications", tenant).data["items"]
     assert len(again) == len(log)
+
+
+def test_an_approval_step_waits_on_step_functions_and_the_decision_returns_its_token(
+    container, api: Api, tenant: TenantKeys
+):
+    starter = container.workflow_starter  # the integration container records executions (FakeStarter)
+    cid = customer(api, tenant)
+    t = open_ticket(
+        api, tenant, {"template_id": "complaint", "customer_id": cid, "fields": {"details": "多收费"}}
+    )
+    tid = t["ticket"]["id"]
+    resp = act(api, tenant, tid, "agent_all", "request_compensation", fields={"compensation": "800"})
+    assert resp.status_code == 200, resp.data
+    [(name, execution)] = [(n, e) for n, e in starter.started.items() if e["machine"] == "ticket_approval"]
+    assert name == f"{tid}-approval-2" and execution["node"] == "approval"
+    assert execution["timeout_seconds"] > 0
+
+    # the execution's task token arrives through the timers queue and is kept with the ticket
+    container.tickets.approval_waiting(tenant.tenant_id, tid, "approval", "token-1")
+    container.tickets.approval_overdue(tenant.tenant_id, tid, "approval")  # late: the managers are told
+    overdue = container.notifications.log_for_ticket(tenant.tenant_id, tid)
+    assert any("审批超时" in d.request.data.get("status", "") for d in overdue)
+
+    assert act(api, tenant, tid, "manager_east", "approve").status_code == 200
+    assert starter.succeeded == [("token-1", {"decision": "decided", "version": 3})]
+    # a token arriving after the decision is answered at once
+    container.tickets.approval_waiting(tenant.tenant_id, tid, "approval", "token-late")
+    assert starter.succeeded[-1][0] == "token-late"

