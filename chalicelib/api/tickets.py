@@ -14,7 +14,7 @@ from chalicelib.domain.common import InvalidInputError
 from chalicelib.domain.notifications import Channel, Delivery, Subscription
 from chalicelib.domain.sla import SlaPolicy
 from chalicelib.domain.ticket_templates import TicketTemplate
-from chalicelib.domain.tickets import Ticket
+from chalicelib.domain.tickets import Ticket, TicketSettings
 from chalicelib.domain.workflows import WorkflowDefinition
 from chalicelib.services.tickets import TicketDraft, TicketView, TransitionCommand
 
@@ -388,3 +388,20 @@ def workflow_stats(ctx: Ctx, workflow_id: str) -> Result:
             min_entries=q.min_entries,
         )
     )
+
+
+@api.route("/v1/ticket-settings", "GET", summary="Ticket settings: urgency keywords", response=TicketSettings)
+def get_ticket_settings(ctx: Ctx) -> Result:
+    return Result(container().tickets.settings(principal=ctx.user))
+
+
+@api.route(
+    "/v1/ticket-settings",
+    "PUT",
+    summary="Set the words that make a ticket urgent (e.g. 漏水, 冒烟, 投诉): urgent tickets skip triage",
+    body=TicketSettings,
+    response=TicketSettings,
+    errors=(400, 403),
+)
+def put_ticket_settings(ctx: Ctx) -> Result:
+    return Result(container().tickets.put_settings(principal=ctx.user, settings=ctx.body))

@@ -11,12 +11,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chalicelib.domain.access import Ownership
 from chalicelib.domain.common import new_id
 from chalicelib.domain.sla import SlaClock
-from chalicelib.domain.ticket_templates import Priority, TicketTemplate, render_title, validate_fields
+from chalicelib.domain.ticket_templates import (
+    DEFAULT_URGENCY_KEYWORDS,
+    Priority,
+    TicketTemplate,
+    render_title,
+    validate_fields,
+)
 from chalicelib.domain.workflows import (
     Performer,
     Step,
@@ -75,6 +81,25 @@ class Rating(BaseModel):
 
 
 FOLLOW_UP_AT_OR_BELOW = 2  # a rating this low opens a follow-up ticket
+
+
+class TicketSettings(BaseModel):
+    """A tenant's ticket settings: the words that make a ticket urgent (and skip triage: the workflows'
+    `priority == "urgent"` guards), e.g. 漏水, 冒烟, 投诉 for an appliance chain."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    urgency_keywords: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_URGENCY_KEYWORDS), max_length=200
+    )
+
+    @field_validator("urgency_keywords")
+    @classmethod
+    def _clean(cls, v: list[str]) -> list[str]:
+        words = list(dict.fromkeys(w.strip() for w in v if w.strip()))
+        if any(len(w) > 20 for w in words):
+            raise ValueError("a keyword has at most 20 characters")
+        return words
 
 
 class HistoryEntry(BaseModel):

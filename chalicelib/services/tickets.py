@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,6 @@ from chalicelib.domain.common import Clock, ConflictError, ForbiddenError, Inval
 from chalicelib.domain.notifications import NotificationRequest, RecipientKind
 from chalicelib.domain.orders import Order
 from chalicelib.domain.ticket_templates import (
-    DEFAULT_URGENCY_KEYWORDS,
     PLATFORMS,
     FieldType,
     Priority,
@@ -33,6 +33,7 @@ from chalicelib.domain.tickets import (
     HistoryEntry,
     Rating,
     Ticket,
+    TicketSettings,
     TicketSource,
     TicketStatus,
     actions_for,
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
     from chalicelib.services.sla import SlaService
 
 HISTORY_SHOWN = 50
+SETTINGS_TTL_SECONDS = 60.0
 MAX_CACHED_VERSIONS = 2000
 
 
@@ -129,6 +131,7 @@ class TicketService:
         # A published workflow version never changes: kept per process, so a transition reads only the
         # ticket (bounded: a tenant has a handful of workflows with a few versions each).
         self._versions: dict[tuple[str, str, int], WorkflowDefinition] = {}
+        self._settings_cache: dict[str, tuple[float, TicketSettings]] = {}
 
     # -- templates -------------------------------------------------------------------------------
     def templates(self, *, principal: Principal) -> list[TicketTemplate]:
@@ -161,6 +164,26 @@ class TicketService:
             principal.tenant_id, saved, expected_version=read if template.id in stored else None
         )
         return saved
+
+    # -- settings --------------------------------------------------------------------------------
+    def settings(self, *, principal: Principal) -> TicketSettings:
+        principal.require(Permission.TICKETS_READ)
+        return self._settings(principal.tenant_id)
+
+    def put_settings(self, *, principal: Principal, settings: TicketSettings) -> TicketSettings:
+        principal.require(Permission.WORKFLOWS_MANAGE)
+        self._tickets.put_settings(principal.tenant_id, settings)
+        self._settings_cache.pop(principal.tenant_id, None)
+        return settings
+
+    def _settings(self, tenant_id: str) -> TicketSettings:
+        """Read on every ticket opened: cached per process for a minute."""
+        cached = self._settings_cache.get(tenant_id)
+        if cached and time.monotonic() - cached[0] < SETTINGS_TTL_SECONDS:
+            return cached[1]
+        settings = self._tickets.settings(tenant_id) or TicketSettings()
+        self._settings_cache[tenant_id] = (time.monotonic(), settings)
+        return settings
 
     # -- workflows -------------------------------------------------------------------------------
     def workflows(self, *, principal: Principal) -> list[WorkflowDefinition]:
@@ -230,7 +253,7 @@ class TicketService:
         text = " ".join(
             str(v) for v in (draft.title, draft.description, *draft.fields.values()) if isinstance(v, str)
         )
-        matched = detect_urgency(text, DEFAULT_URGENCY_KEYWORDS)
+        matched = detect_urgency(text, self._settings(tid).urgency_keywords)
         workflow = self._workflow(tid, template.workflow_id, None)
         now = self._clock.now()
         ticket, step, entry = open_ticket(
@@ -281,7 +304,7 @@ class TicketService:
             return open_now[0]
         templates = self.templates(principal=system)
         template = guess_template(text, templates)
-        if template is None and detect_urgency(text, DEFAULT_URGENCY_KEYWORDS):
+        if template is None and detect_urgency(text, self._settings(tenant_id).urgency_keywords):
             template = next((t for t in templates if t.id == "repair"), None)
         if template is None:
             return None

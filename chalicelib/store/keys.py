@@ -252,3 +252,7 @@ def workflow_stats_sk(day: str, step_id: str) -> str:
 def wait_token_sk(node: str) -> str:
     """In the ticket's partition: the Step Functions task token of an approval step waiting for a decision."""
     return f"WAIT#{node}"
+
+
+def ticket_settings_pk(tenant_id: str) -> str:
+    return f"T#{tenant_id}#TKSETTINGS"

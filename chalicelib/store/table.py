@@ -256,3 +256,7 @@ class WorkflowStatItem(Item, discriminator="workflow_stat"):
 
 class WaitTokenItem(Item, discriminator="wait_token"):
     token = UnicodeAttribute()
+
+
+class TicketSettingsItem(Item, discriminator="ticket_settings"):
+    pass

@@ -10,7 +10,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.common import ConflictError
 from chalicelib.domain.ticket_templates import TicketTemplate
-from chalicelib.domain.tickets import HistoryEntry, Ticket, TicketStatus
+from chalicelib.domain.tickets import HistoryEntry, Ticket, TicketSettings, TicketStatus
 from chalicelib.domain.timeline import TimelineEvent
 from chalicelib.domain.workflows import WorkflowDefinition
 from chalicelib.services.ports import Page
@@ -20,6 +20,7 @@ from chalicelib.store.table import (
     Item,
     TicketHistoryItem,
     TicketItem,
+    TicketSettingsItem,
     TicketTemplateItem,
     TimelineItem,
     WaitTokenItem,
@@ -139,6 +140,19 @@ class DynamoTicketRepository:
         """Every open ticket of the tenant, nearest resolution deadline first (GSI2, paged)."""
         for item in Item.gsi2.query(keys.open_tickets_pk(tenant_id)):
             yield Ticket.model_validate_json(item.doc or "")
+
+    # -- settings ----------------------------------------------------------------------------------
+    def settings(self, tenant_id: str) -> TicketSettings | None:
+        try:
+            item = TicketSettingsItem.get(keys.ticket_settings_pk(tenant_id), "SETTINGS")
+        except TicketSettingsItem.DoesNotExist:
+            return None
+        return TicketSettings.model_validate_json(item.doc or "{}")
+
+    def put_settings(self, tenant_id: str, settings: TicketSettings) -> None:
+        TicketSettingsItem(
+            keys.ticket_settings_pk(tenant_id), "SETTINGS", doc=settings.model_dump_json()
+        ).save()
 
     # -- Step Functions waits (approval steps) ----------------------------------------------------
     def put_wait_token(self, tenant_id: str, ticket_id: str, node: str, token: str) -> None:

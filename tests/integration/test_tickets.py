@@ -338,3 +338,25 @@ def test_an_approval_step_waits_on_step_functions_and_the_decision_returns_its_t
     # a token arriving after the decision is answered at once
     container.tickets.approval_waiting(tenant.tenant_id, tid, "approval", "token-late")
     assert starter.succeeded[-1][0] == "token-late"
+
+
+def test_a_tenants_own_urgency_keywords(api: Api, tenant: TenantKeys):
+    assert "漏水" in api.call("GET", "/v1/ticket-settings", tenant).data["urgency_keywords"]
+    denied = api.call("PUT", "/v1/ticket-settings", tenant, {"urgency_keywords": ["断电"]}, role="agent_all")
+    assert denied.status_code == 403
+    assert (
+        api.call("PUT", "/v1/ticket-settings", tenant, {"urgency_keywords": ["断电", " 断电 "]}).status_code
+        == 200
+    )
+    assert api.call("GET", "/v1/ticket-settings", tenant).data["urgency_keywords"] == ["断电"]
+    cid = customer(api, tenant)
+    now_urgent = open_ticket(
+        api,
+        tenant,
+        {"template_id": "repair", "customer_id": cid, "fields": {"fault_description": "店里断电了"}},
+    )
+    assert now_urgent["ticket"]["priority"] == "urgent" and active(now_urgent) == ["dispatch"]
+    not_any_more = open_ticket(
+        api, tenant, {"template_id": "repair", "customer_id": cid, "fields": {"fault_description": "漏水"}}
+    )
+    assert not_any_more["ticket"]["priority"] == "normal"
