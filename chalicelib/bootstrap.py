@@ -216,6 +216,7 @@ class Container:
             starter=self.workflow_starter,
             notifier=self.notifier,
             people=self.people,
+            resolver=self.resolver,
         )
 
     @cached_property

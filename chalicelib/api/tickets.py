@@ -16,7 +16,7 @@ from chalicelib.domain.sla import SlaPolicy
 from chalicelib.domain.ticket_templates import TicketTemplate
 from chalicelib.domain.tickets import Ticket, TicketSettings
 from chalicelib.domain.workflows import WorkflowDefinition
-from chalicelib.services.tickets import TicketDraft, TicketView, TransitionCommand
+from chalicelib.services.tickets import H5TicketRequest, TicketDraft, TicketView, TransitionCommand
 
 api = Api(__name__, tag="tickets")
 bp = api.blueprint
@@ -405,3 +405,16 @@ def get_ticket_settings(ctx: Ctx) -> Result:
 )
 def put_ticket_settings(ctx: Ctx) -> Result:
     return Result(container().tickets.put_settings(principal=ctx.user, settings=ctx.body))
+
+
+@api.route(
+    "/v1/h5/tickets",
+    "POST",
+    summary="A customer's own request from an H5 page or mini program (sent by the tenant's H5 backend)",
+    body=H5TicketRequest,
+    response=TicketView,
+    status=201,
+    errors=(400, 403, 404),
+)
+def h5_ticket(ctx: Ctx) -> Result:
+    return _ticket(container().tickets.from_h5(principal=ctx.user, request=ctx.body), 201)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain.access import Permission, Principal, Role, Scope, ScopeKind, in_scope
 from chalicelib.domain.common import Clock, ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from chalicelib.domain.customers import IdentityIn
 from chalicelib.domain.notifications import NotificationRequest, RecipientKind
 from chalicelib.domain.orders import Order
 from chalicelib.domain.ticket_templates import (
@@ -27,6 +28,7 @@ from chalicelib.domain.ticket_templates import (
     effective_priority,
     guess_template,
     preset_templates,
+    validate_fields,
 )
 from chalicelib.domain.tickets import (
     FOLLOW_UP_AT_OR_BELOW,
@@ -62,6 +64,7 @@ from chalicelib.services.ports import (
     TicketRepository,
     WorkflowStarter,
 )
+from chalicelib.services.resolver import IdentityResolver, Touch
 
 if TYPE_CHECKING:
     from chalicelib.services.sla import SlaService
@@ -99,6 +102,20 @@ class TransitionCommand(BaseModel):
     )
 
 
+class H5TicketRequest(BaseModel):
+    """POST /v1/h5/tickets: the customer's own form (H5 page or mini program), sent by the tenant's H5
+    backend with its API key. `request_id` makes a resubmitted form one ticket."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    request_id: str = Field(min_length=8, max_length=64)
+    identities: list[IdentityIn] = Field(min_length=1, max_length=5, description="who fills in the form")
+    name: str | None = Field(default=None, max_length=64)
+    template_id: str = Field(min_length=1, max_length=64)
+    fields: dict[str, Any] = Field(default_factory=dict)
+    description: str | None = Field(default=None, max_length=5000)
+
+
 class TicketView(BaseModel):
     ticket: Ticket
     history: list[HistoryEntry] = Field(default_factory=list)
@@ -118,7 +135,9 @@ class TicketService:
         starter: WorkflowStarter | None = None,
         notifier: Notifier | None = None,
         people: PeopleDirectory | None = None,
+        resolver: IdentityResolver | None = None,
     ) -> None:
+        self._resolver = resolver
         self._starter = starter
         self._notifier = notifier
         self._people = people
@@ -285,6 +304,63 @@ class TicketService:
         return self._view(principal, ticket, [entry], workflow)
 
     # -- tickets opened by the system -------------------------------------------------------------
+    def from_h5(self, *, principal: Principal, request: H5TicketRequest) -> TicketView:
+        """The customer's own form: the customer is resolved from the identities the form carries (created
+        if new, like any touchpoint), the fields are validated by the template (a 400 names each), and a
+        resubmission with the same request id returns the same ticket."""
+        principal.require(Permission.TICKETS_WRITE)
+        if self._resolver is None:
+            raise InvalidInputError("H5 tickets are not configured")
+        template = self.template(principal=principal, template_id=request.template_id)
+        validate_fields(template, request.fields)  # before anything is written
+        now = self._clock.now()
+        resolved = self._resolver.touch(
+            Touch(
+                tenant_id=principal.tenant_id,
+                identities=[i.to_identity() for i in request.identities],
+                kind="h5.ticket_requested",
+                source="h5",
+                at=now,
+                actor=Actor(type=ActorType.INTEGRATION, id="h5"),
+                data={"template_id": template.id, "request_id": request.request_id},
+                idempotency_key=f"h5:{request.request_id}",
+                name_hint=request.name,
+            )
+        )
+        ticket_id = ticket_id_for(TicketSource.H5, request.request_id, datetime(2000, 1, 1, tzinfo=UTC))
+        existing = self._tickets.get(principal.tenant_id, ticket_id)
+        if existing is not None:
+            return self._view(
+                principal,
+                existing,
+                [],
+                self._workflow(principal.tenant_id, existing.workflow_id, existing.workflow_version),
+            )
+        draft = TicketDraft(
+            template_id=template.id,
+            customer_id=resolved.customer_id,
+            fields=request.fields,
+            description=request.description,
+        )
+        try:
+            return self.create(
+                principal=_system(principal.tenant_id),
+                draft=draft,
+                source=TicketSource.H5,
+                source_ref=request.request_id,
+                ticket_id=ticket_id,
+            )
+        except ConflictError:  # the same form twice at once
+            found = self._tickets.get(principal.tenant_id, ticket_id)
+            if found is None:
+                raise
+            return self._view(
+                principal,
+                found,
+                [],
+                self._workflow(principal.tenant_id, found.workflow_id, found.workflow_version),
+            )
+
     def from_customer_message(
         self, *, tenant_id: str, customer_id: str, text: str, at: datetime, source: TicketSource, ref: str
     ) -> Ticket | None:

@@ -360,3 +360,27 @@ def test_a_tenants_own_urgency_keywords(api: Api, tenant: TenantKeys):
         api, tenant, {"template_id": "repair", "customer_id": cid, "fields": {"fault_description": "漏水"}}
     )
     assert not_any_more["ticket"]["priority"] == "normal"
+
+
+def test_a_customers_h5_form_opens_one_ticket_for_them(api: Api, tenant: TenantKeys):
+    form = {
+        "request_id": "h5-req-0001",
+        "identities": [{"type": "phone", "value": "138 0013 8000"}, {"type": "openid", "value": "o-h5-1"}],
+        "name": "王先生",
+        "template_id": "maintenance_booking",
+        "fields": {"preferred_date": "2026-12-01", "time_slot": "上午"},
+    }
+    bad = api.call(
+        "POST", "/v1/h5/tickets", tenant, {**form, "fields": {"time_slot": "半夜"}}, role="agent_all"
+    )
+    assert bad.status_code == 400
+    assert {d["field"] for d in bad.data["error"]["details"]} >= {"fields.preferred_date", "fields.time_slot"}
+    assert api.call("GET", "/v1/customers", tenant).data["items"] == []  # nothing stored
+    first = api.call("POST", "/v1/h5/tickets", tenant, form, role="agent_all")
+    assert first.status_code == 201, first.data
+    again = api.call("POST", "/v1/h5/tickets", tenant, form, role="agent_all")
+    assert again.data["ticket"]["id"] == first.data["ticket"]["id"]
+    ticket = first.data["ticket"]
+    assert ticket["source"] == "h5" and ticket["type"] == "maintenance_booking"
+    [person] = api.call("GET", "/v1/customers", tenant).data["items"]
+    assert person["name"] == "王先生" and ticket["customer_id"] == person["id"]
