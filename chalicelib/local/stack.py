@@ -113,6 +113,11 @@ class LocalStack:
         from chalicelib.bootstrap import container
 
         self.demo = self._demo(container())
+        if restored:
+            from chalicelib.local.rearm import rearm_open_tickets
+
+            rearmed = rearm_open_tickets(container())
+            print(f"  {rearmed} open tickets: SLA timers and approval waits started again")
         (
             cfg.local_dir / "demo.env"
         ).write_text(  # before /health answers: clients wait for that, then read it

@@ -678,6 +678,17 @@ class TicketService:
                 },
             )
 
+    def rearm(self, ticket: Ticket) -> None:
+        """Start again the waits an open ticket should have running (its SLA timer, its approval steps):
+        for an environment whose Step Functions executions were lost (the local stack after a restart).
+        Execution names make it harmless where they still run."""
+        if ticket.status is TicketStatus.CLOSED:
+            return
+        if self._sla is not None:
+            self._sla.start_timer(ticket)
+        workflow = self._workflow(ticket.tenant_id, ticket.workflow_id, ticket.workflow_version)
+        self._waits(ticket, Step(state=ticket.state, entered=list(ticket.state.active)), workflow)
+
     def approval_waiting(self, tenant_id: str, ticket_id: str, node: str, token: str) -> None:
         """The approval execution's token arrived (SLA/timers queue): keep it for the decision, or answer at
         once when the approvers were quicker than the queue."""

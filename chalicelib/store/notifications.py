@@ -1,16 +1,12 @@
 """Notification deliveries, their idempotency keys, tenant templates and policy, and customer subscriptions
-to a ticket's progress, in the single table.
+to a ticket's progress, in the single table (item classes in table.py).
 
-Keys (to move to keys.py / table.py when wired):
+Keys (the key functions are still here; keys.py is where the others live):
 - delivery            T#<t>#NOTIF#<delivery id>        / NOTIF        (version: optimistic locking)
 - idempotency key     T#<t>#NOTIFKEY#<key>             / KEY          (created with the delivery, one tx)
 - per-ticket log      GSI1 T#<t>#TK#<ticket>#NOTIFS    / <created ISO>#<delivery id>
 - tenant templates    T#<t>#NTPL                       / <event>#<channel>; the policy: #POLICY
 - subscriptions       T#<t>#TK#<ticket>                / SUB#<customer id>   (shares the ticket partition)
-
-The item classes below register their discriminators with pynamodb only when this module is imported:
-any Query over a ticket partition (the ticket store reads `T#<t>#TK#<ticket>`) meets `SUB#` items and
-fails on an unknown discriminator unless this module was imported first — move them into table.py.
 """
 
 from __future__ import annotations

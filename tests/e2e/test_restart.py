@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import boto3
 import httpx
 
 from tests.e2e.conftest import Stack, bearer, free_port
@@ -17,6 +18,15 @@ def test_data_and_demo_key_survive_a_restart(tmp_path):
             headers=bearer(key),
             json={"name": "持久客户", "phone": "13811112222"},
         ).json()
+        ticket = httpx.post(
+            f"{stack.url}/v1/tickets",
+            headers=bearer(key),
+            json={
+                "template_id": "repair",
+                "customer_id": created["id"],
+                "fields": {"fault_description": "异响"},
+            },
+        ).json()["ticket"]
     finally:
         stack.stop()
     assert (tmp_path / "snapshot.json").exists()
@@ -32,5 +42,16 @@ def test_data_and_demo_key_survive_a_restart(tmp_path):
             for c in httpx.get(f"{stack.url}/v1/customers?limit=100", headers=bearer(key)).json()["items"]
         ]
         assert names.count("持久客户") == 1 and names.count("张伟") == 1  # restored, not seeded twice
+        # moto's executions did not survive the restart: the open ticket's SLA timer was started again
+        sfn = boto3.client(
+            "stepfunctions",
+            endpoint_url=f"http://127.0.0.1:{stack.aws_port}",
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        [machine] = [m for m in sfn.list_state_machines()["stateMachines"] if m["name"] == "scrm-ticket-sla"]
+        running = sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
+        assert [e["name"] for e in running] == [f"{ticket['id']}-1"]
     finally:
         stack.stop()
