@@ -11,7 +11,13 @@ from chalicelib.api.schemas import PageQuery
 from chalicelib.bootstrap import container
 from chalicelib.domain.calendars import BusinessCalendar
 from chalicelib.domain.common import InvalidInputError
-from chalicelib.domain.notifications import Channel, Delivery, Subscription
+from chalicelib.domain.notifications import (
+    Channel,
+    Delivery,
+    NotificationPolicy,
+    NotificationTemplate,
+    Subscription,
+)
 from chalicelib.domain.sla import SlaPolicy
 from chalicelib.domain.ticket_templates import TicketTemplate
 from chalicelib.domain.tickets import Ticket, TicketSettings
@@ -418,3 +424,53 @@ def put_ticket_settings(ctx: Ctx) -> Result:
 )
 def h5_ticket(ctx: Ctx) -> Result:
     return _ticket(container().tickets.from_h5(principal=ctx.user, request=ctx.body), 201)
+
+
+class NotificationTemplatesPublic(BaseModel):
+    items: list[NotificationTemplate]
+
+
+@api.route(
+    "/v1/notification-templates",
+    "GET",
+    summary="The texts in force per event and channel (the tenant's own over the built-in ones)",
+    response=NotificationTemplatesPublic,
+)
+def list_notification_templates(ctx: Ctx) -> Result:
+    return Result(
+        NotificationTemplatesPublic(items=container().notifications.templates_of(principal=ctx.user))
+    )
+
+
+@api.route(
+    "/v1/notification-templates",
+    "PUT",
+    summary="Set the tenant's text for one event and channel ({var} placeholders; SMS/voice: approved codes)",
+    body=NotificationTemplate,
+    response=NotificationTemplate,
+    errors=(400, 403),
+)
+def put_notification_template(ctx: Ctx) -> Result:
+    return Result(container().notifications.put_template(principal=ctx.user, template=ctx.body))
+
+
+@api.route(
+    "/v1/notification-policy",
+    "GET",
+    summary="Quiet hours, retries and subscription rules",
+    response=NotificationPolicy,
+)
+def get_notification_policy(ctx: Ctx) -> Result:
+    return Result(container().notifications.policy_of(principal=ctx.user))
+
+
+@api.route(
+    "/v1/notification-policy",
+    "PUT",
+    summary="Set quiet hours (customers by default), retries and whether customers must subscribe first",
+    body=NotificationPolicy,
+    response=NotificationPolicy,
+    errors=(400, 403),
+)
+def put_notification_policy(ctx: Ctx) -> Result:
+    return Result(container().notifications.put_policy(principal=ctx.user, policy=ctx.body))

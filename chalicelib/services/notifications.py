@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Protocol
 
+from chalicelib.domain.access import Permission, Principal
 from chalicelib.domain.common import Clock, ConflictError, new_id
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.notifications import (
@@ -30,6 +31,7 @@ from chalicelib.domain.notifications import (
     RecipientKind,
     Subscription,
     channel_preference,
+    default_templates,
     mask_address,
     merged_templates,
 )
@@ -52,7 +54,9 @@ class DeliveryRepository(Protocol):
 
 class NotificationConfig(Protocol):
     def templates(self, tenant_id: str) -> list[NotificationTemplate]: ...
+    def put_template(self, tenant_id: str, template: NotificationTemplate) -> None: ...
     def policy(self, tenant_id: str) -> NotificationPolicy | None: ...
+    def put_policy(self, tenant_id: str, policy: NotificationPolicy) -> None: ...
     def subscription(self, tenant_id: str, ticket_id: str, customer_id: str) -> Subscription | None: ...
     def put_subscription(self, subscription: Subscription) -> None: ...
 
@@ -281,6 +285,29 @@ class NotificationService:
             logger.warning("notification attempt failed", extra={**extra, "reason": delivery.reason})
 
     # -- log and subscriptions ------------------------------------------------------------------------------
+    # -- a tenant's texts and rules (admins and managers) -----------------------------------------
+    def templates_of(self, *, principal: Principal) -> list[NotificationTemplate]:
+        """Every event × channel text in force: the tenant's own over the built-in ones."""
+        principal.require(Permission.TICKETS_READ)
+        own = {(t.event, t.channel): t for t in self._config.templates(principal.tenant_id)}
+        built_in = {(t.event, t.channel): t for t in default_templates()}
+        return list({**built_in, **own}.values())
+
+    def put_template(self, *, principal: Principal, template: NotificationTemplate) -> NotificationTemplate:
+        principal.require(Permission.WORKFLOWS_MANAGE)
+        self._config.put_template(principal.tenant_id, template)
+        return template
+
+    def policy_of(self, *, principal: Principal) -> NotificationPolicy:
+        principal.require(Permission.TICKETS_READ)
+        return self._config.policy(principal.tenant_id) or NotificationPolicy()
+
+    def put_policy(self, *, principal: Principal, policy: NotificationPolicy) -> NotificationPolicy:
+        """Quiet hours, who they apply to, retries, whether customers must subscribe first."""
+        principal.require(Permission.WORKFLOWS_MANAGE)
+        self._config.put_policy(principal.tenant_id, policy)
+        return policy
+
     def log_for_ticket(self, tenant_id: str, ticket_id: str, *, limit: int = 100) -> list[Delivery]:
         return self._deliveries.for_ticket(tenant_id, ticket_id, limit=limit)
 

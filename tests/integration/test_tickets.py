@@ -384,3 +384,19 @@ def test_a_customers_h5_form_opens_one_ticket_for_them(api: Api, tenant: TenantK
     assert ticket["source"] == "h5" and ticket["type"] == "maintenance_booking"
     [person] = api.call("GET", "/v1/customers", tenant).data["items"]
     assert person["name"] == "王先生" and ticket["customer_id"] == person["id"]
+
+
+def test_a_tenant_sets_its_own_texts_and_quiet_hours(api: Api, tenant: TenantKeys):
+    texts = api.call("GET", "/v1/notification-templates", tenant, role="agent_all").data["items"]
+    assert any(t["event"] == "sla.red" for t in texts)
+    mine = {"event": "ticket.engineer_on_the_way", "channel": "sms", "text": "师傅{title}已出发"}
+    assert api.call("PUT", "/v1/notification-templates", tenant, mine, role="agent_all").status_code == 403
+    put = api.call("PUT", "/v1/notification-templates", tenant, mine)
+    assert put.status_code == 200, put.data
+    texts = api.call("GET", "/v1/notification-templates", tenant).data["items"]
+    [sms] = [t for t in texts if t["event"] == "ticket.engineer_on_the_way" and t["channel"] == "sms"]
+    assert sms["text"] == "师傅{title}已出发"
+    policy = api.call("GET", "/v1/notification-policy", tenant).data
+    policy["customer_requires_subscription"] = True
+    assert api.call("PUT", "/v1/notification-policy", tenant, policy).status_code == 200
+    assert api.call("GET", "/v1/notification-policy", tenant).data["customer_requires_subscription"] is True
