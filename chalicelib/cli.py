@@ -74,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     dlq = groups.add_parser("dlq").add_subparsers(dest="action", required=True)
     for action, text in (("list", "show dead letters (left in place)"), ("redrive", "replay dead letters")):
         cmd = dlq.add_parser(action, help=text)
-        cmd.add_argument("--queue", default="ingest", help="queue id: ingest, events")
+        cmd.add_argument("--queue", default="ingest", help="queue id: ingest, events, sla, notify")
         cmd.add_argument("--limit", type=int, default=50 if action == "list" else 1000)
     return parser
 
