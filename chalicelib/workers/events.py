@@ -15,6 +15,7 @@ from chalicelib.domain.common import NotFoundError
 from chalicelib.domain.notifications import NotificationRequest, RecipientKind
 from chalicelib.observability import logger
 from chalicelib.resources import EVENTS_QUEUE
+from chalicelib.services.assignment import AssignmentOutcome, OutcomeStatus
 from chalicelib.services.events import EventEnvelope
 from chalicelib.workers.batch import process_batch
 
@@ -49,12 +50,43 @@ def _ticket_step(envelope: EventEnvelope) -> None:
         return
     _notify_steps(envelope)
     if data.get("status") == "closed":
-        assignment.release(tenant_id, ticket_id)
+        released = assignment.release(tenant_id, ticket_id)
         _ask_for_rating(tenant_id, ticket_id)
+        for outcome in released.drained:  # waiting tickets that got the freed capacity
+            _tell_assigned(tenant_id, outcome)
         return
     wants = any(e.get("type") == "assign" for e in data.get("effects", []))
     if wants or envelope.type == "ticket.reopen":
-        assignment.auto_assign(tenant_id, ticket_id)
+        _tell_assigned(tenant_id, assignment.auto_assign(tenant_id, ticket_id))
+
+
+def _tell_assigned(tenant_id: str, outcome: AssignmentOutcome) -> None:
+    """The engineer hears of a ticket assigned to them, and the customer that someone is on it (once per
+    assignment: the key names the assignee)."""
+    if outcome.status is not OutcomeStatus.ASSIGNED or outcome.assignee_id is None:
+        return
+    c = container()
+    ticket = c.ticket_repo.get(tenant_id, outcome.ticket_id)
+    if ticket is None:
+        return
+    data = {"ticket_id": ticket.id, "title": ticket.title, "status": ", ".join(ticket.state.active)}
+    recipients = [(RecipientKind.USER, outcome.assignee_id)]
+    if ticket.customer_id:
+        recipients.append((RecipientKind.CUSTOMER, ticket.customer_id))
+    c.notifier.notify(
+        [
+            NotificationRequest(
+                tenant_id=tenant_id,
+                event="ticket.assigned",
+                recipient_kind=kind,
+                recipient_id=recipient,
+                data=data,
+                idempotency_key=f"assigned:{ticket.id}:{outcome.assignee_id}:{kind}",
+                ticket_id=ticket.id,
+            )
+            for kind, recipient in recipients
+        ]
+    )
 
 
 # The workflow designer's notify templates → the notification events tenants write texts for.

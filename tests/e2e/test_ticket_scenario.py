@@ -105,7 +105,15 @@ def test_wecom_message_to_follow_up(stack: Stack):
     wait_for("red", lambda: "sla.red" in escalations(), timeout=45)
     assert escalations().count("sla.yellow") == 1 and escalations().count("sla.red") == 1
     sent = http.get(f"/v1/tickets/{tid}/notifications", headers=admin).json()["items"]
-    assert {d["request"]["event"] for d in sent} >= {"sla.yellow", "sla.red"}
+    assert {d["request"]["event"] for d in sent} >= {"sla.yellow", "sla.red", "ticket.assigned"}
+    told = [
+        d
+        for d in sent
+        if d["request"]["event"] == "ticket.assigned" and d["request"]["recipient_kind"] == "user"
+    ]
+    assert [d["request"]["recipient_id"] for d in told] == [east["id"]]
+    # the tenant has no WeCom app configured here: logged as failed, with the reason, never silently dropped
+    assert told[0]["status"] == "failed" and told[0]["reason"]
 
     # 4. the engineer resolves, the agent closes it with the customer
     for who, action in ((agent, "assign"), (east, "resolve"), (agent, "confirm")):
