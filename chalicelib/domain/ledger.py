@@ -1,0 +1,343 @@
+"""A pure double-entry ledger: accounts, balanced immutable postings, reversals, balances and statements.
+
+The invariants are the ones TigerBeetle and Modern Treasury promise:
+- every posting is balanced (sum of debits == sum of credits), has at least two legs, and every leg amount is
+  a positive Decimal exact to the fen (CNY; floats are refused, sub-fen amounts are refused, never rounded);
+- a posting is never edited: it is frozen, and a mistake or a refund is undone by `reverse`, which writes the
+  mirror posting under the derived id `rev:<id>`;
+- a posting's id is its idempotency key: posting the same id twice writes nothing new (`new_postings`), and
+  the same id with different content is a conflict, never silently accepted.
+
+Sign convention (one sign for every account, so a balanced ledger sums to zero):
+    balance = sum(debits) - sum(credits)
+Asset and expense accounts are debit-normal: their usual balance is positive. Liability, revenue and equity
+accounts are credit-normal: their usual balance is negative (a store's payable of 100.00 reads -100.00).
+`Account.presented(balance)` flips a credit-normal balance so it reads positive on statements for people.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    model_validator,
+)
+
+from chalicelib.domain.common import ConflictError, InvalidInputError
+from chalicelib.domain.money import to_fen
+
+ZERO = Decimal("0.00")
+
+
+def exact_fen(value: object) -> Decimal:
+    """A Decimal/int/decimal-string amount exact to the fen → Decimal with two places.
+
+    Floats (and bools) are refused: they are not exact. Sub-fen amounts are refused rather than rounded:
+    rounding belongs to the rule that produced the amount, where it is explicit and tested."""
+    if isinstance(value, float | bool):
+        raise InvalidInputError(
+            f"amount {value!r} must be a decimal string or Decimal, not {type(value).__name__}"
+        )
+    if isinstance(value, Decimal):
+        if value.is_finite() and value.as_tuple().exponent == -2:
+            return value  # already two places: the common case on hot settlement paths
+        parsed = value
+    elif isinstance(value, int | str):
+        try:
+            parsed = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise InvalidInputError(f"amount {value!r} is not a decimal number") from None
+    else:
+        raise InvalidInputError(f"amount {value!r} must be a decimal string or Decimal")
+    if not parsed.is_finite():
+        raise InvalidInputError(f"amount {value!r} is not finite")
+    try:
+        fen = to_fen(parsed)
+    except InvalidOperation:
+        raise InvalidInputError(f"amount {value!r} is too large") from None
+    if fen != parsed:
+        raise InvalidInputError(f"amount {value!r} is not exact to the fen (0.01)")
+    return fen
+
+
+# A money field: exact to the fen, never a float; serialised as "12.50".
+Fen = Annotated[Decimal, BeforeValidator(exact_fen), PlainSerializer(lambda d: f"{d:.2f}", return_type=str)]
+
+
+class AccountType(StrEnum):
+    ASSET = "asset"
+    LIABILITY = "liability"
+    REVENUE = "revenue"
+    EXPENSE = "expense"
+    EQUITY = "equity"
+
+
+DEBIT_NORMAL = frozenset({AccountType.ASSET, AccountType.EXPENSE})
+
+
+class Account(BaseModel):
+    """An account, e.g. `party:store:SH-001:payable` (liability). Ids are colon-separated, no spaces."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[^\s:]+(:[^\s:]+)+$", max_length=200)
+    type: AccountType
+    currency: Literal["CNY"] = "CNY"
+
+    @property
+    def debit_normal(self) -> bool:
+        return self.type in DEBIT_NORMAL
+
+    def presented(self, balance: Decimal) -> Decimal:
+        """The balance as a person reads it: positive when the account sits on its normal side."""
+        return balance if self.debit_normal else -balance
+
+
+class SourceType(StrEnum):
+    ORDER = "order"
+    TICKET = "ticket"
+    SETTLEMENT_RUN = "settlement_run"
+    ADJUSTMENT = "adjustment"
+
+
+class Source(BaseModel):
+    """What a posting settles: every statement line traces back to it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: SourceType
+    id: str = Field(min_length=1, max_length=200)
+
+
+class RuleRef(BaseModel):
+    """The rule version that produced a posting (None for manual adjustments)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    version: int = Field(ge=1)
+
+
+class Leg(BaseModel):
+    """One side of a posting: exactly one of debit / credit, a positive amount exact to the fen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    account: str = Field(pattern=r"^[^\s:]+(:[^\s:]+)+$", max_length=200)
+    debit: Fen | None = None
+    credit: Fen | None = None
+
+    @model_validator(mode="after")
+    def _one_positive_side(self) -> Leg:
+        if (self.debit is None) == (self.credit is None):
+            raise InvalidInputError(f"leg on {self.account} needs exactly one of debit or credit")
+        amount = self.debit if self.debit is not None else self.credit
+        if amount is None or amount <= 0:
+            raise InvalidInputError(f"leg on {self.account} has amount {amount}; amounts must be > 0")
+        return self
+
+    @property
+    def net(self) -> Decimal:
+        """Signed by the ledger's convention: debit positive, credit negative."""
+        return self.debit if self.debit is not None else -(self.credit or ZERO)
+
+    def mirrored(self) -> Leg:
+        return Leg(account=self.account, debit=self.credit, credit=self.debit)
+
+
+class Posting(BaseModel):
+    """A balanced, immutable journal entry. `id` is the idempotency key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=300)
+    tenant_id: str = Field(min_length=1)
+    at: AwareDatetime
+    source: Source
+    memo: str = ""
+    legs: tuple[Leg, ...]
+    currency: Literal["CNY"] = "CNY"
+    rule: RuleRef | None = None
+    reverses: str | None = None  # the id of the posting this one mirrors
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _name_the_posting(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Posting:
+        # Every rejection says which posting it was, whether it came from a leg, a field or the balance check.
+        try:
+            posting: Posting = handler(data)
+            posting._check_balanced()
+        except InvalidInputError as e:
+            raise InvalidInputError(f"posting {_id_of(data)!r}: {e.message}", details=e.details) from e
+        except ValidationError as e:
+            details = [{"loc": list(err["loc"]), "msg": err["msg"]} for err in e.errors()]
+            raise InvalidInputError(f"posting {_id_of(data)!r} is invalid", details=details) from e
+        return posting
+
+    def _check_balanced(self) -> None:
+        if len(self.legs) < 2:
+            raise InvalidInputError("a posting needs at least two legs")
+        debits = sum((leg.debit for leg in self.legs if leg.debit is not None), ZERO)
+        credits = sum((leg.credit for leg in self.legs if leg.credit is not None), ZERO)
+        if debits != credits:
+            raise InvalidInputError(f"unbalanced: debits {debits} != credits {credits}")
+
+    @property
+    def total(self) -> Decimal:
+        return sum((leg.debit for leg in self.legs if leg.debit is not None), ZERO)
+
+
+def _id_of(data: Any) -> object:
+    if isinstance(data, Mapping):
+        return data.get("id")
+    return getattr(data, "id", None)
+
+
+def reverse(posting: Posting, at: datetime, reason: str) -> Posting:
+    """The mirror of `posting` (every debit becomes a credit and back) under the id `rev:<id>`.
+
+    The original stays as it was: a refund or a correction is a new entry, and the derived id makes a retried
+    reversal idempotent. A reversal cannot predate what it reverses."""
+    if at < posting.at:
+        raise InvalidInputError(f"reversal of {posting.id!r} at {at.isoformat()} predates the posting")
+    return Posting(
+        id=f"rev:{posting.id}",
+        tenant_id=posting.tenant_id,
+        at=at,
+        source=posting.source,
+        memo=f"reversal of {posting.id}: {reason}",
+        legs=tuple(leg.mirrored() for leg in posting.legs),
+        rule=posting.rule,
+        reverses=posting.id,
+    )
+
+
+def unique(postings: Iterable[Posting]) -> list[Posting]:
+    """Postings with repeated ids counted once; the same id with different content is a ConflictError."""
+    seen: dict[str, Posting] = {}
+    for posting in postings:
+        known = seen.get(posting.id)
+        if known is None:
+            seen[posting.id] = posting
+        elif known != posting:
+            raise ConflictError(f"posting id {posting.id!r} was reused for different content")
+    return list(seen.values())
+
+
+def new_postings(existing: Mapping[str, Posting], candidates: Iterable[Posting]) -> list[Posting]:
+    """The candidates not yet in the ledger: a retried or re-run post returns [] (idempotency by id)."""
+    fresh: dict[str, Posting] = {}
+    for posting in candidates:
+        known = existing.get(posting.id) or fresh.get(posting.id)
+        if known is None:
+            fresh[posting.id] = posting
+        elif known != posting:
+            raise ConflictError(f"posting id {posting.id!r} was reused for different content")
+    return list(fresh.values())
+
+
+def balances(postings: Iterable[Posting], *, before: datetime | None = None) -> dict[str, Decimal]:
+    """Balance per account id, debits - credits (see the module doc); only postings before `before` if given.
+
+    For any balanced set of postings the values sum to zero."""
+    totals: dict[str, Decimal] = {}
+    for posting in unique(postings):
+        if before is not None and posting.at >= before:
+            continue
+        for leg in posting.legs:
+            totals[leg.account] = totals.get(leg.account, ZERO) + leg.net
+    return totals
+
+
+class StatementLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    posting_id: str
+    at: datetime
+    source: Source
+    rule: RuleRef | None
+    memo: str
+    debit: Fen = ZERO
+    credit: Fen = ZERO
+    balance: Decimal  # running balance after this line, debits - credits
+
+
+class Statement(BaseModel):
+    """One account over [period_from, period_to): opening balance, lines with running balance, closing.
+
+    Balances use the ledger's sign (debits - credits); `account.presented(...)` reads them as a person would.
+    Lines are ordered by (at, posting id) so the same postings always give the same statement."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account: str
+    period_from: datetime
+    period_to: datetime
+    opening_balance: Decimal
+    lines: tuple[StatementLine, ...]
+    closing_balance: Decimal
+
+    @property
+    def total_debits(self) -> Decimal:
+        return sum((line.debit for line in self.lines), ZERO)
+
+    @property
+    def total_credits(self) -> Decimal:
+        return sum((line.credit for line in self.lines), ZERO)
+
+
+def statement(
+    postings: Iterable[Posting], account: str, period_from: datetime, period_to: datetime
+) -> Statement:
+    """The statement of `account` for the half-open period [period_from, period_to)."""
+    if period_to < period_from:
+        raise InvalidInputError("a statement period must not end before it starts")
+    opening = ZERO
+    in_period: list[tuple[Posting, Decimal, Decimal]] = []
+    for posting in unique(postings):
+        mine = [leg for leg in posting.legs if leg.account == account]
+        if not mine:
+            continue
+        debit = sum((leg.debit for leg in mine if leg.debit is not None), ZERO)
+        credit = sum((leg.credit for leg in mine if leg.credit is not None), ZERO)
+        if posting.at < period_from:
+            opening += debit - credit
+        elif posting.at < period_to:
+            in_period.append((posting, debit, credit))
+    in_period.sort(key=lambda item: (item[0].at, item[0].id))
+    running = opening
+    lines: list[StatementLine] = []
+    for posting, debit, credit in in_period:
+        running += debit - credit
+        lines.append(
+            StatementLine(
+                posting_id=posting.id,
+                at=posting.at,
+                source=posting.source,
+                rule=posting.rule,
+                memo=posting.memo,
+                debit=debit,
+                credit=credit,
+                balance=running,
+            )
+        )
+    return Statement(
+        account=account,
+        period_from=period_from,
+        period_to=period_to,
+        opening_balance=opening,
+        lines=tuple(lines),
+        closing_balance=running,
+    )
