@@ -10,7 +10,14 @@ from typing import Any
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.common import Clock, SystemClock
 from chalicelib.domain.notifications import Channel, Provider
-from chalicelib.resources import EVENTS_QUEUE, INGEST_QUEUE, NOTIFY_QUEUE, TICKET_APPROVAL, TICKET_SLA
+from chalicelib.resources import (
+    EVENTS_QUEUE,
+    INGEST_QUEUE,
+    NOTIFY_QUEUE,
+    TICKET_APPROVAL,
+    TICKET_SLA,
+    TICKET_TIMER,
+)
 from chalicelib.services.assignment import (
     AssignmentService,
     AssignmentStore,
@@ -377,6 +384,7 @@ class Container:
             machines={
                 TICKET_SLA.logical_id: self.settings.state_machine_ticket_sla,
                 TICKET_APPROVAL.logical_id: self.settings.state_machine_ticket_approval,
+                TICKET_TIMER.logical_id: self.settings.state_machine_ticket_timer,
             },
         )
 

@@ -134,4 +134,9 @@ TICKET_APPROVAL = StateMachineSpec(
     logical_id="ticket_approval", name="scrm-ticket-approval", definition_file="ticket_approval.asl.json"
 )
 
-STATE_MACHINES: tuple[StateMachineSpec, ...] = (TICKET_SLA, TICKET_APPROVAL)
+# One execution per timer a workflow step starts (auto-close after 72 h, reminders).
+TICKET_TIMER = StateMachineSpec(
+    logical_id="ticket_timer", name="scrm-ticket-timer", definition_file="ticket_timer.asl.json"
+)
+
+STATE_MACHINES: tuple[StateMachineSpec, ...] = (TICKET_SLA, TICKET_APPROVAL, TICKET_TIMER)

@@ -663,6 +663,23 @@ class TicketService:
                 token = self._tickets.pop_wait_token(ticket.tenant_id, ticket.id, node_id)
                 if token:
                     self._starter.succeed(token, {"decision": "decided", "version": ticket.version})
+        for effect in step.effects:  # the designer's timers (auto-close after 72 h, reminders)
+            if effect.type is NodeActionType.START_TIMER and effect.node in kinds:
+                entered = ticket.entered_at.get(effect.node)
+                name = str(effect.params.get("name", "timer"))
+                self._starter.start(
+                    NODE_TIMER,
+                    f"{ticket.id}-{effect.node}-{name}-{ticket.version}",
+                    {
+                        "tenant_id": ticket.tenant_id,
+                        "ticket_id": ticket.id,
+                        "node": effect.node,
+                        "timer": name,
+                        "action": str(effect.params.get("action") or ""),
+                        "entered_at": entered.isoformat() if entered else "",
+                        "seconds": _timer_seconds(effect.params, DEFAULT_APPROVAL_TIMEOUT),
+                    },
+                )
         for node_id in step.entered:
             node = kinds.get(node_id)
             if node is None or node.kind is not NodeKind.APPROVAL:
@@ -688,6 +705,45 @@ class TicketService:
             self._sla.start_timer(ticket)
         workflow = self._workflow(ticket.tenant_id, ticket.workflow_id, ticket.workflow_version)
         self._waits(ticket, Step(state=ticket.state, entered=list(ticket.state.active)), workflow)
+
+    def timer_fired(
+        self, tenant_id: str, ticket_id: str, node: str, timer: str, action: str, entered_at: str
+    ) -> None:
+        """A step's timer ran out. Only if the ticket is still in the step it was started in (same entry):
+        its action is taken by the system (e.g. `confirm`: auto-close), or, without an action, the managers
+        are reminded. A step left meanwhile makes the timer a no-op."""
+        ticket = self._tickets.get(tenant_id, ticket_id)
+        entered = ticket.entered_at.get(node) if ticket else None
+        if ticket is None or entered is None or entered.isoformat() != entered_at:
+            return
+        system = _system(tenant_id)
+        if action:
+            try:
+                self.transition(
+                    principal=system,
+                    ticket_id=ticket_id,
+                    command=TransitionCommand(action=action, node=node, comment=f"定时器 {timer}"),
+                )
+            except ConflictError:
+                return  # no longer possible (moved meanwhile, or a redelivery already did it)
+            return
+        if self._notifier is not None and self._people is not None:
+            managers = self._people.managers_for(tenant_id, region=ticket.region, store=ticket.store)
+            assignee = [ticket.assignment.assignee_id] if ticket.assignment else []
+            self._notifier.notify(
+                [
+                    NotificationRequest(
+                        tenant_id=tenant_id,
+                        event="ticket.status_changed",
+                        recipient_kind=RecipientKind.USER,
+                        recipient_id=user,
+                        data={"ticket_id": ticket.id, "title": ticket.title, "status": f"超时提醒：{node}"},
+                        idempotency_key=f"timer:{ticket.id}:{node}:{timer}:{entered_at}:{user}",
+                        ticket_id=ticket.id,
+                    )
+                    for user in dict.fromkeys(assignee + managers)
+                ]
+            )
 
     def approval_waiting(self, tenant_id: str, ticket_id: str, node: str, token: str) -> None:
         """The approval execution's token arrived (SLA/timers queue): keep it for the decision, or answer at
@@ -756,14 +812,23 @@ APPROVAL_WAIT = "ticket_approval"  # the state machine's logical id (chalicelib/
 DEFAULT_APPROVAL_TIMEOUT = 24 * 3600
 
 
+NODE_TIMER = "ticket_timer"
+
+
+def _timer_seconds(params: dict[str, Any], default: int) -> int:
+    seconds = (
+        int(params.get("hours", 0)) * 3600
+        + int(params.get("minutes", 0)) * 60
+        + int(params.get("seconds", 0))
+    )
+    return seconds if seconds > 0 else default
+
+
 def _approval_timeout(node: Node) -> int:
     """Seconds the approvers have: the step's own timer (hours/minutes/seconds) if the designer set one."""
     for action in node.on_enter:
         if action.type is NodeActionType.START_TIMER:
-            p = action.params
-            seconds = int(p.get("hours", 0)) * 3600 + int(p.get("minutes", 0)) * 60 + int(p.get("seconds", 0))
-            if seconds > 0:
-                return seconds
+            return _timer_seconds(action.params, DEFAULT_APPROVAL_TIMEOUT)
     return DEFAULT_APPROVAL_TIMEOUT
 
 

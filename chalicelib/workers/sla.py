@@ -29,6 +29,9 @@ class TimerMessage(BaseModel):
     ticket_id: str
     generation: int | None = Field(default=None, ge=1)
     node: str | None = None
+    timer: str = ""
+    action: str = ""
+    entered_at: str = ""
     task_token: str | None = Field(default=None, repr=False)
 
 
@@ -36,6 +39,8 @@ def handle(m: TimerMessage) -> None:
     c = container()
     if m.kind == "approval.await" and m.node and m.task_token:
         c.tickets.approval_waiting(m.tenant_id, m.ticket_id, m.node, m.task_token)
+    elif m.kind == "node.timer" and m.node:
+        c.tickets.timer_fired(m.tenant_id, m.ticket_id, m.node, m.timer, m.action, m.entered_at)
     elif m.kind == "approval.overdue" and m.node:
         c.tickets.approval_overdue(m.tenant_id, m.ticket_id, m.node)
     elif m.generation is not None and m.task_token:

@@ -400,3 +400,31 @@ def test_a_tenant_sets_its_own_texts_and_quiet_hours(api: Api, tenant: TenantKey
     policy["customer_requires_subscription"] = True
     assert api.call("PUT", "/v1/notification-policy", tenant, policy).status_code == 200
     assert api.call("GET", "/v1/notification-policy", tenant).data["customer_requires_subscription"] is True
+
+
+def test_a_steps_timer_auto_closes_a_ticket_the_customer_never_confirmed(
+    container, api: Api, tenant: TenantKeys
+):
+    starter = container.workflow_starter
+    cid = customer(api, tenant)
+    t = open_ticket(
+        api, tenant, {"template_id": "repair", "customer_id": cid, "fields": {"fault_description": "漏水"}}
+    )
+    tid = t["ticket"]["id"]
+    assert act(api, tenant, tid, "agent_all", "assign").status_code == 200
+    assert act(api, tenant, tid, "engineer", "resolve").status_code == 200  # → 待客户确认, auto-close in 72 h
+    [timer] = [
+        e for e in starter.started.values() if e["machine"] == "ticket_timer" and e["node"] == "resolved"
+    ]
+    assert timer["action"] == "confirm" and timer["seconds"] == 72 * 3600
+
+    stale = {**timer, "entered_at": "2000-01-01T00:00:00+00:00"}  # a timer of an earlier visit of the step
+    args = ("tenant_id", "ticket_id", "node", "timer", "action", "entered_at")
+    container.tickets.timer_fired(*(stale[a] for a in args))
+    assert api.call("GET", f"/v1/tickets/{tid}", tenant).data["ticket"]["status"] == "open"
+    container.tickets.timer_fired(*(timer[a] for a in args))
+    container.tickets.timer_fired(*(timer[a] for a in args))  # redelivered: still one step
+    view = api.call("GET", f"/v1/tickets/{tid}", tenant).data
+    assert view["ticket"]["status"] == "closed"
+    assert [h["action"] for h in view["history"]].count("confirm") == 1
+    assert view["history"][0]["actor_id"] == "system" and "auto_close" in view["history"][0]["comment"]
