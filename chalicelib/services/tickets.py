@@ -393,6 +393,27 @@ class TicketService:
         )
         return self._open_from(system, draft, source, ref, at)
 
+    def from_staff_message(
+        self, *, tenant_id: str, staff_userid: str, text: str, at: datetime, ref: str
+    ) -> Ticket | None:
+        """A staff member texts the tenant's WeCom app (e.g. "3号店 空调漏水 需要维修"): when it reads like a
+        request (a template's hints or an urgency keyword), a ticket opens for the agents to complete at
+        triage; no customer yet. One per message (the id derives from it)."""
+        system = _system(tenant_id)
+        templates = self.templates(principal=system)
+        template = guess_template(text, templates)
+        if template is None and detect_urgency(text, self._settings(tenant_id).urgency_keywords):
+            template = next((t for t in templates if t.id == "repair"), None)
+        if template is None:
+            return None
+        first_text = next((f.key for f in template.fields if f.required and f.type is FieldType.TEXT), None)
+        draft = TicketDraft(
+            template_id=template.id,
+            fields={first_text: text[:2000]} if first_text else {},
+            description=f"{text[:4900]}\n（企业微信 {staff_userid} 报单）",
+        )
+        return self._open_from(system, draft, TicketSource.WECOM, ref, at)
+
     def from_order(self, *, tenant_id: str, order: Order, requested_at: datetime) -> Ticket | None:
         """A refund requested on a shop order opens one return ticket, linked to the order and routed to the
         warehouse and finance (the return workflow's parallel steps)."""

@@ -27,6 +27,7 @@ from chalicelib.integrations.wecom.events import (
     ExternalContactEvent,
     ExternalTagEvent,
     KfMsgOrEvent,
+    TextMessage,
     WeComEvent,
     parse_event,
 )
@@ -167,6 +168,15 @@ def _handle_wecom(message: IngestMessage) -> None:
             if contact:
                 touch = _with_details(touch, contact)
         container().resolver.touch(touch)
+    elif isinstance(event, TextMessage):
+        _keep_raw(message, event_time(event), f"wecom:{event.kind}")  # the message itself stays visible
+        container().tickets.from_staff_message(
+            tenant_id=message.tenant_id,
+            staff_userid=event.from_user_name,
+            text=event.content,
+            at=event_time(event),
+            ref=f"app:{event.msg_id}",
+        )
     else:
         _keep_raw(message, event_time(event), f"wecom:{event.kind}")
 

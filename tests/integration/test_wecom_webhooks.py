@@ -84,7 +84,7 @@ def test_url_verification_with_a_bad_signature_is_403(api: Api, wecom: TenantKey
     assert api.call("GET", f"/webhooks/wecom/{wecom.tenant_id}?{query}", None).status_code == 403
 
 
-def test_every_callback_vector_is_acked_enqueued_and_processed(api: Api, wecom: TenantKeys, clock):
+def test_every_callback_vector_is_acked_enqueued_and_processed(container, api: Api, wecom: TenantKeys, clock):
     for v in VECTORS["callbacks"]:
         resp = post(api, wecom.tenant_id, v, clock)
         assert resp.status_code == 200 and resp.body == b"success"
@@ -105,7 +105,18 @@ def test_every_callback_vector_is_acked_enqueued_and_processed(api: Api, wecom: 
     # what no handler maps yet is kept raw and visible
     month = datetime.fromtimestamp(int(VECTORS["callbacks"][0]["timestamp"]), tz=UTC).strftime("%Y-%m")
     inbox = api.call("GET", f"/v1/inbox?month={month}", wecom).data["items"]
-    assert "wecom:text" in {i["kind"] for i in inbox}  # staff app messages: kept for the ticket issue
+    assert "wecom:text" in {i["kind"] for i in inbox}  # staff app messages stay visible as received
+    # … and the one that reads like a request (我要退货) opened a return ticket, the other (a price question)
+    # nothing; a redelivery of the vectors opens nothing twice
+    for v in VECTORS["callbacks"]:
+        post(api, wecom.tenant_id, v, clock)
+    drain(INGEST_QUEUE.name)
+    opened = [
+        t
+        for t in container.ticket_repo.open_tickets(wecom.tenant_id)
+        if (t.source_ref or "").startswith("app:")
+    ]
+    assert [(t.type, t.source_ref) for t in opened] == [("return_exchange", "app:7000000000000000002")]
 
 
 def test_bad_vectors_are_rejected_and_nothing_is_stored(api: Api, wecom: TenantKeys):
