@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,8 +22,10 @@ from chalicelib.domain.notifications import (
 from chalicelib.domain.sla import SlaPolicy
 from chalicelib.domain.ticket_templates import TicketTemplate
 from chalicelib.domain.tickets import Ticket, TicketSettings
+from chalicelib.domain.workflow_stats import MIN_ENTRIES
 from chalicelib.domain.workflows import WorkflowDefinition
 from chalicelib.services.tickets import H5TicketRequest, TicketDraft, TicketView, TransitionCommand
+from chalicelib.services.workflow_stats import MAX_DAYS, WorkflowStatsView
 
 api = Api(__name__, tag="tickets")
 bp = api.blueprint
@@ -349,13 +352,7 @@ def subscribe(ctx: Ctx, ticket_id: str) -> Result:
     )
 
 
-# -- per-step workflow statistics (appended; these imports belong at the top when convenient) ----------
-from decimal import Decimal  # noqa: E402
-
-from chalicelib.domain.workflow_stats import MIN_ENTRIES  # noqa: E402
-from chalicelib.services.workflow_stats import MAX_DAYS, WorkflowStatsView  # noqa: E402
-
-
+# -- per-step workflow statistics ----------------------------------------------------------------------
 class WorkflowStatsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -365,8 +362,8 @@ class WorkflowStatsQuery(BaseModel):
         default=None,
         ge=0,
         le=1,
-        description="drop-off rate above which a step raises an alert (0–1); default 0.15 (a tenant setting "
-        "later)",
+        description="drop-off rate above which a step raises an alert (0–1); default the tenant's setting "
+        "(GET /v1/ticket-settings: dropoff_threshold, 0.15 unless changed)",
     )
     min_entries: int = Field(
         default=MIN_ENTRIES, ge=1, description="steps with fewer entries in the period raise no alert"
@@ -390,7 +387,9 @@ def workflow_stats(ctx: Ctx, workflow_id: str) -> Result:
             workflow_id=workflow_id,
             version=q.version,
             days=q.days,
-            threshold=q.threshold,
+            threshold=q.threshold
+            if q.threshold is not None
+            else container().tickets.settings(principal=ctx.user).dropoff_threshold,
             min_entries=q.min_entries,
         )
     )

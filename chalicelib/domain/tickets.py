@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -92,6 +93,8 @@ class TicketSettings(BaseModel):
     urgency_keywords: list[str] = Field(
         default_factory=lambda: list(DEFAULT_URGENCY_KEYWORDS), max_length=200
     )
+    # A workflow step whose drop-off rate is above this raises an alert (GET /v1/workflows/{id}/stats).
+    dropoff_threshold: Decimal = Field(default=Decimal("0.15"), ge=0, le=1)
 
     @field_validator("urgency_keywords")
     @classmethod

@@ -428,3 +428,13 @@ def test_a_steps_timer_auto_closes_a_ticket_the_customer_never_confirmed(
     assert view["ticket"]["status"] == "closed"
     assert [h["action"] for h in view["history"]].count("confirm") == 1
     assert view["history"][0]["actor_id"] == "system" and "auto_close" in view["history"][0]["comment"]
+
+
+def test_the_dropoff_threshold_is_a_tenant_setting(api: Api, tenant: TenantKeys):
+    settings = api.call("GET", "/v1/ticket-settings", tenant).data
+    assert settings["dropoff_threshold"] == "0.15"
+    settings["dropoff_threshold"] = "0.3"
+    assert api.call("PUT", "/v1/ticket-settings", tenant, settings).status_code == 200
+    stats = api.call("GET", "/v1/workflows/wf_repair/stats", tenant).data
+    assert stats["threshold"] == "0.3"
+    assert api.call("GET", "/v1/workflows/wf_repair/stats?threshold=0.5", tenant).data["threshold"] == "0.5"
