@@ -301,7 +301,7 @@ class TicketService:
             self._sla.start_timer(ticket)
         self._waits(ticket, step, workflow)
         self._announce(ticket, step, "ticket.created")
-        return self._view(principal, ticket, [entry], workflow)
+        return self._view(principal, ticket, [entry])
 
     # -- tickets opened by the system -------------------------------------------------------------
     def from_h5(self, *, principal: Principal, request: H5TicketRequest) -> TicketView:
@@ -330,12 +330,7 @@ class TicketService:
         ticket_id = ticket_id_for(TicketSource.H5, request.request_id, datetime(2000, 1, 1, tzinfo=UTC))
         existing = self._tickets.get(principal.tenant_id, ticket_id)
         if existing is not None:
-            return self._view(
-                principal,
-                existing,
-                [],
-                self._workflow(principal.tenant_id, existing.workflow_id, existing.workflow_version),
-            )
+            return self._view(principal, existing, [])
         draft = TicketDraft(
             template_id=template.id,
             customer_id=resolved.customer_id,
@@ -354,12 +349,7 @@ class TicketService:
             found = self._tickets.get(principal.tenant_id, ticket_id)
             if found is None:
                 raise
-            return self._view(
-                principal,
-                found,
-                [],
-                self._workflow(principal.tenant_id, found.workflow_id, found.workflow_version),
-            )
+            return self._view(principal, found, [])
 
     def from_customer_message(
         self, *, tenant_id: str, customer_id: str, text: str, at: datetime, source: TicketSource, ref: str
@@ -378,20 +368,8 @@ class TicketService:
             if self._sla is not None and open_now[0].created_at < at:
                 self.sla_event(principal=system, ticket_id=open_now[0].id, action="customer_message")
             return open_now[0]
-        templates = self.templates(principal=system)
-        template = guess_template(text, templates)
-        if template is None and detect_urgency(text, self._settings(tenant_id).urgency_keywords):
-            template = next((t for t in templates if t.id == "repair"), None)
-        if template is None:
-            return None
-        first_text = next((f.key for f in template.fields if f.required and f.type is FieldType.TEXT), None)
-        draft = TicketDraft(
-            template_id=template.id,
-            customer_id=customer_id,
-            fields={first_text: text[:2000]} if first_text else {},
-            description=text[:5000],
-        )
-        return self._open_from(system, draft, source, ref, at)
+        draft = self._draft_from_text(system, text, customer_id=customer_id, description=text[:5000])
+        return self._open_from(system, draft, source, ref, at) if draft else None
 
     def from_staff_message(
         self, *, tenant_id: str, staff_userid: str, text: str, at: datetime, ref: str
@@ -400,19 +378,28 @@ class TicketService:
         request (a template's hints or an urgency keyword), a ticket opens for the agents to complete at
         triage; no customer yet. One per message (the id derives from it)."""
         system = _system(tenant_id)
+        description = f"{text[:4900]}\n（企业微信 {staff_userid} 报单）"
+        draft = self._draft_from_text(system, text, customer_id=None, description=description)
+        return self._open_from(system, draft, TicketSource.WECOM, ref, at) if draft else None
+
+    def _draft_from_text(
+        self, system: Principal, text: str, *, customer_id: str | None, description: str
+    ) -> TicketDraft | None:
+        """A message that reads like a request: the template its words hint at (an urgency keyword alone
+        means a repair), the text in the template's first required text field. None: not a request."""
         templates = self.templates(principal=system)
         template = guess_template(text, templates)
-        if template is None and detect_urgency(text, self._settings(tenant_id).urgency_keywords):
+        if template is None and detect_urgency(text, self._settings(system.tenant_id).urgency_keywords):
             template = next((t for t in templates if t.id == "repair"), None)
         if template is None:
             return None
         first_text = next((f.key for f in template.fields if f.required and f.type is FieldType.TEXT), None)
-        draft = TicketDraft(
+        return TicketDraft(
             template_id=template.id,
+            customer_id=customer_id,
             fields={first_text: text[:2000]} if first_text else {},
-            description=f"{text[:4900]}\n（企业微信 {staff_userid} 报单）",
+            description=description,
         )
-        return self._open_from(system, draft, TicketSource.WECOM, ref, at)
 
     def from_order(self, *, tenant_id: str, order: Order, requested_at: datetime) -> Ticket | None:
         """A refund requested on a shop order opens one return ticket, linked to the order and routed to the
@@ -470,8 +457,7 @@ class TicketService:
         """Staff record a rating the customer gave them (by phone, in the shop)."""
         principal.require(Permission.TICKETS_WRITE)
         ticket = self._rate(principal, ticket_id, score, comment, by=principal.user_id)
-        workflow = self._workflow(principal.tenant_id, ticket.workflow_id, ticket.workflow_version)
-        return self._view(principal, ticket, [], workflow)
+        return self._view(principal, ticket, [])
 
     def _rate(
         self, principal: Principal, ticket_id: str, score: int, comment: str | None, *, by: str
@@ -569,8 +555,7 @@ class TicketService:
         if found is None or not in_scope(principal, found[0].ownership):
             raise NotFoundError(f"no ticket {ticket_id}")
         ticket, history = found
-        workflow = self._workflow(principal.tenant_id, ticket.workflow_id, ticket.workflow_version)
-        return self._view(principal, ticket, history, workflow)
+        return self._view(principal, ticket, history)
 
     def transition(self, *, principal: Principal, ticket_id: str, command: TransitionCommand) -> TicketView:
         """One step of the ticket's workflow. 409 with the allowed actions when the action is not possible
@@ -607,7 +592,7 @@ class TicketService:
             self._sla.start_timer(after)
         self._waits(after, step, workflow)
         self._announce(after, step, f"ticket.{command.action}")
-        return self._view(principal, after, [entry], workflow)
+        return self._view(principal, after, [entry])
 
     def sla_event(self, *, principal: Principal, ticket_id: str, action: str) -> TicketView:
         """pause / resume (waiting on the customer), customer_message, agent_response."""
@@ -631,8 +616,7 @@ class TicketService:
         self._tickets.save(after, expected_version=ticket.version, entry=entry, event=None)
         if restart:
             self._sla.start_timer(after)
-        workflow = self._workflow(principal.tenant_id, after.workflow_id, after.workflow_version)
-        return self._view(principal, after, [entry], workflow)
+        return self._view(principal, after, [entry])
 
     def for_customer(
         self, *, principal: Principal, customer_id: str, limit: int, cursor: str | None
@@ -642,9 +626,9 @@ class TicketService:
         return Page([t for t in page.items if in_scope(principal, t.ownership)], page.next_cursor)
 
     # -- helpers ---------------------------------------------------------------------------------
-    def _view(
-        self, principal: Principal, ticket: Ticket, history: list[HistoryEntry], workflow: WorkflowDefinition
-    ) -> TicketView:
+    def _view(self, principal: Principal, ticket: Ticket, history: list[HistoryEntry]) -> TicketView:
+        """The ticket with the actions the caller may take in its pinned workflow version (cached)."""
+        workflow = self._workflow(ticket.tenant_id, ticket.workflow_id, ticket.workflow_version)
         try:
             allowed = actions_for(ticket, workflow, Performer.of(principal))
         except ForbiddenError:
