@@ -39,6 +39,7 @@ from chalicelib.services.ports import (
     Notifier,
     OrderRepository,
     PeopleDirectory,
+    PriceBookStore,
     Publisher,
     ShopBuyerLookup,
     SlaConfigRepository,
@@ -47,6 +48,7 @@ from chalicelib.services.ports import (
     TicketRepository,
     WorkflowStarter,
 )
+from chalicelib.services.pricing import PricingService
 from chalicelib.services.resolver import IdentityResolver
 from chalicelib.services.sla import SlaService
 from chalicelib.services.tags import TagService, WeComTagSync
@@ -466,6 +468,17 @@ class Container:
     @cached_property
     def tag_sync(self) -> TagSync:
         return TagSync(customers=self.customer_repo, tags=self.tag_repo, clock=self.clock)
+
+    # -- settlement center (issue 5) --
+    @cached_property
+    def price_book(self) -> PriceBookStore:
+        from chalicelib.store.pricing import DynamoPriceBook
+
+        return DynamoPriceBook(cursors=self.cursors)
+
+    @cached_property
+    def pricing(self) -> PricingService:
+        return PricingService(book=self.price_book, tickets=self.ticket_repo, clock=self.clock)
 
 
 _container: Container | None = None

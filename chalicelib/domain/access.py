@@ -25,6 +25,10 @@ class Permission(StrEnum):
     TICKETS_READ = "tickets:read"
     TICKETS_WRITE = "tickets:write"  # open tickets and act in workflow steps (the step's actor decides)
     WORKFLOWS_MANAGE = "workflows:manage"  # edit ticket templates, publish workflows
+    PRICING_MANAGE = "pricing:manage"  # publish price rules and modifiers
+    INVENTORY_MANAGE = "inventory:manage"  # parts catalogue, stock, transfers
+    SETTLEMENT_READ = "settlement:read"  # statements: partners see only their own
+    SETTLEMENT_MANAGE = "settlement:manage"  # commission rules, period runs, every party's statement
 
 
 _ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -37,6 +41,9 @@ _ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.TICKETS_READ,
             Permission.TICKETS_WRITE,
             Permission.WORKFLOWS_MANAGE,
+            Permission.PRICING_MANAGE,
+            Permission.INVENTORY_MANAGE,
+            Permission.SETTLEMENT_READ,
         }
     ),
     Role.AGENT: frozenset(
@@ -47,8 +54,24 @@ _ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.TICKETS_WRITE,
         }
     ),
-    Role.ENGINEER: frozenset({Permission.CUSTOMERS_READ, Permission.TICKETS_READ, Permission.TICKETS_WRITE}),
-    Role.FINANCE: frozenset({Permission.CUSTOMERS_READ, Permission.TICKETS_READ, Permission.TICKETS_WRITE}),
+    Role.ENGINEER: frozenset(
+        {
+            Permission.CUSTOMERS_READ,
+            Permission.TICKETS_READ,
+            Permission.TICKETS_WRITE,
+            Permission.SETTLEMENT_READ,
+        }
+    ),
+    Role.FINANCE: frozenset(
+        {
+            Permission.CUSTOMERS_READ,
+            Permission.TICKETS_READ,
+            Permission.TICKETS_WRITE,
+            Permission.PRICING_MANAGE,
+            Permission.SETTLEMENT_READ,
+            Permission.SETTLEMENT_MANAGE,
+        }
+    ),
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -11,6 +11,8 @@ from chalicelib.domain.calendars import BusinessCalendar
 from chalicelib.domain.customers import Customer, Identity
 from chalicelib.domain.imports_jobs import ImportJob
 from chalicelib.domain.orders import Order
+from chalicelib.domain.price_book import IssuedQuote
+from chalicelib.domain.pricing import Modifier, PriceRule
 from chalicelib.domain.sla import SlaPolicy
 from chalicelib.domain.tags import TagCatalogue, TagGroup
 from chalicelib.domain.tenants import ApiKey, Tenant, User
@@ -292,3 +294,13 @@ class WorkflowStatsStore(Protocol):
     ) -> dict[str, NodeCounters]:
         """The counters of each step summed over the days `first`…`last` (inclusive)."""
         ...
+
+
+class PriceBookStore(Protocol):
+    def add_rule(self, tenant_id: str, rule: PriceRule) -> None: ...
+    def rules_for(self, tenant_id: str, items: Iterable[str]) -> list[PriceRule]: ...
+    def list_rules(self, tenant_id: str, *, limit: int, cursor: str | None) -> Page[PriceRule]: ...
+    def add_modifier(self, tenant_id: str, modifier: Modifier) -> None: ...
+    def modifiers(self, tenant_id: str) -> list[Modifier]: ...
+    def add_quote(self, issued: IssuedQuote) -> None: ...
+    def quote(self, tenant_id: str, quote_id: str) -> IssuedQuote | None: ...

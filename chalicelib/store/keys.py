@@ -256,3 +256,34 @@ def wait_token_sk(node: str) -> str:
 
 def ticket_settings_pk(tenant_id: str) -> str:
     return f"T#{tenant_id}#TKSETTINGS"
+
+
+# -- settlement center: price book and quotes (store/pricing.py) ----------------------------------------
+def price_rules_pk(tenant_id: str, item: str) -> str:
+    """The versions of every price rule for one item (sku or labour code): one Query per quoted item."""
+    return f"T#{tenant_id}#PRICE#{item}"
+
+
+def price_rule_sk(rule_id: str, version: int) -> str:
+    return f"R#{rule_id}#V#{version:06d}"
+
+
+def price_book_pk(tenant_id: str) -> str:
+    """GSI1 of price rules (the editor's list, `<item>#<rule>#<version>`) and the partition of modifiers."""
+    return f"T#{tenant_id}#PRICEBOOK"
+
+
+def modifier_sk(modifier_id: str, version: int) -> str:
+    return f"M#{modifier_id}#V#{version:06d}"
+
+
+def quote_pk(tenant_id: str, quote_id: str) -> str:
+    return f"T#{tenant_id}#QUOTE#{quote_id}"
+
+
+QUOTE_SK = "QUOTE"
+
+
+def customer_quotes_pk(tenant_id: str, customer_id: str) -> str:
+    """GSI1: a customer's quotes, newest first."""
+    return f"T#{tenant_id}#C#{customer_id}#QUOTES"

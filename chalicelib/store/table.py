@@ -260,3 +260,16 @@ class WaitTokenItem(Item, discriminator="wait_token"):
 
 class TicketSettingsItem(Item, discriminator="ticket_settings"):
     pass
+
+
+# -- settlement center: price book, parts inventory, bills, ledger (store/pricing.py, inventory.py, ledger.py)
+class PriceRuleItem(Item, discriminator="price_rule"):
+    pass  # immutable: written once under (item, rule id, version)
+
+
+class PriceModifierItem(Item, discriminator="price_modifier"):
+    pass
+
+
+class IssuedQuoteItem(Item, discriminator="quote"):
+    pass
