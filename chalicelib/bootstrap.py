@@ -29,6 +29,7 @@ from chalicelib.services.customers import CustomerService, TagSync
 from chalicelib.services.import_jobs import ImportJobService
 from chalicelib.services.imports import ImportService
 from chalicelib.services.integrations import IntegrationService
+from chalicelib.services.inventory import InventoryService
 from chalicelib.services.merges import MergeService
 from chalicelib.services.notifications import DirectoryAddressBook, NotificationService
 from chalicelib.services.orders import OrderService
@@ -479,6 +480,18 @@ class Container:
     @cached_property
     def pricing(self) -> PricingService:
         return PricingService(book=self.price_book, tickets=self.ticket_repo, clock=self.clock)
+
+    @cached_property
+    def inventory(self) -> InventoryService:
+        from chalicelib.store.inventory import DynamoInventory
+
+        return InventoryService(
+            store=DynamoInventory(cursors=self.cursors),
+            tickets=self.ticket_repo,
+            notifier=self.notifier,
+            people=self.people,
+            clock=self.clock,
+        )
 
 
 _container: Container | None = None

@@ -287,3 +287,31 @@ QUOTE_SK = "QUOTE"
 def customer_quotes_pk(tenant_id: str, customer_id: str) -> str:
     """GSI1: a customer's quotes, newest first."""
     return f"T#{tenant_id}#C#{customer_id}#QUOTES"
+
+
+# -- parts inventory (store/inventory.py) ---------------------------------------------------------------
+def part_pk(tenant_id: str, sku: str) -> str:
+    """A part's catalogue entry (`PART`) and its stock per warehouse (`STOCK#<wh>`): one Query reads both."""
+    return f"T#{tenant_id}#PART#{sku}"
+
+
+PART_SK = "PART"
+
+
+def stock_sk(warehouse: str) -> str:
+    return f"STOCK#{warehouse}"
+
+
+def parts_pk(tenant_id: str) -> str:
+    """GSI1: the tenant's parts catalogue by sku."""
+    return f"T#{tenant_id}#PARTS"
+
+
+def reservation_sk(sku: str, warehouse: str) -> str:
+    """In the ticket's partition: the parts a ticket holds."""
+    return f"RES#{sku}#{warehouse}"
+
+
+def low_stock_pk(tenant_id: str) -> str:
+    """Parts at or below their threshold (sk = `<sku>#<wh>`): the replenishment list, one Query."""
+    return f"T#{tenant_id}#LOWSTOCK"

@@ -273,3 +273,24 @@ class PriceModifierItem(Item, discriminator="price_modifier"):
 
 class IssuedQuoteItem(Item, discriminator="quote"):
     pass
+
+
+class PartItem(Item, discriminator="part"):
+    version = NumberAttribute()
+
+
+class StockItem(Item, discriminator="stock"):
+    """Counts changed only by conditional UpdateItem (ADD), each bumping `version`."""
+
+    warehouse = UnicodeAttribute()
+    on_hand = NumberAttribute()
+    reserved = NumberAttribute()
+    version = NumberAttribute()
+
+
+class ReservationItem(Item, discriminator="reservation"):
+    status = UnicodeAttribute()
+
+
+class LowStockItem(Item, discriminator="low_stock"):
+    pass
