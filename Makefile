@@ -29,12 +29,13 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)  ## DynamoDB requests and latency per operation, cold-import time, assignment engine; writes docs/benchmarks.md
+bench: $(STAMP)  ## DynamoDB requests and latency per operation, cold-import time, assignment engine, settlement and quotes; writes docs/benchmarks.md
 	$(BIN)/python -m bench.customers
 	$(BIN)/python -m bench.webhooks
 	$(BIN)/python -m bench.imports
 	$(BIN)/python -m bench.assignment
 	$(BIN)/python -m bench.tickets
+	$(BIN)/python -m bench.settlement
 
 infra: $(STAMP)  ## synthesize the CloudFormation template into infra/out/
 	$(BIN)/python -m infra.synth --stage dev

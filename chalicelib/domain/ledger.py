@@ -199,6 +199,80 @@ class Posting(BaseModel):
         return sum((leg.debit for leg in self.legs if leg.debit is not None), ZERO)
 
 
+# ---------------------------------------------------------------- trusted construction (engines only)
+#
+# Validation belongs at the edges: postings and legs parsed from requests, files or the store go through the
+# models above. An engine that derives them from already-validated rules and facts, with amounts it computed
+# exactly to the fen, may build them with `trusted_leg` / `trusted_posting`, which skip pydantic's field
+# validation (it dominates a month-end run of 100,000 tickets) but keep the balance check (the posting's, or
+# the engine's own in integer fen). The objects are the same as validated ones: equal, hashable alike,
+# serialised alike (tests/unit/test_settlement.py checks).
+
+_new = object.__new__
+_set = object.__setattr__
+# The fields each kind of trusted object sets, shared by all of them: the models are frozen, so pydantic
+# never adds to a model's own set (`model_copy` copies it before adding), and a set per object would be one
+# more object per leg for the cyclic GC to walk after a month-end run.
+_DEBIT_FIELDS = {"account", "debit"}
+_CREDIT_FIELDS = {"account", "credit"}
+_POSTING_FIELDS = {"id", "tenant_id", "at", "source", "memo", "legs", "rule"}
+_REVERSAL_FIELDS = {*_POSTING_FIELDS, "reverses"}
+
+
+def trusted_leg(account: str, debit: Decimal | None = None, credit: Decimal | None = None) -> Leg:
+    """A Leg without validation, for engines: `account` a valid id, exactly one positive amount exact to
+    the fen (Decimal with two places). Anything from outside goes through `Leg(...)`."""
+    # What `model_construct` does, without its loop over the fields (no aliases, defaults or post-init here).
+    leg: Leg = _new(Leg)
+    _set(leg, "__dict__", {"account": account, "debit": debit, "credit": credit})
+    _set(leg, "__pydantic_fields_set__", _CREDIT_FIELDS if debit is None else _DEBIT_FIELDS)
+    _set(leg, "__pydantic_extra__", None)
+    _set(leg, "__pydantic_private__", None)
+    return leg
+
+
+def trusted_posting(
+    *,
+    id: str,
+    tenant_id: str,
+    at: datetime,
+    source: Source,
+    memo: str,
+    legs: tuple[Leg, ...],
+    rule: RuleRef | None = None,
+    reverses: str | None = None,
+    balance_checked: bool = False,
+) -> Posting:
+    """A Posting from an engine's trusted legs without field validation. The balance is still checked (at
+    least two legs, debits == credits), so an engine bug cannot slip an unbalanced entry through — unless
+    the engine has just checked it itself (`balance_checked=True`, e.g. in integer fen, which is cheaper)."""
+    if not balance_checked:
+        if len(legs) < 2:
+            raise InvalidInputError(f"posting {id!r}: a posting needs at least two legs")
+        net = ZERO
+        for leg in legs:
+            net += leg.debit if leg.debit is not None else -leg.credit  # type: ignore[operator]  # one side
+        if net:
+            raise InvalidInputError(f"posting {id!r}: unbalanced: debits - credits = {net}")
+    values = {
+        "id": id,
+        "tenant_id": tenant_id,
+        "at": at,
+        "source": source,
+        "memo": memo,
+        "legs": legs,
+        "currency": "CNY",
+        "rule": rule,
+        "reverses": reverses,
+    }
+    posting: Posting = _new(Posting)
+    _set(posting, "__dict__", values)
+    _set(posting, "__pydantic_fields_set__", _POSTING_FIELDS if reverses is None else _REVERSAL_FIELDS)
+    _set(posting, "__pydantic_extra__", None)
+    _set(posting, "__pydantic_private__", None)
+    return posting
+
+
 def _id_of(data: Any) -> object:
     if isinstance(data, Mapping):
         return data.get("id")

@@ -5,29 +5,48 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from chalicelib.domain.common import InvalidInputError, NotFoundError
-from chalicelib.domain.ledger import AccountType, Posting, Source, SourceType, balances, new_postings, reverse
+from chalicelib.domain.ledger import (
+    AccountType,
+    Posting,
+    Source,
+    SourceType,
+    balances,
+    new_postings,
+    reverse,
+    trusted_leg,
+    trusted_posting,
+)
 from chalicelib.domain.settlement import (
     COLLECTIONS,
     BasePlusIncentiveRule,
     Facts,
     PartyRole,
+    PeriodModifier,
+    PeriodSettlement,
+    RatingLevel,
+    RegionCoefficient,
     Rule,
+    SatisfactionMultiplier,
     SplitRule,
     ThresholdBonusRule,
     Tier,
     TieredRule,
     account,
+    period_bounds,
     posting_id,
     postings_for,
     rule_in_effect,
     settle,
+    settle_period,
+    settle_source,
     split_amount,
     tiered_amount,
 )
@@ -350,3 +369,288 @@ def test_marginal_tiers_never_decrease_and_never_exceed_whole(a: D, b: D) -> Non
     assert tiered_amount(lo, LADDER, "marginal")[0] <= tiered_amount(hi, LADDER, "marginal")[0]
     # with ascending rates the whole-amount mode pays at least the marginal one
     assert tiered_amount(hi, LADDER, "marginal")[0] <= tiered_amount(hi, LADDER, "whole")[0]
+
+
+# ---------------------------------------------------------------- month-end runs (settle_period)
+
+SH = ZoneInfo("Asia/Shanghai")
+SPLIT = {
+    "kind": "split",
+    "id": "split-repair",
+    "version": 1,
+    "effective_from": "2026-01-01T00:00:00Z",
+    "shares": [
+        {"role": "store", "percent": "60"},
+        {"role": "engineer", "percent": "30"},
+        {"role": "platform", "percent": "10"},
+    ],
+}
+ENGINEER_TIER = {
+    "kind": "tiered",
+    "id": "eng-tier",
+    "version": 1,
+    "effective_from": "2026-01-01T00:00:00Z",
+    "beneficiary": "engineer",
+    "mode": "whole",
+    "tiers": [{"from_amount": "0", "rate_percent": "10"}],
+}
+rule_adapter: TypeAdapter[object] = TypeAdapter(Rule)
+modifier_adapter: TypeAdapter[object] = TypeAdapter(PeriodModifier)
+
+
+def ticket(
+    n: int,
+    amount: str,
+    engineer: str = "E-7",
+    *,
+    rating: int | None = None,
+    day: int = 5,
+    store: str = "SH-001",
+) -> Facts:
+    return Facts.model_validate(
+        {
+            "source": {"type": "ticket", "id": f"tk-{n}"},
+            "period": "2026-11",
+            "amount": amount,
+            "count": 1,
+            "parties": {"store": store, "engineer": engineer, "platform": "hq"},
+            "completed_at": datetime(2026, 11, day, 10, tzinfo=SH),
+            "rating": rating,
+        }
+    )
+
+
+def rules(*extra: dict[str, object]) -> list[object]:
+    return [rule_adapter.validate_python(r) for r in (SPLIT, ENGINEER_TIER, *extra)]
+
+
+def period_memo(run: PeriodSettlement, source_id: str) -> tuple[D, str]:
+    [p] = [p for p in run.period_postings if p.source.id == source_id]
+    return p.total, p.memo
+
+
+def test_month_end_splits_are_the_real_time_postings_and_a_rerun_adds_nothing() -> None:
+    rs = rules()
+    tickets = [ticket(1, "388.00"), ticket(2, "100.01", "E-8"), ticket(3, "0.00")]
+    # real time: one posting per completed ticket, dated when it completed, with the rule then in effect
+    realtime = [p for f in tickets for p in settle_source(rs, f, tenant_id="t1")]
+    [first, _] = realtime
+    assert first.at == datetime(2026, 11, 5, 10, tzinfo=SH)
+    slow = postings_for(settle(rs[0], tickets[0]), rule=rs[0], facts=tickets[0], tenant_id="t1", at=first.at)
+    assert [first] == slow  # the trusted fast path builds exactly what the validated path builds
+    assert first.model_dump() == slow[0].model_dump()
+    assert first.model_dump(exclude_unset=True) == slow[0].model_dump(exclude_unset=True)
+    assert hash(first) == hash(slow[0])
+
+    run = settle_period("2026-11", "t1", rs, tickets)
+    assert list(run.split_postings) == realtime
+    assert new_postings({p.id: p for p in realtime}, run.split_postings) == []
+    # period postings: one per engineer, under a source key stable across re-runs
+    assert run.at == datetime(2026, 11, 30, 23, 59, 59, tzinfo=SH)
+    assert [p.source.id for p in run.period_postings] == ["engineer:E-7:2026-11", "engineer:E-8:2026-11"]
+    assert all(p.source.type is SourceType.SETTLEMENT_RUN and p.at == run.at for p in run.period_postings)
+    assert period_memo(run, "engineer:E-7:2026-11")[0] == D("38.80")  # 10 % of 388.00 (+ 0.00)
+    ledger = {p.id: p for p in run.postings}
+    again = settle_period("2026-11", "t1", rs, tickets)
+    assert new_postings(ledger, again.postings) == []
+    assert sum(balances(run.postings).values(), D(0)) == 0
+    assert [(p.role, p.party_id, p.amount, p.count) for p in run.parties] == [
+        (PartyRole.ENGINEER, "E-7", D("388.00"), 2),
+        (PartyRole.ENGINEER, "E-8", D("100.01"), 1),
+        (PartyRole.STORE, "SH-001", D("488.01"), 3),
+    ]
+
+
+def test_a_trusted_posting_copies_like_a_validated_one() -> None:
+    [p] = settle_source(rules(), ticket(1, "10.00"), tenant_id="t1")
+    [q] = settle_source(rules(), ticket(2, "20.00"), tenant_id="t1")
+    changed = p.model_copy(update={"memo": "x"})
+    assert changed.memo == "x" and "memo" in changed.model_fields_set
+    assert q.model_fields_set == {"id", "tenant_id", "at", "source", "memo", "legs", "rule"}
+    assert q.legs[1].model_fields_set == {"account", "credit"}
+    assert Posting.model_validate_json(q.model_dump_json()) == q
+
+
+def test_trusted_posting_still_refuses_an_unbalanced_entry() -> None:
+    legs = (
+        trusted_leg("clearing:collections", D("1.00")),
+        trusted_leg("party:store:S:payable", None, D("0.99")),
+    )
+    source = Source(type=SourceType.TICKET, id="tk")
+    with pytest.raises(InvalidInputError, match="unbalanced"):
+        trusted_posting(id="x", tenant_id="t1", at=T0, source=source, memo="", legs=legs)
+    with pytest.raises(InvalidInputError, match="two legs"):
+        trusted_posting(id="x", tenant_id="t1", at=T0, source=source, memo="", legs=legs[:1])
+
+
+def test_the_split_version_follows_each_ticket_and_the_period_version_the_close() -> None:
+    mid = datetime(2026, 11, 15, tzinfo=SH)
+    v1 = {**SPLIT, "effective_to": mid.isoformat()}
+    v2 = {**SPLIT, "version": 2, "effective_from": mid.isoformat()}
+    v2["shares"] = [{"role": "store", "percent": "50"}, {"role": "platform", "percent": "50"}]
+    tier2 = {**ENGINEER_TIER, "version": 2, "effective_from": "2026-11-30T00:00:00+08:00"}
+    tier2["tiers"] = [{"from_amount": "0", "rate_percent": "20"}]
+    rs = [rule_adapter.validate_python(r) for r in (v1, v2, ENGINEER_TIER, tier2)]
+    run = settle_period("2026-11", "t1", rs, [ticket(1, "100.00", day=14), ticket(2, "100.00", day=16)])
+    assert [p.rule.version for p in run.split_postings if p.rule] == [1, 2]
+    assert [p.rule.version for p in run.period_postings if p.rule] == [2]
+    assert period_memo(run, "engineer:E-7:2026-11")[0] == D("40.00")  # 20 % of 200.00
+
+
+def test_satisfaction_multiplier_scales_the_incentive_half_up_and_explains_itself() -> None:
+    satisfaction = modifier_adapter.validate_python(
+        {
+            "kind": "satisfaction",
+            "id": "csat",
+            "version": 1,
+            "effective_from": "2026-01-01T00:00:00Z",
+            "role": "engineer",
+            "levels": [{"min_average": "4.5", "multiplier": "1.1"}],
+        }
+    )
+    # E-7: ratings 5, 4 (4.5 exactly: reached), 123.45 → tier 12.35 (12.345 half up) × 1.1 = 13.585 → 13.59
+    # E-8: ratings 5, 4, 4 (4.33): not reached; E-9: no ratings at all
+    tickets = [
+        ticket(1, "100.00", rating=5),
+        ticket(2, "23.45", rating=4),
+        ticket(3, "100.00", "E-8", rating=5),
+        ticket(4, "100.00", "E-8", rating=4),
+        ticket(5, "100.00", "E-8", rating=4),
+        ticket(6, "100.00", "E-9"),
+    ]
+    run = settle_period("2026-11", "t1", rules(), tickets, modifiers=[satisfaction])
+    amount, memo = period_memo(run, "engineer:E-7:2026-11")
+    assert amount == D("13.59")
+    assert "average rating 4.50 over 2 ratings >= 4.5 (csat): × 1.1 = 13.59" in memo
+    assert period_memo(run, "engineer:E-8:2026-11") == (
+        D("30.00"),
+        "tiered eng-tier v1 2026-11: tiered (whole): 10% of 300.00 (tier from 0.00)",
+    )
+    assert period_memo(run, "engineer:E-9:2026-11")[0] == D("10.00")
+    # fewer ratings than required: no multiplier
+    strict = satisfaction.model_copy(update={"min_ratings": 3})
+    run = settle_period("2026-11", "t1", rules(), tickets, modifiers=[strict])
+    assert period_memo(run, "engineer:E-7:2026-11")[0] == D("12.35")
+
+
+def test_region_coefficient_applies_before_satisfaction_each_step_rounded() -> None:
+    region = modifier_adapter.validate_python(
+        {
+            "kind": "region",
+            "id": "region",
+            "version": 1,
+            "effective_from": "2026-01-01T00:00:00Z",
+            "rule_ids": ["eng-tier"],
+            "coefficients": {"西北": "1.2"},
+            "default": "1",
+        }
+    )
+    satisfaction = SatisfactionMultiplier(
+        id="csat",
+        version=1,
+        effective_from=T0,
+        role=PartyRole.ENGINEER,
+        levels=[
+            RatingLevel(min_average=D("1"), multiplier=D("0.9")),
+            RatingLevel(min_average="4", multiplier="1.1"),
+        ],
+    )
+    tickets = [ticket(1, "123.45", rating=5), ticket(2, "123.45", "E-8", rating=2), ticket(3, "50.00", "E-9")]
+    regions = {(PartyRole.ENGINEER, "E-7"): "西北", (PartyRole.ENGINEER, "E-8"): "华东"}
+    run = settle_period("2026-11", "t1", rules(), tickets, modifiers=[satisfaction, region], regions=regions)
+    # E-7: 12.35 × 1.2 = 14.82, × 1.1 = 16.302 → 16.30
+    amount, memo = period_memo(run, "engineer:E-7:2026-11")
+    assert amount == D("16.30")
+    assert memo.index("region 西北 (region): × 1.2 = 14.82") < memo.index("× 1.1 = 16.30")
+    # E-8: 华东 is not listed (default 1: nothing to say), rating 2 → × 0.9: 12.35 × 0.9 = 11.115 → 11.12
+    amount, memo = period_memo(run, "engineer:E-8:2026-11")
+    assert amount == D("11.12") and "region" not in memo
+    # E-9: no region known, no ratings: unscaled
+    assert period_memo(run, "engineer:E-9:2026-11")[0] == D("5.00")
+    # the coefficient is scoped to the rule it names
+    other = region.model_copy(update={"rule_ids": ("another-rule",)})
+    run = settle_period("2026-11", "t1", rules(), tickets[:1], modifiers=[other], regions=regions)
+    assert period_memo(run, "engineer:E-7:2026-11")[0] == D("12.35")
+
+
+def test_modifiers_scale_only_the_floating_incentive_and_the_cap_bounds_the_result() -> None:
+    pay = {
+        "kind": "base_plus_incentive",
+        "id": "eng-pay",
+        "version": 1,
+        "effective_from": "2026-01-01T00:00:00Z",
+        "beneficiary": "engineer",
+        "base": "3000",
+        "rate_percent": "10",
+        "incentive_cap": "120.00",
+    }
+    region = RegionCoefficient(id="region", version=1, effective_from=T0, coefficients={"西北": "1.5"})
+    rs = [rule_adapter.validate_python(r) for r in (SPLIT, pay)]
+    regions = {(PartyRole.ENGINEER, "E-7"): "西北", (PartyRole.ENGINEER, "E-8"): "西北"}
+    tickets = [ticket(1, "500.00"), ticket(2, "1000.00", "E-8")]
+    run = settle_period("2026-11", "t1", rs, tickets, modifiers=[region], regions=regions)
+    # E-7: 3,000 + 50.00 × 1.5 = 3,075.00; E-8: 3,000 + min(100.00 × 1.5, 120.00) = 3,120.00
+    assert period_memo(run, "engineer:E-7:2026-11")[0] == D("3075.00")
+    amount, memo = period_memo(run, "engineer:E-8:2026-11")
+    assert amount == D("3120.00") and memo.endswith("× 1.5 = 150.00 (incentive capped at 120.00)")
+
+
+def test_period_modifiers_are_validated_data() -> None:
+    base = {"kind": "satisfaction", "id": "m", "version": 1, "effective_from": "2026-01-01T00:00:00Z"}
+    with pytest.raises(InvalidInputError, match="not a float"):
+        modifier_adapter.validate_python(
+            {**base, "role": "engineer", "levels": [{"min_average": "4.5", "multiplier": 1.1}]}
+        )
+    with pytest.raises(InvalidInputError, match="ascend"):
+        modifier_adapter.validate_python(
+            {
+                **base,
+                "role": "engineer",
+                "levels": [
+                    {"min_average": "4", "multiplier": "1"},
+                    {"min_average": "4", "multiplier": "1.1"},
+                ],
+            }
+        )
+    with pytest.raises(InvalidInputError, match="between 1 and 5"):
+        RatingLevel(min_average="5.5", multiplier="1")
+    with pytest.raises(InvalidInputError, match="4 decimal places"):
+        RatingLevel(min_average="4", multiplier="1.00001")
+    with pytest.raises(InvalidInputError, match="between 0 and 10"):
+        RegionCoefficient(id="r", version=1, effective_from=T0, coefficients={"西北": "-1"})
+    with pytest.raises(ValidationError):
+        Facts(source=Source(type="ticket", id="t"), period="2026-11", amount="1", parties={}, rating=6)
+
+
+def test_month_end_refuses_inconsistent_facts() -> None:
+    rs = rules()
+    with pytest.raises(InvalidInputError, match="twice"):
+        settle_period("2026-11", "t1", rs, [ticket(1, "1.00"), ticket(1, "2.00")])
+    with pytest.raises(InvalidInputError, match="not 2026-12"):
+        settle_period("2026-12", "t1", rs, [ticket(1, "1.00")])
+    with pytest.raises(InvalidInputError, match="cannot name an account"):
+        settle_period("2026-11", "t1", rs, [ticket(1, "1.00", "E 7")])
+    with pytest.raises(InvalidInputError, match="name no engineer"):
+        f = ticket(1, "1.00").model_copy(update={"parties": {PartyRole.STORE: "S", PartyRole.PLATFORM: "hq"}})
+        settle_period("2026-11", "t1", rs, [f])
+    other = ticket(2, "1.00").model_copy(
+        update={"parties": {PartyRole.STORE: "S", PartyRole.ENGINEER: "E", PartyRole.PLATFORM: "hq2"}}
+    )
+    with pytest.raises(InvalidInputError, match="several platforms"):
+        settle_period("2026-11", "t1", rs, [ticket(1, "1.00"), other])
+    twin = {**SPLIT, "id": "split-other"}
+    with pytest.raises(InvalidInputError, match="one only"):
+        settle_period("2026-11", "t1", [*rs, rule_adapter.validate_python(twin)], [ticket(1, "1.00")])
+    with pytest.raises(InvalidInputError, match="YYYY-MM"):
+        settle_period("2026-13", "t1", rs, [])
+    with pytest.raises(InvalidInputError, match="completed_at"):
+        settle_source(rs, ticket(1, "1.00").model_copy(update={"completed_at": None}), tenant_id="t1")
+
+
+def test_no_split_rule_in_effect_means_no_split_posting_but_the_period_still_counts() -> None:
+    late = {**SPLIT, "effective_from": "2026-11-20T00:00:00+08:00"}
+    rs = [rule_adapter.validate_python(r) for r in (late, ENGINEER_TIER)]
+    run = settle_period("2026-11", "t1", rs, [ticket(1, "100.00", day=3), ticket(2, "100.00", day=25)])
+    assert len(run.split_postings) == 1
+    assert period_memo(run, "engineer:E-7:2026-11")[0] == D("20.00")
+    assert period_bounds("2026-12") == (datetime(2026, 12, 1, tzinfo=SH), datetime(2027, 1, 1, tzinfo=SH))
