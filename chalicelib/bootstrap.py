@@ -42,6 +42,7 @@ from chalicelib.services.ports import (
     PeopleDirectory,
     PriceBookStore,
     Publisher,
+    SettlementLedger,
     ShopBuyerLookup,
     SlaConfigRepository,
     TagRepository,
@@ -51,6 +52,7 @@ from chalicelib.services.ports import (
 )
 from chalicelib.services.pricing import PricingService
 from chalicelib.services.resolver import IdentityResolver
+from chalicelib.services.settlement import SettlementService
 from chalicelib.services.sla import SlaService
 from chalicelib.services.tags import TagService, WeComTagSync
 from chalicelib.services.tenants import TenantService, UsersDirectory
@@ -490,6 +492,24 @@ class Container:
             tickets=self.ticket_repo,
             notifier=self.notifier,
             people=self.people,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def ledger(self) -> SettlementLedger:
+        from chalicelib.store.ledger import DynamoLedger
+
+        return DynamoLedger()
+
+    @cached_property
+    def settlement(self) -> SettlementService:
+        return SettlementService(
+            ledger=self.ledger,
+            tickets=self.ticket_repo,
+            customers=self.customer_repo,
+            pricing=self.pricing,
+            inventory=self.inventory,
+            notifier=self.notifier,
             clock=self.clock,
         )
 

@@ -77,10 +77,32 @@ def get_customer(ctx: Ctx, customer_id: str) -> Result:
         if ctx.user.has(Permission.TICKETS_READ)
         else None
     )
-    return Result(
-        Customer360Public.of_360(view, tickets.items if tickets else ()),
-        headers={"ETag": f'"{view.customer.version}"'},
-    )
+    public = Customer360Public.of_360(view, tickets.items if tickets else ())
+    settlement = container().settlement
+    if ctx.user.has(Permission.TICKETS_READ):
+        public.bills = [
+            {
+                "ticket_id": b.ticket_id,
+                "completed_on": b.completed_on.isoformat(),
+                "total": f"{b.total:.2f}",
+                "waived": f"{b.waived:.2f}",
+                "summary": b.summary("zh"),
+            }
+            for b in settlement.bills_of(ctx.user.tenant_id, view.customer.id)
+        ]
+    if ctx.user.has(Permission.SETTLEMENT_READ):
+        public.settlements = [
+            {
+                "posting_id": p.id,
+                "at": p.at.isoformat(),
+                "source": p.source.model_dump(mode="json"),
+                "amount": f"{p.total:.2f}",
+                "memo": p.memo,
+                "reverses": p.reverses,
+            }
+            for p in settlement.history_of(ctx.user.tenant_id, view.customer.id)
+        ]
+    return Result(public, headers={"ETag": f'"{view.customer.version}"'})
 
 
 @api.route(

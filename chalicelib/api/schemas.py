@@ -123,6 +123,10 @@ class Customer360Public(CustomerPublic):
     wecom_follows: list[dict[str, Any]]
     merged_from: list[str]
     tickets: list[dict[str, Any]] = Field(default_factory=list, description="newest first, up to 10")
+    bills: list[dict[str, Any]] = Field(default_factory=list, description="ticket bills, newest first")
+    settlements: list[dict[str, Any]] = Field(
+        default_factory=list, description="ledger postings for the customer's tickets/orders, newest first"
+    )
 
     @classmethod
     def of_360(cls, view: CustomerView, tickets: Sequence[Ticket] = ()) -> Customer360Public:

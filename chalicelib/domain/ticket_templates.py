@@ -705,6 +705,14 @@ def _photos(key: str, label: str) -> FieldSpec:
     return FieldSpec(key=key, label=label, type=FieldType.PHOTO, max_items=9)
 
 
+def _service_region() -> list[FieldSpec]:
+    """Where the service happens: region price rules and depreciation coefficients match on these."""
+    return [
+        FieldSpec(key="province", label="省份", type=FieldType.TEXT, max_length=20),
+        FieldSpec(key="city", label="城市", type=FieldType.TEXT, max_length=20),
+    ]
+
+
 def _notes() -> FieldSpec:
     return FieldSpec(key="notes", label="备注", type=FieldType.TEXT, max_length=1000)
 
@@ -734,6 +742,7 @@ def _repair() -> TicketTemplate:
             ),
             _photos("fault_photos", "故障照片"),
             FieldSpec(key="address", label="上门地址", type=FieldType.TEXT, max_length=500),
+            *_service_region(),
             _contact_phone(),
             FieldSpec(
                 key="warranty",
@@ -769,6 +778,7 @@ def _installation() -> TicketTemplate:
             FieldSpec(
                 key="install_address", label="安装地址", type=FieldType.TEXT, required=True, max_length=500
             ),
+            *_service_region(),
             FieldSpec(key="preferred_date", label="期望日期", type=FieldType.DATE),
             FieldSpec(key="time_slot", label="时间段", type=FieldType.ENUM, options=TIME_SLOTS),
             _photos("site_photos", "现场照片"),

@@ -107,6 +107,10 @@ class InventoryService:
             raise NotFoundError(f"no part {sku}")
         return _view(part, version, stocks)
 
+    def catalogue_part(self, tenant_id: str, sku: str) -> Part | None:
+        part, _, _ = self._store.part(tenant_id, sku)
+        return part
+
     def list_parts(self, *, principal: Principal, limit: int, cursor: str | None) -> Page[Part]:
         principal.require(Permission.TICKETS_READ)
         return self._store.list_parts(principal.tenant_id, limit=limit, cursor=cursor)

@@ -6,6 +6,7 @@ immutable and never published retroactively (domain/price_book.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -195,9 +196,13 @@ class PricingService:
 
     def price(self, tenant_id: str, request: QuoteRequest, as_of: date | datetime) -> Quote:
         """The quote for `request` as the book stood at `as_of` (unsaved): what billing prices with."""
-        rules = in_force_versions(self._book.rules_for(tenant_id, {line.item for line in request.items}))
-        modifiers = in_force_versions(self._book.modifiers(tenant_id))
+        rules, modifiers = self.book_for(tenant_id, {line.item for line in request.items})
         return quote(request, rules, modifiers, as_of)
+
+    def book_for(self, tenant_id: str, items: Iterable[str]) -> tuple[list[PriceRule], list[Modifier]]:
+        """The rule and modifier versions (windows chained) for these items: what billing prices with."""
+        rules = in_force_versions(self._book.rules_for(tenant_id, items))
+        return rules, in_force_versions(self._book.modifiers(tenant_id))
 
     def get_quote(self, *, principal: Principal, quote_id: str) -> IssuedQuote:
         principal.require(Permission.TICKETS_READ)

@@ -315,3 +315,67 @@ def reservation_sk(sku: str, warehouse: str) -> str:
 def low_stock_pk(tenant_id: str) -> str:
     """Parts at or below their threshold (sk = `<sku>#<wh>`): the replenishment list, one Query."""
     return f"T#{tenant_id}#LOWSTOCK"
+
+
+# -- ledger and settlement (store/ledger.py) -------------------------------------------------------------
+def posting_pk(tenant_id: str, posting_id: str) -> str:
+    """A ledger posting under its id: the conditional put is the idempotency check."""
+    return f"T#{tenant_id}#POSTING#{posting_id}"
+
+
+POSTING_SK = "POSTING"
+
+
+def source_postings_pk(tenant_id: str, source_type: str, source_id: str) -> str:
+    """GSI1 of postings: everything posted for one ticket/order (what a refund reverses)."""
+    return f"T#{tenant_id}#SRC#{source_type}#{source_id}"
+
+
+def customer_settlements_pk(tenant_id: str, customer_id: str) -> str:
+    """GSI2 of postings: a customer's settlement history (the 360 view), newest first by sk."""
+    return f"T#{tenant_id}#C#{customer_id}#SETTLE"
+
+
+def account_month_pk(tenant_id: str, account: str, period: str) -> str:
+    """An account's entries in one month: a party's statement is one Query (paged)."""
+    return f"T#{tenant_id}#ACCT#{account}#{period}"
+
+
+def entry_sk(at: datetime, posting_id: str, leg: int) -> str:
+    return f"{at.isoformat(timespec='milliseconds')}#{posting_id}#{leg:02d}"
+
+
+def account_pk(tenant_id: str, account: str) -> str:
+    """An account's month totals (`M#<yyyy-mm>`): the opening balance of a period is one small Query."""
+    return f"T#{tenant_id}#ACCT#{account}"
+
+
+def account_month_sk(period: str) -> str:
+    return f"M#{period}"
+
+
+def settlement_rules_pk(tenant_id: str) -> str:
+    """Every version of every commission rule (`<rule id>#V#<version>`): one Query."""
+    return f"T#{tenant_id}#RULESET"
+
+
+def bill_pk(tenant_id: str, ticket_id: str) -> str:
+    return f"T#{tenant_id}#BILL#{ticket_id}"
+
+
+BILL_SK = "BILL"
+
+
+def customer_bills_pk(tenant_id: str, customer_id: str) -> str:
+    """GSI1 of bills: a customer's bills for the 360 view."""
+    return f"T#{tenant_id}#C#{customer_id}#BILLS"
+
+
+def settlement_run_pk(tenant_id: str, period: str) -> str:
+    """A period run (`RUN`) and each party it finished (`PARTY#<role>:<id>`): a re-run skips those."""
+    return f"T#{tenant_id}#RUN#{period}"
+
+
+def settled_facts_pk(tenant_id: str, period: str) -> str:
+    """The period's settled tickets/orders (sk = `<source type>#<id>`): the month-end run pages through it."""
+    return f"T#{tenant_id}#SETTLED#{period}"

@@ -294,3 +294,36 @@ class ReservationItem(Item, discriminator="reservation"):
 
 class LowStockItem(Item, discriminator="low_stock"):
     pass
+
+
+class PostingItem(Item, discriminator="posting"):
+    pass  # immutable; written once (conditional put) with its entries and account-month totals
+
+
+class EntryItem(Item, discriminator="entry"):
+    pass
+
+
+class AccountMonthItem(Item, discriminator="account_month"):
+    """Σ debits and Σ credits of an account in a month, changed only by ADD in a posting's transaction."""
+
+    debits = DecimalAttribute(null=True)
+    credits = DecimalAttribute(null=True)
+
+
+class SettlementRuleItem(Item, discriminator="settlement_rule"):
+    pass
+
+
+class BillItem(Item, discriminator="bill"):
+    pass
+
+
+class RunItem(Item, discriminator="settlement_run"):
+    version = NumberAttribute(null=True)
+
+
+class SettledFactsItem(Item, discriminator="settled_facts"):
+    """What a source was settled on, in its period's partition: the month-end run's input (one Query)."""
+
+    rating = NumberAttribute(null=True)  # set when the customer rates after settlement

@@ -9,9 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 from chalice.app import Blueprint, SQSEvent
+from pydantic import ValidationError
 
 from chalicelib.bootstrap import container
-from chalicelib.domain.common import NotFoundError
+from chalicelib.domain.common import ConflictError, InvalidInputError, NotFoundError
+from chalicelib.domain.inventory import parts_from_field
 from chalicelib.domain.notifications import NotificationRequest, RecipientKind
 from chalicelib.observability import logger
 from chalicelib.resources import EVENTS_QUEUE
@@ -49,7 +51,9 @@ def _ticket_step(envelope: EventEnvelope) -> None:
         _rated(tenant_id, ticket_id, int(data["score"]))
         return
     _notify_steps(envelope)
+    _parts_effects(tenant_id, ticket_id, data)
     if data.get("status") == "closed":
+        c.settlement.ticket_closed(tenant_id, ticket_id)  # parts consumed or released, bill, settlement
         released = assignment.release(tenant_id, ticket_id)
         _ask_for_rating(tenant_id, ticket_id)
         for outcome in released.drained:  # waiting tickets that got the freed capacity
@@ -58,6 +62,31 @@ def _ticket_step(envelope: EventEnvelope) -> None:
     wants = any(e.get("type") == "assign" for e in data.get("effects", []))
     if wants or envelope.type == "ticket.reopen":
         _tell_assigned(tenant_id, assignment.auto_assign(tenant_id, ticket_id))
+
+
+def _parts_effects(tenant_id: str, ticket_id: str, data: dict[str, Any]) -> None:
+    """`reserve_parts` / `release_parts` actions of the steps entered: the parts the ticket's field names
+    (params.source, default `parts`) are held or given back (idempotent per ticket, part and warehouse)."""
+    effects = [e for e in data.get("effects", []) if e.get("type") in ("reserve_parts", "release_parts")]
+    if not effects:
+        return
+    c = container()
+    ticket = c.ticket_repo.get(tenant_id, ticket_id)
+    if ticket is None:
+        return
+    for effect in effects:
+        if effect["type"] == "release_parts":
+            c.inventory.release_for_ticket(tenant_id, ticket_id)
+            continue
+        source = str((effect.get("params") or {}).get("source") or "parts")
+        try:
+            lines = parts_from_field(ticket.fields.get(source))
+            if lines:
+                c.inventory.reserve_for_ticket(tenant_id, ticket_id, lines)
+        except (ConflictError, NotFoundError, ValidationError, InvalidInputError) as e:
+            # Out of stock or an unknown part: the step stays (a person sees the low-stock list and the
+            # ticket's parts); the message is not retried forever.
+            logger.warning("parts not reserved", extra={"ticket_id": ticket_id, "reason": str(e)})
 
 
 def _tell_assigned(tenant_id: str, outcome: AssignmentOutcome) -> None:
@@ -177,6 +206,8 @@ def _rated(tenant_id: str, ticket_id: str, score: int) -> None:
         except NotFoundError:
             logger.info("rating not averaged: the assignee has no staff profile")
     c.tickets.follow_up(tenant_id=tenant_id, ticket_id=ticket_id)
+    if ticket is not None and ticket.closed_at is not None:  # counted by the month-end satisfaction rules
+        c.settlement.rated(tenant_id, ticket, score)
 
 
 @bp.on_sqs_message(queue=EVENTS_QUEUE.name, batch_size=EVENTS_QUEUE.batch_size)

@@ -1,0 +1,245 @@
+"""Ledger entries as stored per account and month, and party statements built from them.
+
+A posting (domain/ledger.py) is stored once, and each of its legs once more as an `Entry` in its account's
+month, so a statement for a party and period is one Query. Each entry keeps what a statement line must
+trace to: the posting, its source (ticket/order/run), the rule version, and the basis — the amount of the
+source it was computed from (a ticket's payable total), which month-end tiers sum per party.
+
+Periods are calendar months in China Standard Time (a posting at 2026-11-30T23:30+08:00 is November's).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.domain.common import InvalidInputError
+from chalicelib.domain.ledger import ZERO, Fen, Posting, RuleRef, Source
+from chalicelib.domain.settlement import PartyRole, party_account
+
+PERIOD_ZONE = ZoneInfo("Asia/Shanghai")
+PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+
+def period_of(at: datetime) -> str:
+    return at.astimezone(PERIOD_ZONE).strftime("%Y-%m")
+
+
+def period_bounds(period: str) -> tuple[datetime, datetime]:
+    """[first instant, first instant of the next month) of a period, in UTC."""
+    year, month = (int(p) for p in period.split("-"))
+    start = datetime(year, month, 1, tzinfo=PERIOD_ZONE)
+    nxt = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=PERIOD_ZONE)
+    return start.astimezone(UTC), nxt.astimezone(UTC)
+
+
+def previous_period(period: str) -> str:
+    start, _ = period_bounds(period)
+    return period_of(start - timedelta(seconds=1))
+
+
+class Entry(BaseModel):
+    """One leg of a posting, in its account's month."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account: str
+    posting_id: str
+    leg: int = Field(ge=0)
+    at: datetime
+    source: Source
+    rule: RuleRef | None = None
+    memo: str = ""
+    debit: Fen = ZERO
+    credit: Fen = ZERO
+    basis: Fen = ZERO  # the source amount the leg was computed from (signed: reversals negate it)
+    customer_id: str | None = None
+    reverses: str | None = None
+
+    @property
+    def net(self) -> Decimal:
+        return self.debit - self.credit
+
+    @property
+    def period(self) -> str:
+        return period_of(self.at)
+
+
+def entries_of(posting: Posting, *, basis: Decimal, customer_id: str | None) -> list[Entry]:
+    """The posting's legs as entries; a reversal carries the negated basis so period sums net out."""
+    signed = -basis if posting.reverses else basis
+    return [
+        Entry.model_construct(
+            account=leg.account,
+            posting_id=posting.id,
+            leg=i,
+            at=posting.at,
+            source=posting.source,
+            rule=posting.rule,
+            memo=posting.memo,
+            debit=leg.debit or ZERO,
+            credit=leg.credit or ZERO,
+            basis=signed,
+            customer_id=customer_id,
+            reverses=posting.reverses,
+        )
+        for i, leg in enumerate(posting.legs)
+    ]
+
+
+class Party(BaseModel):
+    """`engineer:E-7`, `store:SH-001`, `platform:hq`, `partner:P-1`, `rider:R-3`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    role: PartyRole
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[^\s#:]+$")
+
+    @classmethod
+    def parse(cls, text: str) -> Party:
+        role, sep, party_id = text.partition(":")
+        if not sep:
+            raise InvalidInputError(
+                "party is <role>:<id>, e.g. engineer:E-7",
+                details=[{"field": "party", "message": "expected <role>:<id>"}],
+            )
+        try:
+            return cls(role=PartyRole(role), id=party_id)
+        except ValueError:
+            raise InvalidInputError(
+                f"unknown party '{text}'",
+                details=[{"field": "party", "message": f"role is one of {', '.join(PartyRole)}"}],
+            ) from None
+
+    @property
+    def account(self) -> str:
+        """What the tenant owes the party (the platform's own share is its revenue)."""
+        purpose = "revenue" if self.role is PartyRole.PLATFORM else "payable"
+        return party_account(self.role, self.id, purpose)
+
+    def __str__(self) -> str:
+        return f"{self.role.value}:{self.id}"
+
+
+class StatementRow(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    posting_id: str
+    source_type: str
+    source_id: str
+    rule: str | None  # "<rule id> v<version>"
+    memo: str
+    amount: Fen  # signed as the party reads it: + earned, − reversed/charged
+    balance: Fen  # running, as the party reads it
+
+
+class PartyStatement(BaseModel):
+    """A party's statement for one period, as the party reads it (amounts owed to them are positive)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    party: str
+    account: str
+    period: str
+    opening_balance: Fen
+    earned: Fen  # Σ positive rows
+    reversed: Fen  # Σ negative rows, as a positive number
+    closing_balance: Fen
+    rows: list[StatementRow]
+    settled_sources: int  # distinct tickets/orders with a row
+
+
+def build_statement(party: Party, period: str, opening: Decimal, entries: Sequence[Entry]) -> PartyStatement:
+    """Rows by (time, posting id, leg); `opening` is the ledger balance (debits − credits) before it."""
+    sign = Decimal(1) if party.account.endswith((":collections", ":commission_expense")) else Decimal(-1)
+    running = _plain(sign * opening)
+    rows: list[StatementRow] = []
+    earned = reversed_ = ZERO
+    for e in sorted(entries, key=lambda e: (e.at, e.posting_id, e.leg)):
+        amount = _plain(sign * e.net)
+        running += amount
+        if amount >= 0:
+            earned += amount
+        else:
+            reversed_ -= amount
+        rows.append(
+            StatementRow(
+                at=e.at,
+                posting_id=e.posting_id,
+                source_type=e.source.type.value,
+                source_id=e.source.id,
+                rule=f"{e.rule.id} v{e.rule.version}" if e.rule else None,
+                memo=e.memo,
+                amount=amount,
+                balance=running,
+            )
+        )
+    return PartyStatement(
+        party=str(party),
+        account=party.account,
+        period=period,
+        opening_balance=_plain(sign * opening),
+        earned=earned,
+        reversed=reversed_,
+        closing_balance=running,
+        rows=rows,
+        settled_sources=len({(e.source.type, e.source.id) for e in entries}),
+    )
+
+
+def _plain(d: Decimal) -> Decimal:
+    """No "-0.00" on a statement: a negated zero is zero."""
+    return d if d else ZERO
+
+
+CSV_COLUMNS = ("time", "posting", "source_type", "source_id", "rule", "memo", "amount", "balance")
+
+
+def statement_csv(statement: PartyStatement) -> str:
+    """The statement as CSV (UTF-8 with BOM so spreadsheet apps read 中文), one row per line + totals."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["party", statement.party, "period", statement.period])
+    writer.writerow(["opening_balance", f"{statement.opening_balance:.2f}"])
+    writer.writerow(CSV_COLUMNS)
+    for r in statement.rows:
+        writer.writerow(
+            [
+                r.at.astimezone(PERIOD_ZONE).isoformat(timespec="seconds"),
+                r.posting_id,
+                r.source_type,
+                r.source_id,
+                r.rule or "",
+                _safe_cell(r.memo),
+                f"{r.amount:.2f}",
+                f"{r.balance:.2f}",
+            ]
+        )
+    writer.writerow(["closing_balance", f"{statement.closing_balance:.2f}"])
+    return out.getvalue()
+
+
+def _safe_cell(text: str) -> str:
+    """Spreadsheet apps run cells starting with = + - @ as formulas (CSV injection): quote them as text."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def sum_basis(entries: Iterable[Entry]) -> tuple[Decimal, int]:
+    """Σ basis over a party's entries of split postings and how many distinct sources, for period rules."""
+    total = ZERO
+    sources: dict[tuple[str, str], Decimal] = {}
+    for e in entries:
+        if e.source.type.value == "settlement_run":
+            continue
+        key = (e.source.type.value, e.source.id)
+        sources[key] = sources.get(key, ZERO) + e.basis
+        total += e.basis
+    return total, sum(1 for v in sources.values() if v > 0)

@@ -1,0 +1,439 @@
+"""Settlement center (智能结算中心): commission rules as versioned data, ticket bills, real-time settlement of
+completed tickets and paid orders, reversals on refunds, and party statements.
+
+Real time: a completed ticket is billed (domain/billing.py) and its bill total split among the parties by the
+ticket split rule in effect (domain/settlement.py `settle_source`); a paid order's total by the order split
+rule. Each posting is one TransactWriteItems (store/ledger.py) under an id derived from the rule version and
+the source, so a redelivered event posts nothing. A refund posts the mirror of every posting of the order
+(`ledger.reverse`): old entries are never edited. Month-end runs are in services/settlement_runs.py."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from chalicelib.domain.access import Permission, Principal, ScopeKind, in_scope
+from chalicelib.domain.billing import Bill, BillRequest, PartUsed, WarrantyBasis, bill
+from chalicelib.domain.common import Clock, ForbiddenError, InvalidInputError, NotFoundError
+from chalicelib.domain.inventory import ReservationStatus
+from chalicelib.domain.ledger import ZERO, Posting, Source, SourceType, reverse
+from chalicelib.domain.notifications import NotificationRequest, RecipientKind
+from chalicelib.domain.orders import Order
+from chalicelib.domain.pricing import QuoteItem, Region
+from chalicelib.domain.settlement import (
+    COLLECTIONS,
+    AnyRule,
+    Facts,
+    PartyRole,
+    Rule,
+    SplitRule,
+    settle_source,
+)
+from chalicelib.domain.statements import (
+    PERIOD_PATTERN,
+    Party,
+    PartyStatement,
+    build_statement,
+    entries_of,
+    period_of,
+)
+from chalicelib.domain.tickets import Ticket
+from chalicelib.observability import logger
+from chalicelib.services.inventory import InventoryService
+from chalicelib.services.ports import CustomerRepository, Notifier, SettlementLedger, TicketRepository
+from chalicelib.services.pricing import PricingService
+
+PLATFORM_ID = "hq"  # the tenant itself, as the platform party
+DEFAULT_STORE = "default"
+LABOUR_WARRANTY_MONTHS = 12  # whole-machine labour warranty unless the ticket says otherwise
+RULES_TTL_S = 30.0
+AppliesTo = Literal["ticket", "order"]
+_RULE: TypeAdapter[AnyRule] = TypeAdapter(Rule)
+
+
+class RuleDraft(BaseModel):
+    """POST /v1/settlement-rules: a commission rule (split, base + incentive, tiered, threshold bonus) or
+    its next version. `applies_to` picks the sources whose amounts it splits (tickets or orders); period
+    rules (tiered, threshold, base + incentive) apply at month-end to the parties' ticket/order totals."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    applies_to: AppliesTo = "ticket"
+    rule: dict[str, object]
+
+
+class RuleList(BaseModel):
+    items: list[dict[str, object]]
+
+
+class BillView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    bill: Bill
+    summary: str
+    summary_en: str
+
+
+class StatementQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    party: str = Field(min_length=3, max_length=80, description="<role>:<id>, e.g. engineer:usr_…")
+    period: str = Field(pattern=PERIOD_PATTERN, description="YYYY-MM (China time)")
+    format: Literal["json", "csv"] = "json"
+
+
+class PartyBalance(BaseModel):
+    party: str
+    account: str
+    debits: str
+    credits: str
+    balance: str  # as the party reads it
+
+
+class Reconciliation(BaseModel):
+    """A period's balances: what the parties were credited equals what was settled (collected) — exactly."""
+
+    period: str
+    settled: str  # Σ of the amounts split (debited to collections) in the period, net of reversals
+    incentives: str  # Σ of what period rules paid (the platform's commission expense)
+    parties: list[PartyBalance]
+    parties_total: str
+    balanced: bool
+
+
+class SettlementService:
+    def __init__(
+        self,
+        *,
+        ledger: SettlementLedger,
+        tickets: TicketRepository,
+        customers: CustomerRepository,
+        pricing: PricingService,
+        inventory: InventoryService,
+        notifier: Notifier,
+        clock: Clock,
+    ) -> None:
+        self._ledger = ledger
+        self._tickets = tickets
+        self._customers = customers
+        self._pricing = pricing
+        self._inventory = inventory
+        self._notifier = notifier
+        self._clock = clock
+        self._rules_cache: dict[str, tuple[float, list[tuple[str, AnyRule]]]] = {}
+
+    # -- rules ------------------------------------------------------------------------------------
+    def publish_rule(self, *, principal: Principal, draft: RuleDraft) -> dict[str, object]:
+        principal.require(Permission.SETTLEMENT_MANAGE)
+        existing = [r for _, r in self._ledger.rules(principal.tenant_id)]
+        rule_id = str(draft.rule.get("id") or "")
+        version = max((r.version for r in existing if r.id == rule_id), default=0) + 1
+        body = {"effective_from": self._clock.now().isoformat(), **draft.rule, "version": version}
+        rule = _RULE.validate_python(body)
+        if rule.effective_from < self._clock.now().replace(microsecond=0) and version > 1:
+            raise InvalidInputError(
+                "a new version cannot take effect in the past: settled amounts must stay reproducible",
+                details=[{"field": "rule.effective_from", "message": "must be now or later"}],
+            )
+        self._ledger.add_rule(principal.tenant_id, draft.applies_to, rule)
+        self._rules_cache.pop(principal.tenant_id, None)
+        return {"applies_to": draft.applies_to, "rule": rule.model_dump(mode="json")}
+
+    def list_rules(self, *, principal: Principal) -> list[dict[str, object]]:
+        principal.require(Permission.SETTLEMENT_READ)
+        return [
+            {"applies_to": applies_to, "rule": rule.model_dump(mode="json")}
+            for applies_to, rule in self._ledger.rules(principal.tenant_id)
+        ]
+
+    def rules(self, tenant_id: str, applies_to: AppliesTo) -> list[AnyRule]:
+        """The tenant's rules for tickets or orders (cached RULES_TTL_S: settling reads them per event)."""
+        now = time.monotonic()
+        cached = self._rules_cache.get(tenant_id)
+        if cached is None or now - cached[0] > RULES_TTL_S:
+            cached = (now, self._ledger.rules(tenant_id))
+            self._rules_cache[tenant_id] = cached
+        return [rule for kind, rule in cached[1] if kind == applies_to]
+
+    # -- tickets ----------------------------------------------------------------------------------
+    def ticket_closed(self, tenant_id: str, ticket_id: str) -> Bill | None:
+        """A ticket reached an end step. Cancelled: its parts go back. Completed: parts consumed, the bill
+        made (once) and sent to the customer, the bill total settled. Every step is idempotent."""
+        ticket = self._tickets.get(tenant_id, ticket_id)
+        if ticket is None or ticket.closed_at is None:
+            return None
+        if any("cancel" in node for node in ticket.state.active):
+            self._inventory.release_for_ticket(tenant_id, ticket_id)
+            return None
+        used = self._inventory.consume_for_ticket(tenant_id, ticket_id)
+        if ticket.customer_id is None:
+            return None  # nobody to bill (an internal ticket)
+        billed = self._ledger.bill(tenant_id, ticket_id)
+        if billed is None:
+            parts = [(r.sku, r.quantity) for r in used if r.status is ReservationStatus.CONSUMED]
+            try:
+                billed = self._make_bill(tenant_id, ticket, parts or _recorded_parts(ticket))
+            except InvalidInputError as e:  # e.g. no price for the labour item: visible, not retried forever
+                logger.warning("ticket not billed", extra={"ticket_id": ticket_id, "reason": e.message})
+                return None
+            self._ledger.add_bill(tenant_id, billed, self._clock.now().isoformat(timespec="milliseconds"))
+        self._tell_customer(tenant_id, ticket, billed)
+        self.settle_ticket(tenant_id, ticket, billed)
+        return billed
+
+    def _make_bill(self, tenant_id: str, ticket: Ticket, parts: Sequence[tuple[str, int]]) -> Bill:
+        f = ticket.fields
+        labour = _labour_items(f.get("labour_items"), ticket.type)
+        customer = self._customers.get(tenant_id, ticket.customer_id or "")
+        # Customer types (VIP, 会员, 三甲医院 …) are the customer's tags: member discounts and type prices.
+        types = tuple(
+            sorted({*(customer.tags.values() if customer else ()), *(f.get("customer_types") or ())})
+        )
+        skus = sorted({sku for sku, _ in parts})
+        catalogue = [
+            p for p in (self._inventory.catalogue_part(tenant_id, sku) for sku in skus) if p is not None
+        ]
+        request = BillRequest(
+            ticket_id=ticket.id,
+            customer_id=ticket.customer_id or "",
+            region=Region(province=f.get("province"), city=f.get("city"), tier=f.get("city_tier")),
+            customer_types=types,
+            rush=bool(f.get("rush")) or str(ticket.priority) == "urgent",
+            completed_at=ticket.closed_at,
+            labour=labour,
+            parts=tuple(PartUsed(sku=sku, quantity=q) for sku, q in _merge(parts)),
+            warranty=_warranty(f),
+        )
+        book = self._pricing.book_for(tenant_id, [line.item for line in labour] + skus)
+        return bill(request, rules=book[0], modifiers=book[1], parts=catalogue)
+
+    def _tell_customer(self, tenant_id: str, ticket: Ticket, billed: Bill) -> None:
+        self._notifier.notify(
+            [
+                NotificationRequest(
+                    tenant_id=tenant_id,
+                    event="ticket.billed",
+                    recipient_kind=RecipientKind.CUSTOMER,
+                    recipient_id=billed.customer_id,
+                    data={
+                        "ticket_id": ticket.id,
+                        "title": ticket.title,
+                        "total": f"{billed.total:.2f}",
+                        "waived": f"{billed.waived:.2f}",
+                        "summary": billed.summary("zh"),
+                    },
+                    idempotency_key=f"bill:{ticket.id}",
+                    ticket_id=ticket.id,
+                )
+            ]
+        )
+
+    def settle_ticket(self, tenant_id: str, ticket: Ticket, billed: Bill) -> list[Posting]:
+        parties = {
+            PartyRole.STORE: ticket.store or DEFAULT_STORE,
+            PartyRole.PLATFORM: PLATFORM_ID,
+        }
+        if ticket.assignment is not None:
+            parties[PartyRole.ENGINEER] = ticket.assignment.assignee_id
+        if isinstance(ticket.fields.get("partner"), str):
+            parties[PartyRole.PARTNER] = ticket.fields["partner"]
+        completed = ticket.closed_at or self._clock.now()
+        facts = Facts(
+            source=Source(type=SourceType.TICKET, id=ticket.id),
+            period=period_of(completed),
+            amount=billed.total,
+            count=1,
+            parties=parties,
+            completed_at=completed,
+            rating=ticket.rating.score if ticket.rating else None,
+        )
+        return self._post_source(tenant_id, facts, self.rules(tenant_id, "ticket"), ticket.customer_id)
+
+    def rated(self, tenant_id: str, ticket: Ticket, score: int) -> None:
+        if ticket.closed_at is not None:
+            source = Source(type=SourceType.TICKET, id=ticket.id)
+            self._ledger.rate(tenant_id, period_of(ticket.closed_at), source, score)
+
+    # -- orders -----------------------------------------------------------------------------------
+    def order_changed(self, tenant_id: str, order: Order) -> list[Posting]:
+        """Paid → the order split posts; refunded → every posting of the order is reversed (once)."""
+        status = order.status.value
+        if status in ("refunded",):
+            return self.reverse_source(tenant_id, SourceType.ORDER, _order_source(order), f"order {status}")
+        if status not in ("paid", "shipped", "completed") or not order.total_amount:
+            return []
+        rules = self.rules(tenant_id, "order")
+        if not rules:
+            return []
+        paid = order.paid_at or order.updated_at
+        facts = Facts(
+            source=Source(type=SourceType.ORDER, id=_order_source(order)),
+            period=period_of(paid),
+            amount=order.total_amount,
+            count=1,
+            parties={PartyRole.STORE: order.shop_id, PartyRole.PLATFORM: PLATFORM_ID},
+            completed_at=paid,
+        )
+        return self._post_source(tenant_id, facts, rules, order.customer_id)
+
+    def reverse_source(
+        self, tenant_id: str, source_type: SourceType, source_id: str, reason: str
+    ) -> list[Posting]:
+        """Mirror every posting of the source not yet reversed; dated now, in the current period."""
+        posted = self._ledger.postings_for_source(tenant_id, source_type.value, source_id)
+        reversed_ids = {p.reverses for p in posted if p.reverses}
+        out: list[Posting] = []
+        for posting in posted:
+            if posting.reverses or posting.id in reversed_ids:
+                continue
+            mirror = reverse(posting, max(self._clock.now(), posting.at), reason)
+            basis = self._basis(posting)
+            if self._ledger.post(
+                tenant_id, mirror, entries_of(mirror, basis=basis, customer_id=None), customer_id=None
+            ):
+                out.append(mirror)
+        return out
+
+    @staticmethod
+    def _basis(posting: Posting) -> Decimal:
+        """A split posting's basis is the amount it split (the collections debit); others have none."""
+        return sum(
+            (leg.debit for leg in posting.legs if leg.account.endswith(":collections") and leg.debit),
+            Decimal("0.00"),
+        )
+
+    def _post_source(
+        self, tenant_id: str, facts: Facts, rules: list[AnyRule], customer_id: str | None
+    ) -> list[Posting]:
+        if not any(isinstance(r, SplitRule) for r in rules):
+            return []
+        out: list[Posting] = []
+        for posting in settle_source(rules, facts, tenant_id=tenant_id):
+            entries = entries_of(posting, basis=facts.amount, customer_id=customer_id)
+            if self._ledger.post(tenant_id, posting, entries, customer_id=customer_id, facts=facts):
+                out.append(posting)
+        return out
+
+    # -- statements -------------------------------------------------------------------------------
+    def statement(self, *, principal: Principal, party: str, period: str) -> PartyStatement:
+        """A party's statement. Finance and admins see anyone's; a store manager their store's; anyone else
+        (an engineer, a partner's user) only their own (party id = their user id)."""
+        who = Party.parse(party)
+        _check_may_see(principal, who)
+        entries = self._ledger.entries(principal.tenant_id, who.account, period)
+        opening = self._ledger.balance_before(principal.tenant_id, who.account, period)
+        return build_statement(who, period, opening, entries)
+
+    def reconcile(self, *, principal: Principal, period: str) -> Reconciliation:
+        """Every party the period's settled sources name: Σ their balances for the period must equal what
+        was split (collections) plus what incentives cost the platform — exactly, to the fen."""
+        principal.require(Permission.SETTLEMENT_MANAGE)
+        tenant_id = principal.tenant_id
+        parties: set[Party] = {Party(role=PartyRole.PLATFORM, id=PLATFORM_ID)}
+        for facts in self._ledger.settled_facts(tenant_id, period):
+            parties.update(Party(role=role, id=pid) for role, pid in facts.parties.items())
+        who = sorted(parties, key=str)
+        expense = f"party:platform:{PLATFORM_ID}:commission_expense"
+        accounts = [COLLECTIONS, expense, *(p.account for p in who)]
+        totals = self._ledger.month_totals(tenant_id, accounts, period)
+        zero = (ZERO, ZERO)
+        settled = totals.get(COLLECTIONS, zero)[0] - totals.get(COLLECTIONS, zero)[1]
+        incentives = totals.get(expense, zero)[0] - totals.get(expense, zero)[1]
+        rows: list[PartyBalance] = []
+        total = ZERO
+        for p in who:
+            d, c = totals.get(p.account, zero)
+            if not d and not c:
+                continue
+            total += c - d
+            rows.append(
+                PartyBalance(
+                    party=str(p),
+                    account=p.account,
+                    debits=f"{d:.2f}",
+                    credits=f"{c:.2f}",
+                    balance=f"{c - d:.2f}",
+                )
+            )
+        return Reconciliation(
+            period=period,
+            settled=f"{settled:.2f}",
+            incentives=f"{incentives:.2f}",
+            parties=rows,
+            parties_total=f"{total:.2f}",
+            balanced=total == settled + incentives,
+        )
+
+    # -- the 360 view -------------------------------------------------------------------------------
+    def bills_of(self, tenant_id: str, customer_id: str, *, limit: int = 10) -> list[Bill]:
+        return self._ledger.customer_bills(tenant_id, customer_id, limit=limit)
+
+    def history_of(self, tenant_id: str, customer_id: str, *, limit: int = 20) -> list[Posting]:
+        return self._ledger.customer_postings(tenant_id, customer_id, limit=limit)
+
+    def bill_view(self, *, principal: Principal, ticket_id: str) -> BillView:
+        principal.require(Permission.TICKETS_READ)
+        ticket = self._tickets.get(principal.tenant_id, ticket_id)
+        if ticket is None or not in_scope(principal, ticket.ownership):
+            raise NotFoundError(f"no ticket {ticket_id}")
+        billed = self._ledger.bill(principal.tenant_id, ticket_id)
+        if billed is None:
+            raise NotFoundError(f"ticket {ticket_id} has no bill yet (it is made on completion)")
+        return BillView(bill=billed, summary=billed.summary("zh"), summary_en=billed.summary("en"))
+
+
+def _check_may_see(principal: Principal, party: Party) -> None:
+    principal.require(Permission.SETTLEMENT_READ)
+    if principal.has(Permission.SETTLEMENT_MANAGE):
+        return
+    if (
+        principal.scope.kind is ScopeKind.STORE
+        and party.role is PartyRole.STORE
+        and party.id == principal.scope.value
+    ):
+        return
+    if party.id == principal.user_id and party.role is not PartyRole.PLATFORM:
+        return
+    raise ForbiddenError("a partner sees only their own statement")
+
+
+def _order_source(order: Order) -> str:
+    return f"{order.platform}:{order.order_id}"
+
+
+def _labour_items(value: object, ticket_type: str) -> tuple[QuoteItem, ...]:
+    """The ticket's `labour_items` field ("CODE", ["CODE", …] or [{"item", "quantity"}]), else its type."""
+    if value in (None, "", []):
+        return (QuoteItem(item=ticket_type),)
+    items = value if isinstance(value, list) else [value]
+    return tuple(QuoteItem(item=i) if isinstance(i, str) else QuoteItem.model_validate(i) for i in items)
+
+
+def _recorded_parts(ticket: Ticket) -> list[tuple[str, int]]:
+    """Parts the engineer recorded on the ticket (`parts_used`) when none were reserved; the recorded unit
+    price is a note: the bill prices parts by the catalogue and the region price rules."""
+    lines = ticket.fields.get("parts_used") or []
+    return [
+        (str(p["sku"]), int(p.get("quantity") or 1)) for p in lines if isinstance(p, dict) and p.get("sku")
+    ]
+
+
+def _merge(parts: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    merged: dict[str, int] = {}
+    for sku, q in parts:
+        merged[sku] = merged.get(sku, 0) + q
+    return sorted(merged.items())
+
+
+def _warranty(fields: dict[str, object]) -> WarrantyBasis | None:
+    """From the customer's purchase (or installation) record as the ticket carries it."""
+    for kind, key in (("installation", "install_date"), ("purchase", "purchase_date")):
+        start = fields.get(key)
+        if start:
+            months = fields.get("labour_warranty_months", LABOUR_WARRANTY_MONTHS)
+            return WarrantyBasis.model_validate({"kind": kind, "start": start, "labour_months": months})
+    return None

@@ -1,0 +1,244 @@
+"""The ledger (postings, their entries per account-month, month totals), commission rules, bills and
+period-run markers in the single table.
+
+Posting is one TransactWriteItems: the posting under its id (put only if absent: the idempotency check),
+one entry per leg in its account's month, and an ADD to each account's month totals — so totals can never
+count a posting twice, and a retried post writes nothing."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from typing import Any
+
+from pydantic import TypeAdapter
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.domain.billing import Bill
+from chalicelib.domain.common import ConflictError
+from chalicelib.domain.ledger import ZERO, Posting, Source
+from chalicelib.domain.settlement import AnyRule, Facts, Rule
+from chalicelib.domain.statements import Entry
+from chalicelib.store import keys
+from chalicelib.store.table import (
+    AccountMonthItem,
+    BillItem,
+    EntryItem,
+    Item,
+    PostingItem,
+    RunItem,
+    SettledFactsItem,
+    SettlementRuleItem,
+    connection,
+)
+
+_RULE: TypeAdapter[AnyRule] = TypeAdapter(Rule)
+
+
+class DynamoLedger:
+    # -- postings ---------------------------------------------------------------------------------
+    def post(
+        self,
+        tenant_id: str,
+        posting: Posting,
+        entries: list[Entry],
+        *,
+        customer_id: str | None,
+        facts: Facts | None = None,
+    ) -> bool:
+        """Write the posting once; False when it was posted before (same content), ConflictError when its
+        id was used for different content. `facts`: what a source was settled on, kept for month-end."""
+        item = PostingItem(
+            keys.posting_pk(tenant_id, posting.id),
+            keys.POSTING_SK,
+            doc=posting.model_dump_json(exclude_defaults=True),
+            gsi1pk=keys.source_postings_pk(tenant_id, posting.source.type.value, posting.source.id),
+            gsi1sk=f"{posting.at.isoformat(timespec='milliseconds')}#{posting.id}",
+        )
+        if customer_id:
+            item.gsi2pk = keys.customer_settlements_pk(tenant_id, customer_id)
+            item.gsi2sk = item.gsi1sk
+        totals: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+        for e in entries:
+            totals[(e.account, e.period)][0] += e.debit
+            totals[(e.account, e.period)][1] += e.credit
+        try:
+            with TransactWrite(connection=connection()) as tx:
+                tx.save(item, condition=PostingItem.pk.does_not_exist())
+                for e in entries:
+                    tx.save(
+                        EntryItem(
+                            keys.account_month_pk(tenant_id, e.account, e.period),
+                            keys.entry_sk(e.at, e.posting_id, e.leg),
+                            doc=e.model_dump_json(exclude_defaults=True),
+                        )
+                    )
+                if facts is not None:
+                    tx.save(
+                        SettledFactsItem(
+                            keys.settled_facts_pk(tenant_id, facts.period),
+                            f"{facts.source.type.value}#{facts.source.id}",
+                            doc=facts.model_dump_json(exclude_defaults=True, exclude={"rating"}),
+                            rating=facts.rating,
+                        )
+                    )
+                for (account, period), (debits, credits) in totals.items():
+                    tx.update(
+                        AccountMonthItem(keys.account_pk(tenant_id, account), keys.account_month_sk(period)),
+                        actions=[
+                            AccountMonthItem.type.set(AccountMonthItem),
+                            AccountMonthItem.debits.add(debits),
+                            AccountMonthItem.credits.add(credits),
+                        ],
+                    )
+        except TransactWriteError as e:
+            existing = self.posting(tenant_id, posting.id)
+            if existing is None:
+                raise
+            if existing != posting:
+                raise ConflictError(f"posting id {posting.id!r} was used for different content") from e
+            return False
+        return True
+
+    def posting(self, tenant_id: str, posting_id: str) -> Posting | None:
+        try:
+            item = PostingItem.get(
+                keys.posting_pk(tenant_id, posting_id), keys.POSTING_SK, consistent_read=True
+            )
+        except PostingItem.DoesNotExist:
+            return None
+        return Posting.model_validate_json(item.doc or "")
+
+    def postings_for_source(self, tenant_id: str, source_type: str, source_id: str) -> list[Posting]:
+        return [
+            Posting.model_validate_json(i.doc or "")
+            for i in Item.gsi1.query(keys.source_postings_pk(tenant_id, source_type, source_id))
+        ]
+
+    def customer_postings(self, tenant_id: str, customer_id: str, *, limit: int) -> list[Posting]:
+        return [
+            Posting.model_validate_json(i.doc or "")
+            for i in Item.gsi2.query(
+                keys.customer_settlements_pk(tenant_id, customer_id),
+                scan_index_forward=False,
+                limit=limit,
+                page_size=limit,
+            )
+        ]
+
+    # -- statements -------------------------------------------------------------------------------
+    def entries(self, tenant_id: str, account: str, period: str) -> list[Entry]:
+        """Every entry of the account in the period (paged Query, 1 MB per request)."""
+        return [
+            Entry.model_validate_json(i.doc or "")
+            for i in EntryItem.query(keys.account_month_pk(tenant_id, account, period))
+        ]
+
+    def balance_before(self, tenant_id: str, account: str, period: str) -> Decimal:
+        """Debits − credits of every month before `period` (one Query of the month totals)."""
+        total = ZERO
+        for i in AccountMonthItem.query(
+            keys.account_pk(tenant_id, account), AccountMonthItem.sk < keys.account_month_sk(period)
+        ):
+            total += (i.debits or ZERO) - (i.credits or ZERO)
+        return total
+
+    def month_totals(
+        self, tenant_id: str, accounts: Iterable[str], period: str
+    ) -> dict[str, tuple[Decimal, Decimal]]:
+        """(Σ debits, Σ credits) per account in the period: one BatchGetItem per 100 accounts."""
+        keys_ = [(keys.account_pk(tenant_id, a), keys.account_month_sk(period)) for a in accounts]
+        out: dict[str, tuple[Decimal, Decimal]] = {}
+        prefix = len(keys.account_pk(tenant_id, ""))
+        for i in AccountMonthItem.batch_get(keys_):
+            out[i.pk[prefix:]] = (i.debits or ZERO, i.credits or ZERO)
+        return out
+
+    def settled_facts(self, tenant_id: str, period: str) -> Iterator[Facts]:
+        """Every source settled in the period, with its latest rating (paged Query, 1 MB per request)."""
+        for i in SettledFactsItem.query(keys.settled_facts_pk(tenant_id, period)):
+            facts = Facts.model_validate_json(i.doc or "")
+            yield facts if i.rating is None else facts.model_copy(update={"rating": int(i.rating)})
+
+    def rate(self, tenant_id: str, period: str, source: Source, score: int) -> None:
+        """A rating after settlement: counted by the month-end run (only if the source was settled)."""
+        try:
+            SettledFactsItem(
+                keys.settled_facts_pk(tenant_id, period), f"{source.type.value}#{source.id}"
+            ).update(actions=[SettledFactsItem.rating.set(score)], condition=SettledFactsItem.pk.exists())
+        except UpdateError as e:
+            if e.cause_response_code != "ConditionalCheckFailedException":
+                raise
+
+    # -- commission rules ---------------------------------------------------------------------------
+    def add_rule(self, tenant_id: str, applies_to: str, rule: AnyRule) -> None:
+        item = SettlementRuleItem(
+            keys.settlement_rules_pk(tenant_id),
+            f"{rule.id}#V#{rule.version:06d}",
+            doc=json.dumps({"applies_to": applies_to, "rule": rule.model_dump(mode="json")}),
+        )
+        try:
+            item.save(condition=SettlementRuleItem.pk.does_not_exist())
+        except PutError as e:
+            if e.cause_response_code == "ConditionalCheckFailedException":
+                raise ConflictError(
+                    f"version {rule.version} of rule {rule.id} exists: reload and retry"
+                ) from e
+            raise
+
+    def rules(self, tenant_id: str) -> list[tuple[str, AnyRule]]:
+        """Every version of every rule with what it applies to (ticket / order): one Query."""
+        out: list[tuple[str, AnyRule]] = []
+        for i in SettlementRuleItem.query(keys.settlement_rules_pk(tenant_id)):
+            data = json.loads(i.doc or "{}")
+            out.append((str(data["applies_to"]), _RULE.validate_python(data["rule"])))
+        return out
+
+    # -- bills ------------------------------------------------------------------------------------
+    def add_bill(self, tenant_id: str, bill: Bill, created_at: str) -> bool:
+        """The ticket's bill, once (a redelivered completion keeps the first)."""
+        item = BillItem(
+            keys.bill_pk(tenant_id, bill.ticket_id),
+            keys.BILL_SK,
+            doc=bill.model_dump_json(),
+            gsi1pk=keys.customer_bills_pk(tenant_id, bill.customer_id),
+            gsi1sk=f"{created_at}#{bill.ticket_id}",
+        )
+        try:
+            item.save(condition=BillItem.pk.does_not_exist())
+        except PutError as e:
+            if e.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def bill(self, tenant_id: str, ticket_id: str) -> Bill | None:
+        try:
+            item = BillItem.get(keys.bill_pk(tenant_id, ticket_id), keys.BILL_SK)
+        except BillItem.DoesNotExist:
+            return None
+        return Bill.model_validate_json(item.doc or "")
+
+    def customer_bills(self, tenant_id: str, customer_id: str, *, limit: int) -> list[Bill]:
+        return [
+            Bill.model_validate_json(i.doc or "")
+            for i in Item.gsi1.query(
+                keys.customer_bills_pk(tenant_id, customer_id),
+                scan_index_forward=False,
+                limit=limit,
+                page_size=limit,
+            )
+        ]
+
+    # -- period runs ------------------------------------------------------------------------------
+    def finished_parties(self, tenant_id: str, period: str) -> set[str]:
+        return {
+            i.sk.removeprefix("PARTY#")
+            for i in RunItem.query(keys.settlement_run_pk(tenant_id, period), RunItem.sk.startswith("PARTY#"))
+        }
+
+    def finish_party(self, tenant_id: str, period: str, party: str, summary: dict[str, Any]) -> None:
+        RunItem(keys.settlement_run_pk(tenant_id, period), f"PARTY#{party}", doc=json.dumps(summary)).save()

@@ -1,0 +1,283 @@
+"""A completed repair ticket is billed (region price, rush, VIP, warranty), its parts consumed, its bill split
+among store / engineer / platform in the ledger; statements, CSV, scopes, reconciliation; an order's split
+reversed by its refund. Redeliveries post nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from chalicelib import bootstrap
+from chalicelib.domain.ledger import SourceType
+from chalicelib.domain.orders import Order, OrderStatus
+from tests.fakes.dynamo import count_requests
+from tests.integration.conftest import Api, TenantKeys, drain
+
+SPLIT = {
+    "id": "ticket-split",
+    "kind": "split",
+    "name": "维修工单分成",
+    "effective_from": "2026-11-01T00:00:00+08:00",
+    "shares": [
+        {"role": "store", "percent": "35"},
+        {"role": "engineer", "percent": "45"},
+        {"role": "platform", "percent": "20"},
+    ],
+}
+
+
+def _ok(resp: Any, status: int = 200) -> Any:
+    assert resp.status_code == status, resp.body
+    return resp.data
+
+
+def _setup(api: Api, tenant: TenantKeys) -> str:
+    for body in (
+        {"item": "repair", "city": "上海", "price": "188.00"},
+        {"item": "repair", "city": "成都", "price": "158.00"},
+        {"item": "FAN-MOTOR", "city": "上海", "price": "285.50"},
+    ):
+        _ok(api.call("POST", "/v1/price-rules", tenant, body, role="finance"), 201)
+    for body in (
+        {
+            "kind": "rush",
+            "modifier_id": "rush",
+            "name": "加急 +20%",
+            "percent": "20",
+            "requires_rush": True,
+            "items": ["repair"],
+        },
+        {
+            "kind": "member",
+            "modifier_id": "vip",
+            "name": "VIP 95 折",
+            "percent": "5",
+            "customer_types": ["VIP"],
+        },
+    ):
+        _ok(api.call("POST", "/v1/price-modifiers", tenant, body, role="finance"), 201)
+    for sku, name, price, months in (
+        ("CAP-35UF", "启动电容", "45.00", 36),
+        ("FAN-MOTOR", "风机电机", "268.30", 18),
+    ):
+        part = {"sku": sku, "name": name, "unit_cost": "10.00", "price": price, "warranty_months": months}
+        _ok(api.call("PUT", f"/v1/parts/{sku}", tenant, part))
+        _ok(api.call("POST", f"/v1/parts/{sku}/stock", tenant, {"warehouse": "SH-WH", "delta": 5}))
+    _ok(
+        api.call(
+            "POST", "/v1/settlement-rules", tenant, {"applies_to": "ticket", "rule": SPLIT}, role="finance"
+        ),
+        201,
+    )
+    group = _ok(api.call("POST", "/v1/tag-groups", tenant, {"name": "会员等级", "tags": ["VIP"]}), 201)
+    vip = group["tags"][0]["id"]
+    eng = tenant.user_ids["engineer"]
+    staff = {"region": "华东", "skills": {"appliance_repair": 3}, "shifts": {"0": [["00:00", "23:59"]]}}
+    _ok(api.call("PUT", f"/v1/staff/{eng}", tenant, staff))
+    body = {"name": "王芳", "phone": "13900000002", "region": "华东", "store": "SH-001", "tags": [vip]}
+    return str(_ok(api.call("POST", "/v1/customers", tenant, body), 201)["id"])
+
+
+def _complete_ticket(api: Api, tenant: TenantKeys, cid: str) -> str:
+    body = {
+        "template_id": "repair",
+        "customer_id": cid,
+        "priority": "urgent",
+        "fields": {
+            "fault_description": "空调不制冷",
+            "province": "上海",
+            "city": "上海",
+            "purchase_date": "2024-05-20",
+        },
+    }
+    tid = str(_ok(api.call("POST", "/v1/tickets", tenant, body, role="agent_all"), 201)["ticket"]["id"])
+    parts = {"parts": [{"sku": "CAP-35UF"}, {"sku": "FAN-MOTOR"}]}
+    _ok(api.call("POST", f"/v1/tickets/{tid}/parts", tenant, parts, role="agent_all"))
+    eng = tenant.user_ids["engineer"]
+    _ok(api.call("POST", f"/v1/tickets/{tid}/assign", tenant, {"user_id": eng, "reason": "on shift"}))
+    for role, action in (("agent_all", "assign"), ("engineer", "resolve"), ("agent_all", "confirm")):
+        view = _ok(api.call("POST", f"/v1/tickets/{tid}/transitions", tenant, {"action": action}, role=role))
+    assert view["ticket"]["status"] == "closed"
+    drain("scrm-events")
+    return tid
+
+
+def test_a_completed_ticket_is_billed_split_and_stated(
+    container: bootstrap.Container, api: Api, tenant: TenantKeys
+) -> None:
+    cid = _setup(api, tenant)
+    tid = _complete_ticket(api, tenant, cid)
+    eng = tenant.user_ids["engineer"]
+
+    bill = _ok(api.call("GET", f"/v1/tickets/{tid}/bill", tenant, role="agent_all"))["bill"]
+    lines = {ln["item"]: ln for ln in bill["lines"]}
+    # Labour 188.00 + 20 % rush (37.60) = 225.60, VIP −5 % (11.28) = 214.32; the capacitor (36-month
+    # warranty from 2024-05-20) is free; the fan motor (18 months) is out: Shanghai rule 285.50 −5 % = 271.22.
+    assert lines["repair"]["total"] == "214.32"
+    assert lines["CAP-35UF"]["in_warranty"] is True and lines["CAP-35UF"]["total"] == "0.00"
+    assert lines["CAP-35UF"]["waived"] == "42.75"
+    assert lines["FAN-MOTOR"]["total"] == "271.22"
+    assert bill["total"] == "485.54"
+
+    # The parts left the warehouse; the customer was told the bill.
+    cap = _ok(api.call("GET", "/v1/parts/CAP-35UF", tenant))
+    assert (cap["stock"][0]["on_hand"], cap["stock"][0]["reserved"]) == (4, 0)
+    told = [
+        d
+        for d in container.notifications.log_for_ticket(tenant.tenant_id, tid)
+        if d.request.event == "ticket.billed"
+    ]
+    assert len(told) == 1 and told[0].request.data["total"] == "485.54"
+
+    # 485.54 split 35 / 45 / 20 (largest remainder): 169.94 + 218.49 + 97.11.
+    mine = _ok(
+        api.call(
+            "GET", f"/v1/settlements/statements?party=engineer:{eng}&period=2026-11", tenant, role="engineer"
+        )
+    )
+    assert [(r["source_id"], r["amount"], r["rule"]) for r in mine["rows"]] == [
+        (tid, "218.49", "ticket-split v1")
+    ]
+    assert mine["closing_balance"] == "218.49" and mine["opening_balance"] == "0.00"
+    store = _ok(
+        api.call(
+            "GET", "/v1/settlements/statements?party=store:SH-001&period=2026-11", tenant, role="store_mgr"
+        )
+    )
+    assert store["closing_balance"] == "169.94"
+    # A partner sees only their own statement.
+    assert (
+        api.call(
+            "GET", "/v1/settlements/statements?party=store:SH-001&period=2026-11", tenant, role="engineer"
+        ).status_code
+        == 403
+    )
+    assert (
+        api.call(
+            "GET", f"/v1/settlements/statements?party=engineer:{eng}&period=2026-11", tenant, role="store_mgr"
+        ).status_code
+        == 403
+    )
+    bad = api.call("GET", "/v1/settlements/statements?party=boss:x&period=2026-13", tenant, role="finance")
+    assert bad.status_code == 400
+
+    # CSV export, every line traceable to the ticket and the rule version.
+    resp = api.call(
+        "GET",
+        f"/v1/settlements/statements?party=engineer:{eng}&period=2026-11&format=csv",
+        tenant,
+        role="engineer",
+    )
+    assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(resp.body.decode("utf-8-sig"))))
+    assert rows[2] == ["time", "posting", "source_type", "source_id", "rule", "memo", "amount", "balance"]
+    assert rows[3][3:5] == [tid, "ticket-split v1"] and rows[3][6:] == ["218.49", "218.49"]
+
+    # Reconciliation: Σ party balances = what was settled.
+    rec = _ok(api.call("GET", "/v1/settlements/reconciliation?period=2026-11", tenant, role="finance"))
+    assert rec["settled"] == "485.54" and rec["parties_total"] == "485.54" and rec["balanced"] is True
+    assert {p["party"]: p["balance"] for p in rec["parties"]} == {
+        f"engineer:{eng}": "218.49",
+        "platform:hq": "97.11",
+        "store:SH-001": "169.94",
+    }
+
+    # The 360 view lists the bill and the settlement.
+    view = _ok(api.call("GET", f"/v1/customers/{cid}", tenant, role="finance"))
+    assert [b["total"] for b in view["bills"]] == ["485.54"]
+    assert [s["amount"] for s in view["settlements"]] == ["485.54"]
+
+    # A redelivered completion posts nothing and bills nothing again.
+    with count_requests() as again:
+        container.settlement.ticket_closed(tenant.tenant_id, tid)
+    assert "PutItem" not in again.calls
+    assert len(container.ledger.postings_for_source(tenant.tenant_id, "ticket", tid)) == 1
+    assert (
+        _ok(
+            api.call(
+                "GET",
+                f"/v1/settlements/statements?party=engineer:{eng}&period=2026-11",
+                tenant,
+                role="engineer",
+            )
+        )["closing_balance"]
+        == "218.49"
+    )
+
+
+def test_an_order_refund_reverses_its_split_and_nets_to_zero(
+    container: bootstrap.Container, api: Api, tenant: TenantKeys
+) -> None:
+    rule = {
+        "id": "order-split",
+        "kind": "split",
+        "effective_from": "2026-11-01T00:00:00+08:00",
+        "shares": [{"role": "store", "percent": "90"}, {"role": "platform", "percent": "10"}],
+    }
+    _ok(
+        api.call(
+            "POST", "/v1/settlement-rules", tenant, {"applies_to": "order", "rule": rule}, role="finance"
+        ),
+        201,
+    )
+    paid_at = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    order = Order(
+        tenant_id=tenant.tenant_id,
+        platform="generic",
+        shop_id="SH-001",
+        order_id="O-1",
+        status=OrderStatus.PAID,
+        total_amount=Decimal("99.99"),
+        paid_at=paid_at,
+        updated_at=paid_at,
+    )
+    settle = container.settlement
+    assert len(settle.order_changed(tenant.tenant_id, order)) == 1
+    assert settle.order_changed(tenant.tenant_id, order) == []  # redelivered: nothing new
+    refunded = order.model_copy(update={"status": OrderStatus.REFUNDED})
+    [mirror] = settle.order_changed(tenant.tenant_id, refunded)
+    assert mirror.reverses is not None
+    assert settle.order_changed(tenant.tenant_id, refunded) == []  # reversed once
+    postings = container.ledger.postings_for_source(tenant.tenant_id, SourceType.ORDER.value, "generic:O-1")
+    assert len(postings) == 2
+    statement = _ok(
+        api.call(
+            "GET", "/v1/settlements/statements?party=store:SH-001&period=2026-11", tenant, role="finance"
+        )
+    )
+    # 99.99 × 90 % = 89.991 → 89.99 (the leftover fen goes to the platform's larger fraction: 10.00).
+    assert [r["amount"] for r in statement["rows"]] == ["89.99", "-89.99"]
+    assert statement["closing_balance"] == "0.00" and statement["reversed"] == "89.99"
+    rec = _ok(api.call("GET", "/v1/settlements/reconciliation?period=2026-11", tenant, role="finance"))
+    assert rec["settled"] == "0.00" and rec["balanced"] is True
+
+
+def test_rules_are_versioned_and_validated(api: Api, tenant: TenantKeys) -> None:
+    first = _ok(
+        api.call(
+            "POST", "/v1/settlement-rules", tenant, {"applies_to": "ticket", "rule": SPLIT}, role="finance"
+        ),
+        201,
+    )
+    assert first["rule"]["version"] == 1
+    later = {**SPLIT, "effective_from": "2026-12-01T00:00:00+08:00"}
+    second = _ok(
+        api.call(
+            "POST", "/v1/settlement-rules", tenant, {"applies_to": "ticket", "rule": later}, role="finance"
+        ),
+        201,
+    )
+    assert second["rule"]["version"] == 2
+    bad = {**SPLIT, "shares": [{"role": "store", "percent": "60"}, {"role": "platform", "percent": "30"}]}
+    resp = api.call(
+        "POST", "/v1/settlement-rules", tenant, {"applies_to": "ticket", "rule": bad}, role="finance"
+    )
+    assert resp.status_code == 400 and "100" in resp.data["error"]["message"]
+    assert (
+        api.call("POST", "/v1/settlement-rules", tenant, {"rule": SPLIT}, role="agent_all").status_code == 403
+    )
+    listed = _ok(api.call("GET", "/v1/settlement-rules", tenant, role="finance"))["items"]
+    assert [r["rule"]["version"] for r in listed] == [1, 2]
