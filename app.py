@@ -25,6 +25,7 @@ from chalicelib.api import (
 from chalicelib.api.fallbacks import add_method_fallbacks
 from chalicelib.api.http_api import rest_event
 from chalicelib.workers import events, ingest, notify, sla
+from chalicelib.workers import settlement as settlement_steps
 
 app = Chalice(app_name="scrm")
 
@@ -49,6 +50,7 @@ for blueprint in (
     ingest.bp,
     sla.bp,
     notify.bp,
+    settlement_steps.bp,
 ):
     app.register_blueprint(blueprint)
 

@@ -10,10 +10,12 @@ from typing import Any
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.common import Clock, SystemClock
 from chalicelib.domain.notifications import Channel, Provider
+from chalicelib.domain.settlement import PartyRole
 from chalicelib.resources import (
     EVENTS_QUEUE,
     INGEST_QUEUE,
     NOTIFY_QUEUE,
+    SETTLEMENT_RUN,
     TICKET_APPROVAL,
     TICKET_SLA,
     TICKET_TIMER,
@@ -53,6 +55,7 @@ from chalicelib.services.ports import (
 from chalicelib.services.pricing import PricingService
 from chalicelib.services.resolver import IdentityResolver
 from chalicelib.services.settlement import SettlementService
+from chalicelib.services.settlement_runs import SettlementRunService, engineer_regions
 from chalicelib.services.sla import SlaService
 from chalicelib.services.tags import TagService, WeComTagSync
 from chalicelib.services.tenants import TenantService, UsersDirectory
@@ -390,6 +393,7 @@ class Container:
                 TICKET_SLA.logical_id: self.settings.state_machine_ticket_sla,
                 TICKET_APPROVAL.logical_id: self.settings.state_machine_ticket_approval,
                 TICKET_TIMER.logical_id: self.settings.state_machine_ticket_timer,
+                SETTLEMENT_RUN.logical_id: self.settings.state_machine_settlement_run,
             },
         )
 
@@ -510,6 +514,24 @@ class Container:
             pricing=self.pricing,
             inventory=self.inventory,
             notifier=self.notifier,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def settlement_runs(self) -> SettlementRunService:
+        from chalicelib.store.ledger import DynamoSettlementRuns
+
+        staff = self.staff_repo
+
+        def regions(tenant_id: str) -> dict[tuple[PartyRole, str], str]:
+            return engineer_regions((r.profile.user_id, r.profile.region) for r in staff.list(tenant_id))
+
+        return SettlementRunService(
+            ledger=self.ledger,
+            runs=DynamoSettlementRuns(),
+            settlement=self.settlement,
+            regions=regions,
+            starter=self.workflow_starter,
             clock=self.clock,
         )
 

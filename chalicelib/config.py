@@ -29,10 +29,12 @@ class Settings(BaseSettings):
     queue_url_ingest: str | None = None
     queue_url_sla: str | None = None
     queue_url_notify: str | None = None
+    queue_url_settlement: str | None = None
     # State machine ARNs, injected the same way (SCRM_STATE_MACHINE_<LOGICAL ID>).
     state_machine_ticket_sla: str | None = None
     state_machine_ticket_approval: str | None = None
     state_machine_ticket_timer: str | None = None
+    state_machine_settlement_run: str | None = None
     bucket_imports: str = "scrm-imports"
     # Master secret (base64, 32 bytes). Derived sub-keys encrypt PII, index phones and sign cursors.
     # On AWS it comes from Secrets Manager through the stack's parameter; locally from .local/secret.key.

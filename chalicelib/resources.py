@@ -118,7 +118,17 @@ NOTIFY_QUEUE = QueueSpec(
     batch_size=10,
 )
 
-QUEUES: tuple[QueueSpec, ...] = (EVENTS_QUEUE, INGEST_QUEUE, SLA_QUEUE, NOTIFY_QUEUE)
+# Month-end settlement runs' steps (functions/settlement_run.asl.json): plan, one chunk of parties, close.
+# One message at a time: a chunk posts up to CHUNK_PARTIES parties' period postings.
+SETTLEMENT_QUEUE = QueueSpec(
+    logical_id="settlement",
+    name="scrm-settlement",
+    visibility_timeout=900,
+    max_receive_count=5,
+    batch_size=1,
+)
+
+QUEUES: tuple[QueueSpec, ...] = (EVENTS_QUEUE, INGEST_QUEUE, SLA_QUEUE, NOTIFY_QUEUE, SETTLEMENT_QUEUE)
 
 # CSV uploads for imports (presigned PUT) and their reports (presigned GET).
 IMPORTS_BUCKET = BucketSpec(logical_id="imports", name="scrm-imports", expire_days=7)
@@ -139,4 +149,9 @@ TICKET_TIMER = StateMachineSpec(
     logical_id="ticket_timer", name="scrm-ticket-timer", definition_file="ticket_timer.asl.json"
 )
 
-STATE_MACHINES: tuple[StateMachineSpec, ...] = (TICKET_SLA, TICKET_APPROVAL, TICKET_TIMER)
+# One execution per month-end settlement run of a tenant: plan, a Map over chunks of parties, close.
+SETTLEMENT_RUN = StateMachineSpec(
+    logical_id="settlement_run", name="scrm-settlement-run", definition_file="settlement_run.asl.json"
+)
+
+STATE_MACHINES: tuple[StateMachineSpec, ...] = (TICKET_SLA, TICKET_APPROVAL, TICKET_TIMER, SETTLEMENT_RUN)

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.http import Api, Ctx, Result
 from chalicelib.bootstrap import container
+from chalicelib.domain.settlement_runs import SettlementRun
 from chalicelib.domain.statements import PERIOD_PATTERN, PartyStatement, statement_csv
 from chalicelib.services.settlement import BillView, Reconciliation, RuleDraft, RuleList, StatementQuery
 
@@ -89,3 +90,27 @@ def reconciliation(ctx: Ctx) -> Result:
 )
 def ticket_bill(ctx: Ctx, ticket_id: str) -> Result:
     return Result(container().settlement.bill_view(principal=ctx.user, ticket_id=ticket_id))
+
+
+@api.route(
+    "/v1/settlements/runs",
+    "POST",
+    summary="Start (or resume) a month-end settlement run: tiers, bonuses, incentives per party",
+    body=PeriodQuery,
+    response=SettlementRun,
+    status=202,
+    errors=(400, 403, 409),
+)
+def start_run(ctx: Ctx) -> Result:
+    return Result(container().settlement_runs.start(principal=ctx.user, period=ctx.body.period), status=202)
+
+
+@api.route(
+    "/v1/settlements/runs/{period}",
+    "GET",
+    summary="A period's run",
+    response=SettlementRun,
+    errors=(403, 404),
+)
+def get_run(ctx: Ctx, period: str) -> Result:
+    return Result(container().settlement_runs.get(principal=ctx.user, period=period))

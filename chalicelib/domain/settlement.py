@@ -359,6 +359,16 @@ class RegionCoefficient(PeriodModifierBase):
 
 PeriodModifier = Annotated[SatisfactionMultiplier | RegionCoefficient, Field(discriminator="kind")]
 AnyPeriodModifier = SatisfactionMultiplier | RegionCoefficient
+# What a tenant publishes as settlement data: a rule or a period modifier, told apart by `kind`.
+RuleOrModifier = Annotated[
+    SplitRule
+    | BasePlusIncentiveRule
+    | TieredRule
+    | ThresholdBonusRule
+    | SatisfactionMultiplier
+    | RegionCoefficient,
+    Field(discriminator="kind"),
+]
 
 
 # ---------------------------------------------------------------- facts and allocations

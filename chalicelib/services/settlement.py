@@ -26,10 +26,13 @@ from chalicelib.domain.orders import Order
 from chalicelib.domain.pricing import QuoteItem, Region
 from chalicelib.domain.settlement import (
     COLLECTIONS,
+    AnyPeriodModifier,
     AnyRule,
     Facts,
     PartyRole,
-    Rule,
+    RegionCoefficient,
+    RuleOrModifier,
+    SatisfactionMultiplier,
     SplitRule,
     settle_source,
 )
@@ -52,7 +55,8 @@ DEFAULT_STORE = "default"
 LABOUR_WARRANTY_MONTHS = 12  # whole-machine labour warranty unless the ticket says otherwise
 RULES_TTL_S = 30.0
 AppliesTo = Literal["ticket", "order"]
-_RULE: TypeAdapter[AnyRule] = TypeAdapter(Rule)
+_RULE: TypeAdapter[AnyRule | AnyPeriodModifier] = TypeAdapter(RuleOrModifier)
+_MODIFIERS = (SatisfactionMultiplier, RegionCoefficient)
 
 
 class RuleDraft(BaseModel):
@@ -124,7 +128,7 @@ class SettlementService:
         self._inventory = inventory
         self._notifier = notifier
         self._clock = clock
-        self._rules_cache: dict[str, tuple[float, list[tuple[str, AnyRule]]]] = {}
+        self._rules_cache: dict[str, tuple[float, list[tuple[str, AnyRule | AnyPeriodModifier]]]] = {}
 
     # -- rules ------------------------------------------------------------------------------------
     def publish_rule(self, *, principal: Principal, draft: RuleDraft) -> dict[str, object]:
@@ -157,7 +161,16 @@ class SettlementService:
         if cached is None or now - cached[0] > RULES_TTL_S:
             cached = (now, self._ledger.rules(tenant_id))
             self._rules_cache[tenant_id] = cached
-        return [rule for kind, rule in cached[1] if kind == applies_to]
+        return [r for kind, r in cached[1] if kind == applies_to and not isinstance(r, _MODIFIERS)]
+
+    def period_modifiers(self, tenant_id: str, applies_to: AppliesTo) -> list[AnyPeriodModifier]:
+        """Satisfaction multipliers and region coefficients on the period rules of tickets or orders."""
+        self.rules(tenant_id, applies_to)  # fills the cache
+        return [
+            r
+            for kind, r in self._rules_cache[tenant_id][1]
+            if kind == applies_to and isinstance(r, _MODIFIERS)
+        ]
 
     # -- tickets ----------------------------------------------------------------------------------
     def ticket_closed(self, tenant_id: str, ticket_id: str) -> Bill | None:
@@ -251,7 +264,7 @@ class SettlementService:
             completed_at=completed,
             rating=ticket.rating.score if ticket.rating else None,
         )
-        return self._post_source(tenant_id, facts, self.rules(tenant_id, "ticket"), ticket.customer_id)
+        return self.settle_facts(tenant_id, facts, "ticket", ticket.customer_id)
 
     def rated(self, tenant_id: str, ticket: Ticket, score: int) -> None:
         if ticket.closed_at is not None:
@@ -266,9 +279,6 @@ class SettlementService:
             return self.reverse_source(tenant_id, SourceType.ORDER, _order_source(order), f"order {status}")
         if status not in ("paid", "shipped", "completed") or not order.total_amount:
             return []
-        rules = self.rules(tenant_id, "order")
-        if not rules:
-            return []
         paid = order.paid_at or order.updated_at
         facts = Facts(
             source=Source(type=SourceType.ORDER, id=_order_source(order)),
@@ -278,7 +288,7 @@ class SettlementService:
             parties={PartyRole.STORE: order.shop_id, PartyRole.PLATFORM: PLATFORM_ID},
             completed_at=paid,
         )
-        return self._post_source(tenant_id, facts, rules, order.customer_id)
+        return self.settle_facts(tenant_id, facts, "order", order.customer_id)
 
     def reverse_source(
         self, tenant_id: str, source_type: SourceType, source_id: str, reason: str
@@ -296,6 +306,9 @@ class SettlementService:
                 tenant_id, mirror, entries_of(mirror, basis=basis, customer_id=None), customer_id=None
             ):
                 out.append(mirror)
+            if posting.rule is not None and basis:  # a split: the source leaves its period's totals
+                at = self._clock.now().isoformat()
+                self._ledger.mark_reversed(tenant_id, period_of(posting.at), posting.source, at)
         return out
 
     @staticmethod
@@ -306,9 +319,12 @@ class SettlementService:
             Decimal("0.00"),
         )
 
-    def _post_source(
-        self, tenant_id: str, facts: Facts, rules: list[AnyRule], customer_id: str | None
+    def settle_facts(
+        self, tenant_id: str, facts: Facts, applies_to: AppliesTo, customer_id: str | None
     ) -> list[Posting]:
+        """Real-time settlement of one completed ticket / paid order (also for settled history imports):
+        its split posting, once, and its facts kept for the month-end run."""
+        rules = self.rules(tenant_id, applies_to)
         if not any(isinstance(r, SplitRule) for r in rules):
             return []
         out: list[Posting] = []

@@ -11,7 +11,6 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Any
 
 from pydantic import TypeAdapter
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
@@ -20,7 +19,8 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.domain.billing import Bill
 from chalicelib.domain.common import ConflictError
 from chalicelib.domain.ledger import ZERO, Posting, Source
-from chalicelib.domain.settlement import AnyRule, Facts, Rule
+from chalicelib.domain.settlement import AnyPeriodModifier, AnyRule, Facts, RuleOrModifier
+from chalicelib.domain.settlement_runs import SettlementRun
 from chalicelib.domain.statements import Entry
 from chalicelib.store import keys
 from chalicelib.store.table import (
@@ -35,7 +35,8 @@ from chalicelib.store.table import (
     connection,
 )
 
-_RULE: TypeAdapter[AnyRule] = TypeAdapter(Rule)
+_RULE: TypeAdapter[AnyRule | AnyPeriodModifier] = TypeAdapter(RuleOrModifier)
+_POSTINGS: TypeAdapter[list[Posting]] = TypeAdapter(list[Posting])
 
 
 class DynamoLedger:
@@ -160,6 +161,8 @@ class DynamoLedger:
     def settled_facts(self, tenant_id: str, period: str) -> Iterator[Facts]:
         """Every source settled in the period, with its latest rating (paged Query, 1 MB per request)."""
         for i in SettledFactsItem.query(keys.settled_facts_pk(tenant_id, period)):
+            if i.reversed_at:
+                continue
             facts = Facts.model_validate_json(i.doc or "")
             yield facts if i.rating is None else facts.model_copy(update={"rating": int(i.rating)})
 
@@ -173,8 +176,18 @@ class DynamoLedger:
             if e.cause_response_code != "ConditionalCheckFailedException":
                 raise
 
+    def mark_reversed(self, tenant_id: str, period: str, source: Source, at: str) -> None:
+        """A refunded source leaves its period's totals (if it was settled in that period)."""
+        try:
+            SettledFactsItem(
+                keys.settled_facts_pk(tenant_id, period), f"{source.type.value}#{source.id}"
+            ).update(actions=[SettledFactsItem.reversed_at.set(at)], condition=SettledFactsItem.pk.exists())
+        except UpdateError as e:
+            if e.cause_response_code != "ConditionalCheckFailedException":
+                raise
+
     # -- commission rules ---------------------------------------------------------------------------
-    def add_rule(self, tenant_id: str, applies_to: str, rule: AnyRule) -> None:
+    def add_rule(self, tenant_id: str, applies_to: str, rule: AnyRule | AnyPeriodModifier) -> None:
         item = SettlementRuleItem(
             keys.settlement_rules_pk(tenant_id),
             f"{rule.id}#V#{rule.version:06d}",
@@ -189,9 +202,10 @@ class DynamoLedger:
                 ) from e
             raise
 
-    def rules(self, tenant_id: str) -> list[tuple[str, AnyRule]]:
-        """Every version of every rule with what it applies to (ticket / order): one Query."""
-        out: list[tuple[str, AnyRule]] = []
+    def rules(self, tenant_id: str) -> list[tuple[str, AnyRule | AnyPeriodModifier]]:
+        """Every version of every rule and period modifier with what it applies to (ticket / order): one
+        Query."""
+        out: list[tuple[str, AnyRule | AnyPeriodModifier]] = []
         for i in SettlementRuleItem.query(keys.settlement_rules_pk(tenant_id)):
             data = json.loads(i.doc or "{}")
             out.append((str(data["applies_to"]), _RULE.validate_python(data["rule"])))
@@ -233,12 +247,58 @@ class DynamoLedger:
             )
         ]
 
-    # -- period runs ------------------------------------------------------------------------------
-    def finished_parties(self, tenant_id: str, period: str) -> set[str]:
+
+class DynamoSettlementRuns:
+    """A period's run record (`RUN`), its chunks (`CHUNK#<run>#<n>`) and finished parties (`PARTY#…`)."""
+
+    def get(self, tenant_id: str, period: str) -> SettlementRun | None:
+        try:
+            item = RunItem.get(keys.settlement_run_pk(tenant_id, period), "RUN", consistent_read=True)
+        except RunItem.DoesNotExist:
+            return None
+        return SettlementRun.model_validate_json(item.doc or "")
+
+    def save(self, run: SettlementRun, *, expected_version: int | None) -> None:
+        """Conditional on the version read (None: the period has no run record yet)."""
+        item = RunItem(
+            keys.settlement_run_pk(run.tenant_id, run.period),
+            "RUN",
+            doc=run.model_dump_json(),
+            version=run.version,
+        )
+        condition = (
+            RunItem.pk.does_not_exist() if expected_version is None else RunItem.version == expected_version
+        )
+        try:
+            item.save(condition=condition)
+        except PutError as e:
+            if e.cause_response_code == "ConditionalCheckFailedException":
+                raise ConflictError(f"the {run.period} run changed meanwhile") from e
+            raise
+
+    def put_chunks(self, tenant_id: str, period: str, run_id: str, chunks: list[list[Posting]]) -> None:
+        pk = keys.settlement_run_pk(tenant_id, period)
+        with RunItem.batch_write() as batch:
+            for n, chunk in enumerate(chunks):
+                doc = "[" + ",".join(p.model_dump_json(exclude_defaults=True) for p in chunk) + "]"
+                batch.save(RunItem(pk, f"CHUNK#{run_id}#{n:05d}", doc=doc))
+
+    def chunk(self, tenant_id: str, period: str, run_id: str, n: int) -> list[Posting]:
+        item = RunItem.get(
+            keys.settlement_run_pk(tenant_id, period), f"CHUNK#{run_id}#{n:05d}", consistent_read=True
+        )
+        return _POSTINGS.validate_json(item.doc or "[]")
+
+    def finished_parties(self, tenant_id: str, period: str, parties: Iterable[str]) -> set[str]:
+        """Which of these parties a run (this or an earlier one) finished: one BatchGetItem per 100."""
+        pk = keys.settlement_run_pk(tenant_id, period)
         return {
-            i.sk.removeprefix("PARTY#")
-            for i in RunItem.query(keys.settlement_run_pk(tenant_id, period), RunItem.sk.startswith("PARTY#"))
+            i.sk.removeprefix("PARTY#") for i in RunItem.batch_get([(pk, f"PARTY#{p}") for p in set(parties)])
         }
 
-    def finish_party(self, tenant_id: str, period: str, party: str, summary: dict[str, Any]) -> None:
-        RunItem(keys.settlement_run_pk(tenant_id, period), f"PARTY#{party}", doc=json.dumps(summary)).save()
+    def finish_party(self, tenant_id: str, period: str, party: str, run_id: str, postings: int) -> None:
+        RunItem(
+            keys.settlement_run_pk(tenant_id, period),
+            f"PARTY#{party}",
+            doc=json.dumps({"run_id": run_id, "postings": postings}),
+        ).save()

@@ -327,3 +327,4 @@ class SettledFactsItem(Item, discriminator="settled_facts"):
     """What a source was settled on, in its period's partition: the month-end run's input (one Query)."""
 
     rating = NumberAttribute(null=True)  # set when the customer rates after settlement
+    reversed_at = UnicodeAttribute(null=True)  # refunded/charged back: no longer counts towards the period
