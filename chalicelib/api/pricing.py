@@ -5,9 +5,12 @@ from __future__ import annotations
 from chalicelib.api.http import Api, Ctx, Result
 from chalicelib.api.schemas import PageQuery
 from chalicelib.bootstrap import container
+from chalicelib.domain.billing import RegionCoefficient
 from chalicelib.domain.price_book import IssuedQuote
 from chalicelib.domain.pricing import Modifier, PriceRule
 from chalicelib.services.pricing import (
+    CoefficientDraft,
+    CoefficientList,
     ModifierDraft,
     ModifierList,
     PriceRuleDraft,
@@ -80,3 +83,26 @@ def create_quote(ctx: Ctx) -> Result:
 )
 def get_quote(ctx: Ctx, quote_id: str) -> Result:
     return Result(container().pricing.get_quote(principal=ctx.user, quote_id=quote_id))
+
+
+@api.route(
+    "/v1/depreciation-coefficients",
+    "POST",
+    summary="Publish a region's depreciation coefficient on out-of-warranty parts (or its next version)",
+    body=CoefficientDraft,
+    response=RegionCoefficient,
+    status=201,
+    errors=(400, 403, 409),
+)
+def publish_coefficient(ctx: Ctx) -> Result:
+    return Result(container().pricing.publish_coefficient(principal=ctx.user, draft=ctx.body), status=201)
+
+
+@api.route(
+    "/v1/depreciation-coefficients",
+    "GET",
+    summary="Every version of every coefficient",
+    response=CoefficientList,
+)
+def list_coefficients(ctx: Ctx) -> Result:
+    return Result(CoefficientList(items=container().pricing.list_coefficients(principal=ctx.user)))

@@ -20,14 +20,17 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from chalicelib.domain.billing import RegionCoefficient
 from chalicelib.domain.common import InvalidInputError, new_id
 from chalicelib.domain.pricing import Modifier, PriceRule, Quote, validate_rules
 
-V = TypeVar("V", PriceRule, Modifier)
+V = TypeVar("V", PriceRule, Modifier, RegionCoefficient)
 
 
-def _chain_id(v: PriceRule | Modifier) -> str:
-    return v.rule_id if isinstance(v, PriceRule) else v.modifier_id
+def _chain_id(v: PriceRule | Modifier | RegionCoefficient) -> str:
+    if isinstance(v, PriceRule):
+        return v.rule_id
+    return v.modifier_id if isinstance(v, Modifier) else v.coefficient_id
 
 
 def in_force_versions(versions: Iterable[V]) -> list[V]:
@@ -50,7 +53,7 @@ def in_force_versions(versions: Iterable[V]) -> list[V]:
     return out
 
 
-def next_version(existing: Sequence[PriceRule | Modifier]) -> int:
+def next_version(existing: Sequence[PriceRule | Modifier | RegionCoefficient]) -> int:
     return max((v.version for v in existing), default=0) + 1
 
 

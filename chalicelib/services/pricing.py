@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from chalicelib.domain.access import Permission, Principal, in_scope
+from chalicelib.domain.billing import RegionCoefficient
 from chalicelib.domain.common import Clock, NotFoundError
 from chalicelib.domain.money import Amount
 from chalicelib.domain.price_book import (
@@ -79,6 +80,24 @@ class ModifierDraft(BaseModel):
     exclusive: bool = False
     effective_from: date | None = None
     effective_to: date | None = None
+
+
+class CoefficientDraft(BaseModel):
+    """POST /v1/depreciation-coefficients: a region's coefficient on parts (e.g. 成都 0.95)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    coefficient_id: str | None = RuleId
+    province: str | None = Field(default=None, max_length=50)
+    city: str | None = Field(default=None, max_length=50)
+    tier: CityTier | None = None
+    coefficient: str
+    effective_from: date | None = None
+    effective_to: date | None = None
+
+
+class CoefficientList(BaseModel):
+    items: list[RegionCoefficient]
 
 
 class QuoteCommand(BaseModel):
@@ -153,6 +172,33 @@ class PricingService:
         )
         self._book.add_modifier(principal.tenant_id, modifier)
         return modifier
+
+    def publish_coefficient(self, *, principal: Principal, draft: CoefficientDraft) -> RegionCoefficient:
+        principal.require(Permission.PRICING_MANAGE)
+        effective_from = draft.effective_from or self._today()
+        check_publishable(effective_from, self._today())
+        place = draft.city or draft.province or (f"t{draft.tier}" if draft.tier else "region")
+        coefficient_id = draft.coefficient_id or f"depr:{place}"
+        existing = [
+            c for c in self._book.coefficients(principal.tenant_id) if c.coefficient_id == coefficient_id
+        ]
+        fields = draft.model_dump(exclude={"coefficient_id", "effective_from"}, exclude_none=True)
+        coefficient = RegionCoefficient(
+            **fields,
+            coefficient_id=coefficient_id,
+            version=next_version(existing),
+            effective_from=effective_from,
+        )
+        self._book.add_coefficient(principal.tenant_id, coefficient)
+        return coefficient
+
+    def list_coefficients(self, *, principal: Principal) -> list[RegionCoefficient]:
+        principal.require(Permission.TICKETS_READ)
+        return self._book.coefficients(principal.tenant_id)
+
+    def coefficients_for(self, tenant_id: str) -> list[RegionCoefficient]:
+        """The depreciation coefficients (windows chained): what billing applies to parts."""
+        return in_force_versions(self._book.coefficients(tenant_id))
 
     def list_rules(self, *, principal: Principal, limit: int, cursor: str | None) -> Page[PriceRule]:
         principal.require(Permission.TICKETS_READ)

@@ -222,7 +222,8 @@ class SettlementService:
             warranty=_warranty(f),
         )
         book = self._pricing.book_for(tenant_id, [line.item for line in labour] + skus)
-        return bill(request, rules=book[0], modifiers=book[1], parts=catalogue)
+        coefficients = self._pricing.coefficients_for(tenant_id) if skus else []
+        return bill(request, rules=book[0], modifiers=book[1], parts=catalogue, coefficients=coefficients)
 
     def _tell_customer(self, tenant_id: str, ticket: Ticket, billed: Bill) -> None:
         self._notifier.notify(

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from pynamodb.exceptions import PutError
 
+from chalicelib.domain.billing import RegionCoefficient
 from chalicelib.domain.common import ConflictError
 from chalicelib.domain.price_book import IssuedQuote
 from chalicelib.domain.pricing import Modifier, PriceRule
@@ -74,6 +75,23 @@ class DynamoPriceBook:
             Modifier.model_validate_json(i.doc or "")
             for i in PriceModifierItem.query(
                 keys.price_book_pk(tenant_id), PriceModifierItem.sk.startswith("M#")
+            )
+        ]
+
+    # -- region depreciation coefficients (parts), in the modifiers' partition ----------------------
+    def add_coefficient(self, tenant_id: str, coefficient: RegionCoefficient) -> None:
+        item = PriceModifierItem(
+            keys.price_book_pk(tenant_id),
+            f"D#{coefficient.coefficient_id}#V#{coefficient.version:06d}",
+            doc=coefficient.model_dump_json(exclude_defaults=True),
+        )
+        _put_new(item, f"version {coefficient.version} of coefficient {coefficient.coefficient_id}")
+
+    def coefficients(self, tenant_id: str) -> list[RegionCoefficient]:
+        return [
+            RegionCoefficient.model_validate_json(i.doc or "")
+            for i in PriceModifierItem.query(
+                keys.price_book_pk(tenant_id), PriceModifierItem.sk.startswith("D#")
             )
         ]
 

@@ -81,15 +81,17 @@ def _setup(api: Api, tenant: TenantKeys) -> str:
     return str(_ok(api.call("POST", "/v1/customers", tenant, body), 201)["id"])
 
 
-def _complete_ticket(api: Api, tenant: TenantKeys, cid: str) -> str:
+def _complete_ticket(
+    api: Api, tenant: TenantKeys, cid: str, city: str = "上海", province: str = "上海"
+) -> str:
     body = {
         "template_id": "repair",
         "customer_id": cid,
         "priority": "urgent",
         "fields": {
             "fault_description": "空调不制冷",
-            "province": "上海",
-            "city": "上海",
+            "province": province,
+            "city": city,
             "purchase_date": "2024-05-20",
         },
     }
@@ -281,3 +283,20 @@ def test_rules_are_versioned_and_validated(api: Api, tenant: TenantKeys) -> None
     )
     listed = _ok(api.call("GET", "/v1/settlement-rules", tenant, role="finance"))["items"]
     assert [r["rule"]["version"] for r in listed] == [1, 2]
+
+
+def test_the_same_job_in_chengdu_depreciates_parts_by_the_regions_coefficient(
+    container: bootstrap.Container, api: Api, tenant: TenantKeys
+) -> None:
+    cid = _setup(api, tenant)
+    coefficient = {"city": "成都", "coefficient": "0.95", "effective_from": "2026-11-23"}
+    _ok(api.call("POST", "/v1/depreciation-coefficients", tenant, coefficient, role="finance"), 201)
+    tid = _complete_ticket(api, tenant, cid, city="成都", province="四川")
+    bill = _ok(api.call("GET", f"/v1/tickets/{tid}/bill", tenant, role="agent_all"))["bill"]
+    lines = {ln["item"]: ln for ln in bill["lines"]}
+    # Labour 158.00 +20 % (31.60) −5 % (9.48) = 180.12; the fan motor has no Chengdu rule: catalogue 268.30 ×
+    # 0.95 = 254.89 (254.885 rounded half up), −5 % (12.74) = 242.15; the capacitor is still free.
+    assert lines["repair"]["total"] == "180.12"
+    assert lines["FAN-MOTOR"]["total"] == "242.15" and lines["FAN-MOTOR"]["depreciation"] == "13.41"
+    assert lines["CAP-35UF"]["total"] == "0.00" and lines["CAP-35UF"]["waived"] == "40.61"
+    assert bill["total"] == "422.27"  # the worked example's Chengdu figure (docs/settlement.md)
