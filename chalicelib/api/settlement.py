@@ -9,7 +9,15 @@ from chalicelib.api.http import Api, Ctx, Result
 from chalicelib.bootstrap import container
 from chalicelib.domain.settlement_runs import SettlementRun
 from chalicelib.domain.statements import PERIOD_PATTERN, PartyStatement, statement_csv
-from chalicelib.services.settlement import BillView, Reconciliation, RuleDraft, RuleList, StatementQuery
+from chalicelib.services.settlement import (
+    BillView,
+    ChargebackCommand,
+    PostingList,
+    Reconciliation,
+    RuleDraft,
+    RuleList,
+    StatementQuery,
+)
 
 api = Api(__name__, tag="settlement")
 bp = api.blueprint
@@ -114,3 +122,18 @@ def start_run(ctx: Ctx) -> Result:
 )
 def get_run(ctx: Ctx, period: str) -> Result:
     return Result(container().settlement_runs.get(principal=ctx.user, period=period))
+
+
+@api.route(
+    "/v1/settlements/reversals",
+    "POST",
+    summary="Reverse what a ticket or order posted (refund, chargeback): mirror postings, dated now",
+    body=ChargebackCommand,
+    response=PostingList,
+    status=201,
+    errors=(400, 403, 404),
+)
+def reverse(ctx: Ctx) -> Result:
+    return Result(
+        PostingList(items=container().settlement.chargeback(principal=ctx.user, command=ctx.body)), status=201
+    )

@@ -23,7 +23,7 @@ from chalicelib.domain.inventory import ReservationStatus
 from chalicelib.domain.ledger import ZERO, Posting, Source, SourceType, reverse
 from chalicelib.domain.notifications import NotificationRequest, RecipientKind
 from chalicelib.domain.orders import Order
-from chalicelib.domain.pricing import QuoteItem, Region
+from chalicelib.domain.pricing import ModifierKind, QuoteItem, Region
 from chalicelib.domain.settlement import (
     COLLECTIONS,
     AnyPeriodModifier,
@@ -54,7 +54,8 @@ PLATFORM_ID = "hq"  # the tenant itself, as the platform party
 DEFAULT_STORE = "default"
 LABOUR_WARRANTY_MONTHS = 12  # whole-machine labour warranty unless the ticket says otherwise
 RULES_TTL_S = 30.0
-AppliesTo = Literal["ticket", "order"]
+# ticket_rush: the share of a ticket's rush surcharge (加急费分成), split apart from the rest of the bill.
+AppliesTo = Literal["ticket", "ticket_rush", "order"]
 _RULE: TypeAdapter[AnyRule | AnyPeriodModifier] = TypeAdapter(RuleOrModifier)
 _MODIFIERS = (SatisfactionMultiplier, RegionCoefficient)
 
@@ -72,6 +73,20 @@ class RuleDraft(BaseModel):
 
 class RuleList(BaseModel):
     items: list[dict[str, object]]
+
+
+class ChargebackCommand(BaseModel):
+    """POST /v1/settlements/reversals: reverse what a ticket or order posted (refund, chargeback)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    source_type: Literal["ticket", "order"]
+    source_id: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class PostingList(BaseModel):
+    items: list[Posting]
 
 
 class BillView(BaseModel):
@@ -256,16 +271,32 @@ class SettlementService:
         if isinstance(ticket.fields.get("partner"), str):
             parties[PartyRole.PARTNER] = ticket.fields["partner"]
         completed = ticket.closed_at or self._clock.now()
+        rush = _rush_amount(billed)
+        split_rush = rush > ZERO and any(
+            isinstance(r, SplitRule) for r in self.rules(tenant_id, "ticket_rush")
+        )
         facts = Facts(
             source=Source(type=SourceType.TICKET, id=ticket.id),
             period=period_of(completed),
-            amount=billed.total,
+            amount=billed.total - rush if split_rush else billed.total,
             count=1,
             parties=parties,
             completed_at=completed,
             rating=ticket.rating.score if ticket.rating else None,
         )
-        return self.settle_facts(tenant_id, facts, "ticket", ticket.customer_id)
+        postings = self.settle_facts(tenant_id, facts, "ticket", ticket.customer_id)
+        if split_rush:
+            # The rush fee has its own shares (e.g. engineer 70 / platform 30); as a source of its own it
+            # counts in the parties' period amounts but not as another ticket (count 0).
+            rush_facts = facts.model_copy(
+                update={
+                    "source": Source(type=SourceType.TICKET, id=f"{ticket.id}#rush"),
+                    "amount": rush,
+                    "count": 0,
+                }
+            )
+            postings += self.settle_facts(tenant_id, rush_facts, "ticket_rush", ticket.customer_id)
+        return postings
 
     def rated(self, tenant_id: str, ticket: Ticket, score: int) -> None:
         if ticket.closed_at is not None:
@@ -311,6 +342,26 @@ class SettlementService:
                 at = self._clock.now().isoformat()
                 self._ledger.mark_reversed(tenant_id, period_of(posting.at), posting.source, at)
         return out
+
+    def chargeback(self, *, principal: Principal, command: ChargebackCommand) -> list[Posting]:
+        """A refund or chargeback finance records by hand: every posting of the ticket (its rush share
+        too) or order is reversed, dated now; the original entries stay as they were."""
+        principal.require(Permission.SETTLEMENT_MANAGE)
+        kind = SourceType(command.source_type)
+        ids = (
+            [command.source_id, f"{command.source_id}#rush"]
+            if kind is SourceType.TICKET
+            else [command.source_id]
+        )
+        reason = f"{command.reason} (by {principal.user_id})"
+        reversed_ = [
+            p for source_id in ids for p in self.reverse_source(principal.tenant_id, kind, source_id, reason)
+        ]
+        if not reversed_ and not any(
+            self._ledger.postings_for_source(principal.tenant_id, kind.value, i) for i in ids
+        ):
+            raise NotFoundError(f"nothing was settled for {kind.value} {command.source_id}")
+        return reversed_
 
     @staticmethod
     def _basis(posting: Posting) -> Decimal:
@@ -428,6 +479,17 @@ def _labour_items(value: object, ticket_type: str) -> tuple[QuoteItem, ...]:
         return (QuoteItem(item=ticket_type),)
     items = value if isinstance(value, list) else [value]
     return tuple(QuoteItem(item=i) if isinstance(i, str) else QuoteItem.model_validate(i) for i in items)
+
+
+def _rush_amount(billed: Bill) -> Decimal:
+    """The rush surcharges the customer pays (lines under warranty pay nothing), each capped at its line."""
+    total = ZERO
+    for line in billed.lines:
+        if line.total <= ZERO:
+            continue
+        rush = sum((a.amount for a in line.adjustments if a.kind is ModifierKind.RUSH), ZERO)
+        total += min(rush, line.total)
+    return total
 
 
 def _recorded_parts(ticket: Ticket) -> list[tuple[str, int]]:

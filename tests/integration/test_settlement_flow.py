@@ -300,3 +300,57 @@ def test_the_same_job_in_chengdu_depreciates_parts_by_the_regions_coefficient(
     assert lines["FAN-MOTOR"]["total"] == "242.15" and lines["FAN-MOTOR"]["depreciation"] == "13.41"
     assert lines["CAP-35UF"]["total"] == "0.00" and lines["CAP-35UF"]["waived"] == "40.61"
     assert bill["total"] == "422.27"  # the worked example's Chengdu figure (docs/settlement.md)
+
+
+def test_the_rush_fee_has_its_own_shares_and_a_chargeback_reverses_both(
+    container: bootstrap.Container, api: Api, tenant: TenantKeys
+) -> None:
+    cid = _setup(api, tenant)
+    rush_rule = {
+        "id": "rush-share",
+        "kind": "split",
+        "effective_from": "2026-11-01T00:00:00+08:00",
+        "shares": [{"role": "engineer", "percent": "70"}, {"role": "platform", "percent": "30"}],
+    }
+    _ok(
+        api.call(
+            "POST",
+            "/v1/settlement-rules",
+            tenant,
+            {"applies_to": "ticket_rush", "rule": rush_rule},
+            role="finance",
+        ),
+        201,
+    )
+    tid = _complete_ticket(api, tenant, cid)
+    eng = tenant.user_ids["engineer"]
+    # The bill is still 485.54; its rush fee (37.60 on the labour) is split 70/30 apart from the rest:
+    # 447.94 × 35/45/20 = 156.78 + 201.57 + 89.59 (largest remainder), 37.60 × 70/30 = 26.32 + 11.28.
+    rows = _ok(
+        api.call(
+            "GET", f"/v1/settlements/statements?party=engineer:{eng}&period=2026-11", tenant, role="engineer"
+        )
+    )["rows"]
+    assert [(r["source_id"], r["amount"], r["rule"]) for r in rows] == [
+        (tid, "201.57", "ticket-split v1"),
+        (f"{tid}#rush", "26.32", "rush-share v1"),
+    ]
+    rec = _ok(api.call("GET", "/v1/settlements/reconciliation?period=2026-11", tenant, role="finance"))
+    assert rec["settled"] == "485.54" and rec["balanced"] is True
+
+    # Finance records a chargeback: both postings are mirrored, the statement nets to zero.
+    body = {"source_type": "ticket", "source_id": tid, "reason": "客户投诉退款"}
+    assert api.call("POST", "/v1/settlements/reversals", tenant, body, role="store_mgr").status_code == 403
+    mirrored = _ok(api.call("POST", "/v1/settlements/reversals", tenant, body, role="finance"), 201)["items"]
+    assert len(mirrored) == 2 and all(p["reverses"] for p in mirrored)
+    assert (
+        _ok(api.call("POST", "/v1/settlements/reversals", tenant, body, role="finance"), 201)["items"] == []
+    )
+    after = _ok(
+        api.call(
+            "GET", f"/v1/settlements/statements?party=engineer:{eng}&period=2026-11", tenant, role="engineer"
+        )
+    )
+    assert after["closing_balance"] == "0.00" and after["reversed"] == "227.89"
+    missing = {"source_type": "order", "source_id": "nope", "reason": "x"}
+    assert api.call("POST", "/v1/settlements/reversals", tenant, missing, role="finance").status_code == 404
