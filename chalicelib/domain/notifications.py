@@ -60,6 +60,8 @@ EVENTS = (
     "sla.red",
     "sla.call",
     "rating.requested",
+    "ticket.billed",
+    "inventory.low_stock",
 )
 
 
@@ -248,6 +250,21 @@ def default_templates() -> list[NotificationTemplate]:
         t(event="rating.requested", channel=sms,
           text="您的工单{ticket_id}已完成,请对本次服务进行评价:{url}",
           sms_params={"ticket": "{ticket_id}", "url": "{url}"}),
+        # ticket.billed (the customer's bill on completion; summary: labour + parts = payable, warranty)
+        t(event="ticket.billed", channel=wechat, title="服务费用账单",
+          text="您的工单 {ticket_id} 已完成,应付 {total} 元。{summary}",
+          wechat_fields={**_wechat("您好,您的服务已完成,费用明细如下。", "如有疑问请联系客服。"),
+                         "keyword3": "应付 {total} 元"}),
+        t(event="ticket.billed", channel=sms,
+          text="您的工单{ticket_id}已完成,应付{total}元,保修减免{waived}元。",
+          sms_params={"ticket": "{ticket_id}", "total": "{total}", "waived": "{waived}"}),
+        # inventory.low_stock (managers: a replenishment request)
+        t(event="inventory.low_stock", channel=wecom, title="备件库存不足:{name}",
+          text="{warehouse} 仓的 {name}({sku})仅剩 {available} 件(阈值 {threshold}),"
+               "建议补货 {suggested_quantity} 件。"),
+        t(event="inventory.low_stock", channel=sms,
+          text="备件{sku}在{warehouse}仓仅剩{available}件,请及时补货。",
+          sms_params={"sku": "{sku}", "warehouse": "{warehouse}", "available": "{available}"}),
     ]  # fmt: skip
 
 

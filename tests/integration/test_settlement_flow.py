@@ -133,6 +133,7 @@ def test_a_completed_ticket_is_billed_split_and_stated(
         if d.request.event == "ticket.billed"
     ]
     assert len(told) == 1 and told[0].request.data["total"] == "485.54"
+    assert "no template" not in (told[0].reason or "")  # (this tenant has no WeChat/SMS set up to send it)
 
     # 485.54 split 35 / 45 / 20 (largest remainder): 169.94 + 218.49 + 97.11.
     mine = _ok(
