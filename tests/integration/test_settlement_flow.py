@@ -332,7 +332,7 @@ def test_the_rush_fee_has_its_own_shares_and_a_chargeback_reverses_both(
             "GET", f"/v1/settlements/statements?party=engineer:{eng}&period=2026-11", tenant, role="engineer"
         )
     )["rows"]
-    assert [(r["source_id"], r["amount"], r["rule"]) for r in rows] == [
+    assert sorted((r["source_id"], r["amount"], r["rule"]) for r in rows) == [
         (tid, "201.57", "ticket-split v1"),
         (f"{tid}#rush", "26.32", "rush-share v1"),
     ]
