@@ -101,6 +101,17 @@ def ticket_bill(ctx: Ctx, ticket_id: str) -> Result:
 
 
 @api.route(
+    "/v1/tickets/{ticket_id}/bill/preview",
+    "GET",
+    summary="What an open ticket would be billed if completed now (labour, held parts, warranty); not stored",
+    response=BillView,
+    errors=(400, 404),
+)
+def ticket_bill_preview(ctx: Ctx, ticket_id: str) -> Result:
+    return Result(container().settlement.bill_preview(principal=ctx.user, ticket_id=ticket_id))
+
+
+@api.route(
     "/v1/settlements/runs",
     "POST",
     summary="Start (or resume) a month-end settlement run: tiers, bonuses, incentives per party",

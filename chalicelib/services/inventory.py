@@ -200,6 +200,9 @@ class InventoryService:
             raise NotFoundError(f"no ticket {ticket_id}")
         return self._store.reservations(principal.tenant_id, ticket_id)
 
+    def reservations_of(self, tenant_id: str, ticket_id: str) -> list[Reservation]:
+        return self._store.reservations(tenant_id, ticket_id)
+
     def consume_for_ticket(self, tenant_id: str, ticket_id: str) -> list[Reservation]:
         """On completion: the held parts leave the warehouse (what the bill charges for)."""
         return self._settle(tenant_id, ticket_id, ReservationStatus.CONSUMED)

@@ -213,6 +213,23 @@ class SettlementService:
         self.settle_ticket(tenant_id, ticket, billed)
         return billed
 
+    def bill_preview(self, *, principal: Principal, ticket_id: str) -> BillView:
+        """What an open ticket would be billed if completed now: its labour, the parts it holds (or the
+        engineer recorded), warranty judged today. Nothing is stored; the real bill is made on completion."""
+        principal.require(Permission.TICKETS_READ)
+        ticket = self._tickets.get(principal.tenant_id, ticket_id)
+        if ticket is None or not in_scope(principal, ticket.ownership):
+            raise NotFoundError(f"no ticket {ticket_id}")
+        if ticket.customer_id is None:
+            raise InvalidInputError(
+                "the ticket has no customer to bill", details=[{"field": "customer_id", "message": "missing"}]
+            )
+        held = self._inventory.reservations_of(principal.tenant_id, ticket_id)
+        parts = [(r.sku, r.quantity) for r in held if r.status is not ReservationStatus.RELEASED]
+        as_if = ticket.model_copy(update={"closed_at": ticket.closed_at or self._clock.now()})
+        preview = self._make_bill(principal.tenant_id, as_if, parts or _recorded_parts(ticket))
+        return BillView(bill=preview, summary=preview.summary("zh"), summary_en=preview.summary("en"))
+
     def _make_bill(self, tenant_id: str, ticket: Ticket, parts: Sequence[tuple[str, int]]) -> Bill:
         f = ticket.fields
         labour = _labour_items(f.get("labour_items"), ticket.type)

@@ -355,3 +355,26 @@ def test_the_rush_fee_has_its_own_shares_and_a_chargeback_reverses_both(
     assert after["closing_balance"] == "0.00" and after["reversed"] == "227.89"
     missing = {"source_type": "order", "source_id": "nope", "reason": "x"}
     assert api.call("POST", "/v1/settlements/reversals", tenant, missing, role="finance").status_code == 404
+
+
+def test_an_open_ticket_shows_what_it_would_be_billed(api: Api, tenant: TenantKeys) -> None:
+    cid = _setup(api, tenant)
+    body = {
+        "template_id": "repair",
+        "customer_id": cid,
+        "priority": "urgent",
+        "fields": {
+            "fault_description": "异响",
+            "province": "上海",
+            "city": "上海",
+            "purchase_date": "2024-05-20",
+        },
+    }
+    tid = _ok(api.call("POST", "/v1/tickets", tenant, body, role="agent_all"), 201)["ticket"]["id"]
+    parts = {"parts": [{"sku": "CAP-35UF"}, {"sku": "FAN-MOTOR"}]}
+    _ok(api.call("POST", f"/v1/tickets/{tid}/parts", tenant, parts, role="agent_all"))
+    preview = _ok(api.call("GET", f"/v1/tickets/{tid}/bill/preview", tenant, role="agent_all"))
+    assert preview["bill"]["total"] == "485.54" and "485.54" in preview["summary"]
+    assert (
+        api.call("GET", f"/v1/tickets/{tid}/bill", tenant, role="agent_all").status_code == 404
+    )  # not stored
