@@ -1,4 +1,4 @@
-"""Work around two costs in moto (the local emulator, never deployed); semantics are unchanged.
+"""Work around costs in moto (the local emulator, never deployed); semantics are unchanged.
 
 - `transact_write_items` deep-copies the whole table once per *item* of the transaction for its rollback
   copy. Backing up only the items the transaction names gives the same rollback; without this, every
@@ -7,11 +7,17 @@
 - Item operations are serialised (below): moto's tables are not safe against concurrent writers.
 - `receive_message` checks each message's retention through `get_queue_attributes`, which computes every
   attribute of the queue (walking all its messages twice) to read one number: ~3 ms per message received,
-  more than our whole handler. The patch reads the queue's retention period directly."""
+  more than our whole handler. The patch reads the queue's retention period directly.
+- Costs per request that moto's server recomputes although they are fixed or cacheable (below): the backend
+  for a Host header, a response class's action names, response serialisation's member lookup, SQS queue
+  counts (a clock read per message), and `Query` sorting the whole table before picking a partition.
+  Together with keep-alive connections (`motoserver.py`) they cut moto's CPU per request by about 60%."""
 
 from __future__ import annotations
 
 import copy
+import functools
+import string
 import threading
 import types
 from typing import Any
@@ -51,6 +57,10 @@ def install() -> None:
     models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     _serialize_table_access(models.DynamoDBBackend)
     _patch_sqs_retention()
+    _patch_sqs_queue_scans()
+    _patch_dispatch_caches()
+    _patch_table_query()
+    _patch_serializer_value_lookup()
     _installed = True
 
 
@@ -123,3 +133,193 @@ def _restore(backend: Any, before: list[tuple[str, dict[str, Any], Any]]) -> Non
                 backend.delete_item(name, key)
         else:
             backend.put_item(name, item.to_json()["Attributes"])
+
+
+def _patch_sqs_queue_scans() -> None:
+    """A queue's counts and its visible messages, with the clock read once per call instead of once or
+    twice per message (moto's `Message.visible`/`.delayed` each build a datetime): `send_message` reads
+    `queue.attributes` (every count) for each message it sends, so the old way cost O(messages) clock reads
+    per message sent."""
+    from moto.core import utils as core_utils
+    from moto.sqs import models as sqs_models
+
+    Queue = sqs_models.Queue
+
+    def _now() -> float:
+        return float(core_utils.unix_time_millis())
+
+    def messages(self: Any) -> list[Any]:
+        now = _now()
+        return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
+
+    def delayed(self: Any) -> int:
+        now = _now()
+        return sum(1 for m in self._messages if now < m.delayed_until)
+
+    def not_visible(self: Any) -> int:
+        now = _now()
+        return sum(1 for m in self._messages if not now > m.visible_at)
+
+    def visible(self: Any) -> int:
+        return len(messages(self))
+
+    Queue.messages = property(messages)  # type: ignore[assignment,method-assign]
+    Queue.approximate_number_of_messages_delayed = property(delayed)  # type: ignore[assignment,method-assign]
+    Queue.approximate_number_of_messages_not_visible = property(not_visible)  # type: ignore[assignment,method-assign]
+    Queue.approximate_number_of_messages = property(visible)  # type: ignore[assignment,method-assign]
+    # Pure string conversions, looked up for every attribute of every `queue.attributes`.
+    sqs_models.camelcase_to_underscores = functools.lru_cache(maxsize=1024)(  # type: ignore[attr-defined]
+        core_utils.camelcase_to_underscores
+    )
+
+
+def _patch_dispatch_caches() -> None:
+    """Per-request costs of moto's server that depend only on things fixed at start-up:
+
+    - which backend serves a Host header: moto lists its package directory (`os.listdir` + an `isdir` per
+      entry, ~200) and then tries every service's URL regex, for each request, under a global lock;
+    - the action methods of a response class (`inspect.getmembers` of the whole class per request);
+    - camelCase to snake_case of the action name."""
+    from moto.core import responses as core_responses
+    from moto.core import utils as core_utils
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original_backend_for_host = DomainDispatcherApplication.get_backend_for_host
+    backend_by_host: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        try:
+            return backend_by_host[host]
+        except KeyError:
+            backend = backend_by_host[host] = original_backend_for_host(self, host)
+            return backend
+
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+
+    method_names: dict[type, list[str]] = {}
+
+    def method_names_from_class(clazz: Any) -> list[str]:
+        try:
+            return method_names[clazz]
+        except KeyError:
+            names = method_names[clazz] = core_utils.method_names_from_class(clazz)
+            return names
+
+    core_responses.method_names_from_class = method_names_from_class  # type: ignore[attr-defined]
+    core_responses.camelcase_to_underscores = functools.lru_cache(maxsize=4096)(  # type: ignore[attr-defined]
+        core_utils.camelcase_to_underscores
+    )
+
+    # Every response's request id: 52 `random.choice` calls. One `choices` call draws them from the same
+    # pool (still moto's seedable generator).
+    from moto.moto_api._internal.moto_random import MotoRandom
+
+    def get_random_string(
+        self: Any, length: int = 20, include_digits: bool = True, lower_case: bool = False
+    ) -> str:
+        pool = string.ascii_letters + (string.digits if include_digits else "")
+        random_str = "".join(self.choices(pool, k=length))
+        return random_str.lower() if lower_case else random_str
+
+    MotoRandom.get_random_string = get_random_string  # type: ignore[method-assign]
+
+
+_query_scope = threading.local()
+
+
+def _patch_table_query() -> None:
+    """`Table.query` starts from `all_items()`: every item of the table, sorted (by DynamoType comparisons,
+    each converting both values), then filtered down to the partition or index key asked for: O(table log
+    table) per Query, ~20 ms for a 2,000-item table. During a query, `all_items()` here returns only the
+    candidates, unsorted: the items of the queried partition, or for an index the items whose index hash
+    key attributes hold the queried string values (a superset of moto's own filter, which still runs). The
+    order moto gives the result does not depend on it: it sorts the candidates by the full key afterwards
+    (the range key within a partition; index keys then table keys for an index)."""
+    from moto.dynamodb.models.table import Table
+
+    original_query = Table.query
+    original_all_items = Table.all_items
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        conditions = kwargs.get("hash_key_conditions") if index_name else None
+        _query_scope.current = (self, index_name, hash_key, conditions)
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            _query_scope.current = None
+
+    def all_items(self: Any) -> list[Any]:
+        scope = getattr(_query_scope, "current", None)
+        if scope is None or scope[0] is not self:
+            return original_all_items(self)
+        _query_scope.current = None  # once per query
+        _, index_name, hash_key, conditions = scope
+        if not index_name:
+            if hash_key is None:
+                return original_all_items(self)
+            partition = self.items.get(hash_key)
+            if partition is None:
+                return []
+            return list(partition.values()) if self.range_key_attr else [partition]
+        items = [
+            item
+            for hash_set in self.items.values()
+            for item in (hash_set.values() if self.range_key_attr else [hash_set])
+        ]
+        for name, expected in conditions or ():
+            if expected.type == "S":
+                value = expected.value
+                items = [i for i in items if (v := i.attrs.get(name)) is not None and v.value == value]
+        return items
+
+    Table.query = query  # type: ignore[method-assign]
+    Table.all_items = all_items  # type: ignore[method-assign]
+
+
+def _patch_serializer_value_lookup() -> None:
+    """moto's response serializer finds each member of the output shape in the result through a chain of
+    "alias providers" (the member's name, the shape's name, snake_case forms, prefixes...), building the
+    candidates anew for every member of every nested value: for a DynamoDB item, every attribute value
+    asks for all ten AttributeValue members that way. For a plain dict the candidates depend only on the
+    member's shape and name (the providers look at the object only for a `Meta` class or its class name),
+    so they are computed once per shape here; the first candidate the dict holds is the value, as in moto.
+    Other objects, and pickers with response transformers, take moto's way."""
+    from moto.core.serialize import AttributePickerContext, ResponseSerializer, XFormedAttributePicker
+    from moto.core.utils import get_value as moto_get_value
+
+    original_get_value = ResponseSerializer.get_value
+    candidates: dict[tuple[int, str], tuple[Any, tuple[str, ...]]] = {}
+    missing = object()
+
+    def get_value(self: Any, value: Any, key: str, shape: Any) -> Any:
+        picker = self._value_picker
+        if (
+            type(value) is not dict
+            or type(picker) is not XFormedAttributePicker
+            or picker.response_transformers
+        ):
+            return original_get_value(self, value, key, shape)
+        entry = candidates.get((id(shape), key))
+        if entry is None or entry[0] is not shape:
+            context = AttributePickerContext(
+                obj=value,
+                key=key,
+                shape=shape,
+                operation_model=self.operation_model,
+                service_model=self.operation_model.service_model,
+                key_path=".".join(self.path),
+            )
+            entry = (shape, tuple(picker.get_possible_keys(context)))  # the shape is kept: ids are reused
+            candidates[(id(shape), key)] = entry
+        for possible_key in entry[1]:
+            found = (
+                value.get(possible_key, missing)
+                if "." not in possible_key
+                else moto_get_value(value, possible_key, missing)
+            )
+            if found is not missing:
+                return found
+        return None
+
+    ResponseSerializer.get_value = get_value  # type: ignore[method-assign]

@@ -85,15 +85,14 @@ class LocalStack:
         env = stack_env(cfg)
         os.environ.update(env)
 
-        from moto.server import ThreadedMotoServer
-
         from chalicelib.local import moto_patches
+        from chalicelib.local.motoserver import MotoServer
 
         moto_patches.install()
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
 
-        self._moto = ThreadedMotoServer(ip_address=cfg.host, port=cfg.aws_port, verbose=False)
+        self._moto = MotoServer(cfg.host, cfg.aws_port)
         self._moto.start()
         _post_json(f"{cfg.endpoint}/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
 

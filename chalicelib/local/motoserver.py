@@ -1,0 +1,108 @@
+"""moto's server (the werkzeug dev server moto ships), with HTTP keep-alive.
+
+werkzeug's dev server closes the connection after every response (`Connection: close`): `http.server` cannot
+skip a request body the application left unread, so the next request line could be read from the middle of
+it. Every AWS call of the app then costs a TCP connection and a server thread: on the local stack, where
+the workers make a few thousand small DynamoDB and SQS calls a minute, that was a good part of moto's CPU
+and of the clients' (botocore reconnects each time).
+
+Here the handler reads the whole request body (its Content-Length) before the application runs, so the
+stream is always at the next request, and sends the response with its length: the connection stays open.
+(werkzeug's handler also waits up to 10 ms after each response for more request data to discard.) A request
+with a chunked body (none of the app's calls sends one) is still handled by werkzeug's way, and closes it."""
+
+from __future__ import annotations
+
+import io
+import threading
+from typing import Any
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.exceptions import InternalServerError
+from werkzeug.serving import BaseWSGIServer, make_server
+
+
+class KeepAliveMotoRequestHandler(MotoRequestHandler):
+    # With the connection kept open, Nagle's algorithm would hold a response's body back until the client's
+    # delayed ACK of its headers (~40 ms).
+    disable_nagle_algorithm = True
+
+    def run_wsgi(self) -> None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            super().run_wsgi()  # werkzeug's way: answer, drain what is left, close the connection
+            return
+        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self.environ = environ = self.make_environ()
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        environ["wsgi.input"] = io.BytesIO(self.rfile.read(length) if length > 0 else b"")
+        try:
+            status, headers, body = self._call_app(self.server.app, environ)
+        except Exception as e:
+            if self.server.passthrough_errors:
+                raise
+            status, headers, body = self._call_app(InternalServerError(), environ)
+            from werkzeug.debug.tbtools import DebugTraceback
+
+            self.server.log("error", f"Error on request:\n{DebugTraceback(e).render_traceback_text()}")
+        code_text, _, message = status.partition(" ")
+        code = int(code_text)
+        self.send_response(code, message)
+        for key, value in headers:
+            self.send_header(key, value)
+        if not any(k.lower() == "content-length" for k, _ in headers) and not (
+            environ["REQUEST_METHOD"] == "HEAD" or 100 <= code < 200 or code in (204, 304)
+        ):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+        self.wfile.flush()
+
+    @staticmethod
+    def _call_app(app: Any, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+        started: list[Any] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started[:] = [status, headers]
+            return lambda data: chunks.append(data)
+
+        chunks: list[bytes] = []
+        app_iter = app(environ, start_response)
+        try:
+            chunks.extend(app_iter)
+        finally:
+            if hasattr(app_iter, "close"):
+                app_iter.close()
+        return started[0], started[1], b"".join(chunks)
+
+
+class MotoServer:
+    """moto's `ThreadedMotoServer` (start/stop in a thread of this process) with the handler above."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._host = host
+        self._port = port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._server = make_server(
+            self._host,
+            self._port,
+            DomainDispatcherApplication(create_backend_app),
+            threaded=True,
+            request_handler=KeepAliveMotoRequestHandler,
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+        if self._thread is not None:
+            self._thread.join()
