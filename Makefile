@@ -36,6 +36,7 @@ bench: $(STAMP)  ## DynamoDB requests and latency per operation, cold-import tim
 	$(BIN)/python -m bench.assignment
 	$(BIN)/python -m bench.tickets
 	$(BIN)/python -m bench.settlement
+	$(BIN)/python -m bench.settlement_store
 
 infra: $(STAMP)  ## synthesize the CloudFormation template into infra/out/
 	$(BIN)/python -m infra.synth --stage dev
