@@ -552,8 +552,9 @@ def local_section(local: LocalResult) -> str:
         f"{local.moto_errors}. CPU seconds spent during the seeding: {_cpu(local.cpu_seed)}; during the run: "
         f"{_cpu(local.cpu_run)}. The seeding is bound by the moto server, one process (its GIL caps it at "
         f"one CPU): {local.cpu_seed.get('moto server', 0) * 1000 / local.tickets:.1f} ms of its CPU per "
-        "TransactWriteItems, about half of it moto parsing and validating the update expressions of the four "
-        "month totals each posting adds to; more seeding processes or threads only queue for it."
+        "TransactWriteItems (its four month-total updates take the local stack's fast path for plain "
+        "SET/ADD expressions, `chalicelib/local/moto_patches.py`); more seeding processes or threads only "
+        "queue for it."
     )
 
 
