@@ -52,6 +52,7 @@ from chalicelib.services.pricing import PricingService
 
 PLATFORM_ID = "hq"  # the tenant itself, as the platform party
 DEFAULT_STORE = "default"
+UNASSIGNED = "unassigned"
 LABOUR_WARRANTY_MONTHS = 12  # whole-machine labour warranty unless the ticket says otherwise
 RULES_TTL_S = 30.0
 # ticket_rush: the share of a ticket's rush surcharge (加急费分成), split apart from the rest of the bill.
@@ -210,7 +211,12 @@ class SettlementService:
                 return None
             self._ledger.add_bill(tenant_id, billed, self._clock.now().isoformat(timespec="milliseconds"))
         self._tell_customer(tenant_id, ticket, billed)
-        self.settle_ticket(tenant_id, ticket, billed)
+        try:
+            self.settle_ticket(tenant_id, ticket, billed)
+        except (
+            InvalidInputError
+        ) as e:  # e.g. a rule naming a party the ticket has none for: visible, not retried
+            logger.warning("ticket not settled", extra={"ticket_id": ticket_id, "reason": e.message})
         return billed
 
     def bill_preview(self, *, principal: Principal, ticket_id: str) -> BillView:
@@ -283,8 +289,9 @@ class SettlementService:
             PartyRole.STORE: ticket.store or DEFAULT_STORE,
             PartyRole.PLATFORM: PLATFORM_ID,
         }
-        if ticket.assignment is not None:
-            parties[PartyRole.ENGINEER] = ticket.assignment.assignee_id
+        # Closed without an assignee (a store did the job itself): the engineer's share is kept on the
+        # `engineer:unassigned` account for finance to see, never dropped.
+        parties[PartyRole.ENGINEER] = ticket.assignment.assignee_id if ticket.assignment else UNASSIGNED
         if isinstance(ticket.fields.get("partner"), str):
             parties[PartyRole.PARTNER] = ticket.fields["partner"]
         completed = ticket.closed_at or self._clock.now()

@@ -378,3 +378,34 @@ def test_an_open_ticket_shows_what_it_would_be_billed(api: Api, tenant: TenantKe
     assert (
         api.call("GET", f"/v1/tickets/{tid}/bill", tenant, role="agent_all").status_code == 404
     )  # not stored
+
+
+def test_a_ticket_closed_without_an_assignee_keeps_the_engineers_share_visible(
+    container: bootstrap.Container, api: Api, tenant: TenantKeys
+) -> None:
+    cid = _setup(api, tenant)
+    body = {
+        "template_id": "repair",
+        "customer_id": cid,
+        "fields": {"fault_description": "异响", "city": "上海"},
+    }
+    tid = _ok(api.call("POST", "/v1/tickets", tenant, body, role="agent_all"), 201)["ticket"]["id"]
+    for role, action in (
+        ("agent_all", "accept"),
+        ("agent_all", "assign"),
+        ("engineer", "resolve"),
+        ("agent_all", "confirm"),
+    ):
+        _ok(api.call("POST", f"/v1/tickets/{tid}/transitions", tenant, {"action": action}, role=role))
+    drain("scrm-events")
+    assert container.ticket_repo.get(tenant.tenant_id, tid).assignment is None  # type: ignore[union-attr]
+    # Labour 188.00 (no rush, not VIP-free: −5 % = 178.60); 45 % = 80.37 kept for finance to assign.
+    held = _ok(
+        api.call(
+            "GET",
+            "/v1/settlements/statements?party=engineer:unassigned&period=2026-11",
+            tenant,
+            role="finance",
+        )
+    )
+    assert [r["source_id"] for r in held["rows"]] == [tid] and held["closing_balance"] == "80.37"
