@@ -131,9 +131,16 @@ FIRST_REQUEST = (
 )
 
 
-def import_time(code: str = "import app", runs: int = 5) -> tuple[float, float]:
-    """Cold-start proxy: `python -X importtime -c CODE`, the sum of self times (ms)."""
-    totals = []
+# Installed here for the developer tools only (import-linter, pytest): httpx imports its command-line entry
+# point, and with it these, whenever they are importable. The Lambda package does not contain them.
+DEV_ONLY = frozenset({"rich", "click", "pygments", "markdown_it", "mdurl"})
+
+
+def import_time(code: str = "import app", runs: int = 5) -> tuple[float, float, float]:
+    """Cold-start proxy: `python -X importtime -c CODE`, the sum of self times (ms): median and min of all
+    modules, and the median without the DEV_ONLY packages (what the Lambda package would import)."""
+    totals: list[float] = []
+    lambda_like: list[float] = []
     for _ in range(runs):
         out = subprocess.run(
             [sys.executable, "-X", "importtime", "-c", code],
@@ -142,14 +149,16 @@ def import_time(code: str = "import app", runs: int = 5) -> tuple[float, float]:
             text=True,
             check=True,
         )
-        totals.append(sum(int(m) for m in re.findall(r"import time:\s+(\d+) \|", out.stderr)) / 1000)
-    return statistics.median(totals), min(totals)
+        rows = re.findall(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", out.stderr)
+        totals.append(sum(int(us) for us, _ in rows) / 1000)
+        lambda_like.append(sum(int(us) for us, name in rows if name.split(".")[0] not in DEV_ONLY) / 1000)
+    return statistics.median(totals), min(totals), statistics.median(lambda_like)
 
 
 def main() -> None:
     samples = run()
-    median_ms, min_ms = import_time()
-    first_ms, _ = import_time(FIRST_REQUEST)
+    median_ms, min_ms, lambda_ms = import_time()
+    first_ms, _, _ = import_time(FIRST_REQUEST)
     header = [
         "| operation | n | DynamoDB requests/op | calls per op | p50 ms | p99 ms |",
         "|---|---|---|---|---|---|",
@@ -160,8 +169,11 @@ def main() -> None:
         f"creates in rounds of {ROUND} on a fresh table, "
         f"reads on a table of {READ_TABLE_CUSTOMERS} customers).\n\n"
         f"{table}\n\n`import app` (`python -X importtime`, sum of self times, 5 runs): "
-        f"median **{median_ms:.0f} ms**, min {min_ms:.0f} ms (target < 500 ms). With the modules the first "
-        f"request loads lazily (pynamodb, boto3, cryptography): median {first_ms:.0f} ms.\n{END}"
+        f"median {median_ms:.0f} ms, min {min_ms:.0f} ms; without the developer-only packages httpx imports "
+        f"when they are installed ({', '.join(sorted(DEV_ONLY))}; not in the Lambda package): median "
+        f"**{lambda_ms:.0f} ms** (target < 500 ms {'✅' if lambda_ms < 500 else '❌'}). Every pydantic "
+        "model's validator is built on first use (`defer_build`, chalicelib/__init__.py). With the modules "
+        f"the first request loads lazily (pynamodb, boto3, cryptography): median {first_ms:.0f} ms.\n{END}"
     )
     print(block)
     text = DOC.read_text() if DOC.exists() else f"# Benchmarks\n\n{START}\n{END}\n"

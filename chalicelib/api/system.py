@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import platform
-from importlib.metadata import version
 
 from chalice.app import Response
 
@@ -33,7 +32,7 @@ def health(ctx: Ctx) -> Result:
         version=VERSION,
         versions={
             "python": platform.python_version(),
-            **{p: version(p) for p in ("chalice", "pydantic", "pynamodb")},
+            **_versions(),
         },
         store=store,
     )
@@ -56,3 +55,9 @@ def docs(ctx: Ctx) -> Response:
         status_code=200,
         headers={"Content-Type": "text/html; charset=utf-8"},
     )
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import version  # ~20 ms to import: paid by /health, not by every cold start
+
+    return {p: version(p) for p in ("chalice", "pydantic", "pynamodb")}

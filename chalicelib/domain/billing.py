@@ -243,7 +243,7 @@ class BillRequest(BaseModel):
 
     ticket_id: str = Field(min_length=1)
     customer_id: str = Field(min_length=1)
-    region: Region = Region()
+    region: Region = Field(default_factory=Region)
     customer_types: tuple[str, ...] = ()  # e.g. ("vip",): member discounts and customer-type prices
     rush: bool = False
     service_at: AwareDatetime | None = None  # when the work happened (rush windows); else completed_at

@@ -299,7 +299,7 @@ class QuoteRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     items: tuple[QuoteItem, ...] = Field(min_length=1)
-    region: Region = Region()
+    region: Region = Field(default_factory=Region)
     customer_types: tuple[str, ...] = ()  # e.g. ("三甲医院", "vip")
     rush: bool = False
     service_at: AwareDatetime | None = None

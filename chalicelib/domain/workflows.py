@@ -1187,10 +1187,11 @@ def _assign(**params: Any) -> NodeAction:
     return NodeAction(type=NodeActionType.ASSIGN, params=params)
 
 
-AGENT = Actor(role=Role.AGENT)
-ENGINEER = Actor(role=Role.ENGINEER)
-STORE_MANAGER = Actor(role=Role.MANAGER, scope=ScopeKind.STORE)
-REGIONAL_MANAGER = Actor(role=Role.MANAGER, scope=ScopeKind.REGION)
+# Constructed, not validated: building Actor's validator at import would cost every cold start.
+AGENT = Actor.model_construct(role=Role.AGENT)
+ENGINEER = Actor.model_construct(role=Role.ENGINEER)
+STORE_MANAGER = Actor.model_construct(role=Role.MANAGER, scope=ScopeKind.STORE)
+REGIONAL_MANAGER = Actor.model_construct(role=Role.MANAGER, scope=ScopeKind.REGION)
 _S, _TASK, _E = NodeKind.START, NodeKind.TASK, NodeKind.END
 
 

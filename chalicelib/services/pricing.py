@@ -106,7 +106,7 @@ class QuoteCommand(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     items: tuple[QuoteItem, ...] = Field(min_length=1, max_length=200)
-    region: Region = Region()
+    region: Region = Field(default_factory=Region)
     customer_types: tuple[str, ...] = Field(default=(), max_length=20)
     rush: bool = False
     service_at: AwareDatetime | None = None

@@ -9,6 +9,7 @@ the source, so a redelivered event posts nothing. A refund posts the mirror of e
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from decimal import Decimal
@@ -57,7 +58,13 @@ LABOUR_WARRANTY_MONTHS = 12  # whole-machine labour warranty unless the ticket s
 RULES_TTL_S = 30.0
 # ticket_rush: the share of a ticket's rush surcharge (加急费分成), split apart from the rest of the bill.
 AppliesTo = Literal["ticket", "ticket_rush", "order"]
-_RULE: TypeAdapter[AnyRule | AnyPeriodModifier] = TypeAdapter(RuleOrModifier)
+
+
+@functools.cache
+def _rule_adapter() -> TypeAdapter[AnyRule | AnyPeriodModifier]:
+    return TypeAdapter(RuleOrModifier)  # built on first use, not at every cold start
+
+
 _MODIFIERS = (SatisfactionMultiplier, RegionCoefficient)
 
 
@@ -153,7 +160,7 @@ class SettlementService:
         rule_id = str(draft.rule.get("id") or "")
         version = max((r.version for r in existing if r.id == rule_id), default=0) + 1
         body = {"effective_from": self._clock.now().isoformat(), **draft.rule, "version": version}
-        rule = _RULE.validate_python(body)
+        rule = _rule_adapter().validate_python(body)
         if rule.effective_from < self._clock.now().replace(microsecond=0) and version > 1:
             raise InvalidInputError(
                 "a new version cannot take effect in the past: settled amounts must stay reproducible",

@@ -38,7 +38,7 @@ from chalicelib.services.resolver import Touch
 from chalicelib.workers.batch import process_batch
 
 bp = Blueprint(__name__)
-WECOM_ACTOR = Actor(type=ActorType.INTEGRATION, id="wecom")
+WECOM_ACTOR = Actor.model_construct(type=ActorType.INTEGRATION, id="wecom")  # no validator built at import
 
 _CONTACT_KINDS = {
     "add_external_contact": "wecom.contact_added",

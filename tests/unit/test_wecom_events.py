@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from chalicelib.integrations.wecom.crypto import MalformedMessageError, WeComCrypto
 from chalicelib.integrations.wecom.events import (
-    WECOM_EVENT_ADAPTER,
     ExternalChatEvent,
     ExternalContactEvent,
     ExternalTagEvent,
@@ -22,6 +21,7 @@ from chalicelib.integrations.wecom.events import (
     UnknownEvent,
     WeComEventBase,
     parse_event,
+    wecom_event_adapter,
 )
 
 VECTORS: dict[str, Any] = json.loads(
@@ -429,7 +429,7 @@ def test_a_retry_re_encrypted_by_wecom_has_the_same_key():
 )
 def test_events_survive_a_json_round_trip(plaintext: str):
     event = parse_event(plaintext)
-    again = WECOM_EVENT_ADAPTER.validate_json(WECOM_EVENT_ADAPTER.dump_json(event))
+    again = wecom_event_adapter().validate_json(wecom_event_adapter().dump_json(event))
     assert again == event
     assert type(again) is type(event)
     assert again.event_key == event.event_key

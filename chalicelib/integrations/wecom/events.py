@@ -8,6 +8,7 @@ that keeps every element: it is already authenticated, so it is stored for inspe
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Annotated, Any, ClassVar, Literal
 from xml.etree.ElementTree import Element
@@ -162,7 +163,13 @@ WeComEvent = Annotated[
     Field(discriminator="kind"),
 ]
 # For workers that read a serialized event back (e.g. from a queue message).
-WECOM_EVENT_ADAPTER: TypeAdapter[WeComEvent] = TypeAdapter(WeComEvent)
+
+
+@functools.cache
+def wecom_event_adapter() -> TypeAdapter[WeComEvent]:
+    """Serialise / re-read any WeCom event (built on first use, not at every cold start)."""
+    return TypeAdapter(WeComEvent)
+
 
 _TypedModel = (
     type[ExternalContactEvent]
@@ -265,7 +272,6 @@ def _short_error(exc: ValidationError) -> str:
 
 
 __all__ = [
-    "WECOM_EVENT_ADAPTER",
     "ExternalChatEvent",
     "ExternalContactEvent",
     "ExternalTagEvent",
@@ -276,4 +282,5 @@ __all__ = [
     "WeComEvent",
     "WeComEventBase",
     "parse_event",
+    "wecom_event_adapter",
 ]
