@@ -5,6 +5,10 @@ from __future__ import annotations
 from chalicelib.bootstrap import Container
 from chalicelib.domain.access import Principal, Role, Scope
 from chalicelib.domain.customers import CustomerDraft
+from chalicelib.domain.inventory import StockChange
+from chalicelib.services.inventory import PartDraft
+from chalicelib.services.pricing import CoefficientDraft, ModifierDraft, PriceRuleDraft
+from chalicelib.services.settlement import RuleDraft
 from chalicelib.services.tags import TagGroupDraft
 from chalicelib.services.tenants import UserDraft
 
@@ -70,4 +74,84 @@ def seed_demo(c: Container) -> dict[str, str]:
         },
     ):
         c.customers.create(principal=admin, draft=CustomerDraft.model_validate(draft), source="seed")
+    seed_settlement(c, admin)
     return {"tenant_id": tid, **{f"key_{k}": v for k, v in keys.items()}}
+
+
+def seed_settlement(c: Container, admin: Principal) -> None:
+    """Prices, parts and commission rules, so a repair ticket closed in the demo is billed and settled."""
+    for rule in (
+        {"item": "repair", "price": "150.00"},
+        {"item": "repair", "city": "上海", "price": "188.00"},
+        {"item": "repair", "city": "成都", "price": "158.00"},
+        {"item": "installation", "price": "120.00"},
+    ):
+        c.pricing.publish_rule(principal=admin, draft=PriceRuleDraft.model_validate(rule))
+    for modifier in (
+        {
+            "modifier_id": "rush",
+            "kind": "rush",
+            "name": "加急服务 +20%",
+            "name_en": "rush +20%",
+            "percent": "20",
+            "requires_rush": True,
+            "items": ["repair", "installation"],
+        },
+        {
+            "modifier_id": "vip",
+            "kind": "member",
+            "name": "VIP 95 折",
+            "name_en": "VIP 5% off",
+            "percent": "5",
+            "customer_types": ["VIP"],
+        },
+    ):
+        c.pricing.publish_modifier(principal=admin, draft=ModifierDraft.model_validate(modifier))
+    c.pricing.publish_coefficient(
+        principal=admin, draft=CoefficientDraft.model_validate({"city": "成都", "coefficient": "0.95"})
+    )
+    for part in (
+        {
+            "sku": "CAP-35UF",
+            "name": "压缩机启动电容",
+            "unit_cost": "18.00",
+            "price": "45.00",
+            "warranty_months": 36,
+        },
+        {
+            "sku": "FAN-MOTOR",
+            "name": "室外风机电机",
+            "unit_cost": "150.00",
+            "price": "268.30",
+            "warranty_months": 18,
+        },
+    ):
+        draft = PartDraft.model_validate(part)
+        c.inventory.put_part(principal=admin, sku=draft.sku, draft=draft)
+        c.inventory.change_stock(
+            principal=admin, sku=draft.sku, change=StockChange(warehouse="SH-WH", delta=20, reason="seed")
+        )
+    split: dict[str, object] = {
+        "id": "ticket-split",
+        "kind": "split",
+        "name": "维修工单分成 门店/工程师/平台",
+        "shares": [
+            {"role": "store", "percent": "35"},
+            {"role": "engineer", "percent": "45"},
+            {"role": "platform", "percent": "20"},
+        ],
+    }
+    tiers: dict[str, object] = {
+        "id": "engineer-tiers",
+        "kind": "tiered",
+        "name": "工程师月度阶梯奖励",
+        "beneficiary": "engineer",
+        "mode": "marginal",
+        "tiers": [
+            {"from_amount": "0", "rate_percent": "0"},
+            {"from_amount": "5000.00", "rate_percent": "2"},
+            {"from_amount": "10000.00", "rate_percent": "3.5"},
+        ],
+    }
+    for commission in (split, tiers):
+        c.settlement.publish_rule(principal=admin, draft=RuleDraft(applies_to="ticket", rule=commission))
