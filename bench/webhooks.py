@@ -623,12 +623,23 @@ def measure_worker(env: InProcess) -> WorkerResult:
                 usage.ms += (time.perf_counter() - start) * 1000
             share_out(env.ledger, env.ledger.usage.pop("worker:batch-close"), touches)
 
+    # The batch's shared lookup (`IdentityResolver.prefetch`: one BatchGet for every message's claims and
+    # markers) is shared the same way, with the closing writes.
+    original_prefetch = IdentityResolver.prefetch
+
+    def charged_prefetch(resolver: IdentityResolver, tenant_id: str, wanted: Any) -> None:
+        start = time.perf_counter()
+        with env.ledger.charge("worker:batch-close") as usage:
+            original_prefetch(resolver, tenant_id, wanted)
+            usage.ms += (time.perf_counter() - start) * 1000
+
     def counted(message: Any) -> None:
         touches[message.source] += len(message.payload) if message.source == "behaviour" else 1
         attributed(message)
 
     worker.handle = counted
     IdentityResolver.batch = shared_batch  # type: ignore[method-assign,assignment]
+    IdentityResolver.prefetch = charged_prefetch  # type: ignore[method-assign]
     events: Counter[str] = Counter()
     ingest, domain, max_items, offset = Drain(), Drain(), 0, 0
     sizes: defaultdict[str, list[int]] = defaultdict(list)
@@ -652,6 +663,7 @@ def measure_worker(env: InProcess) -> WorkerResult:
     finally:
         worker.handle = original
         IdentityResolver.batch = original_batch  # type: ignore[method-assign]
+        IdentityResolver.prefetch = original_prefetch  # type: ignore[method-assign]
     usage = env.ledger.usage
     per_type = {kind: _sum(usage[f"worker:{b}"] for b in buckets) for kind, buckets in WORKER_BUCKETS.items()}
     return WorkerResult(events, ingest, domain, per_type, usage["worker:domain-events"], max_items, sizes)

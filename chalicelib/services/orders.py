@@ -66,7 +66,7 @@ class OrderService:
             at=event.occurred_at,
             actor=Actor(type=ActorType.INTEGRATION, id=f"shop:{event.platform}"),
             data=data,
-            idempotency_key=f"shop:{event.dedupe_key}",
+            idempotency_key=touch_key(event),
             name_hint=event.extra.get("buyer_name")
             if isinstance(event.extra.get("buyer_name"), str)
             else None,
@@ -97,3 +97,8 @@ def _link(order: Order, event: OrderEvent, customer_id: str | None) -> bool:
     order.buyer_types = sorted(set(order.buyer_types) | {i.type for i in event.buyer})
     order.version += 1
     return True
+
+
+def touch_key(event: OrderEvent) -> str:
+    """The idempotency key of an order event's touch on its buyer (also what the ingest worker prefetches)."""
+    return f"shop:{event.dedupe_key}"

@@ -14,6 +14,7 @@ from chalice.app import Blueprint, SQSEvent
 
 from chalicelib.bootstrap import container
 from chalicelib.domain.behaviour import BehaviourEventIn, count
+from chalicelib.domain.common import DomainError
 from chalicelib.domain.conversations import MAX_TEXT, ArchivedMessage
 from chalicelib.domain.customers import Customer, Gender, Identity, WeComFollow, is_placeholder_name
 from chalicelib.domain.orders import OrderEvent, OrderStatus
@@ -22,6 +23,7 @@ from chalicelib.domain.tickets import TicketSource
 from chalicelib.domain.timeline import Actor, ActorType
 from chalicelib.integrations.shops.doudian_api import DoudianPermanentError, DoudianUnavailable
 from chalicelib.integrations.wecom.client import WeComApiError
+from chalicelib.integrations.wecom.crypto import MalformedMessageError
 from chalicelib.integrations.wecom.events import (
     ExternalChatEvent,
     ExternalContactEvent,
@@ -34,6 +36,7 @@ from chalicelib.integrations.wecom.events import (
 from chalicelib.observability import logger
 from chalicelib.resources import INGEST_QUEUE
 from chalicelib.services.ingest import IngestMessage
+from chalicelib.services.orders import touch_key
 from chalicelib.services.resolver import Touch
 from chalicelib.workers.batch import process_batch
 
@@ -490,9 +493,43 @@ def _keep_raw(message: IngestMessage, at: datetime, kind: str) -> None:
     logger.info("kept raw", extra={"kind": kind})
 
 
+def batch_touches(records: list[dict[str, Any]]) -> dict[str, list[tuple[list[Identity], str | None]]]:
+    """The touches a batch's messages will make, by tenant (identities and key), so the resolver can look
+    them up together. Best effort: a message this cannot read is simply looked up on its own later."""
+    wants: dict[str, list[tuple[list[Identity], str | None]]] = {}
+    for record in records:
+        try:
+            message = IngestMessage.model_validate_json(record.get("body", ""))
+            touches = _touches_of(message)
+        except (ValueError, TypeError, KeyError, DomainError, MalformedMessageError):
+            continue  # the handler reports it properly when it gets there
+        wants.setdefault(message.tenant_id, []).extend(touches)
+    return wants
+
+
+def _touches_of(message: IngestMessage) -> list[tuple[list[Identity], str | None]]:
+    if message.source == "shop" and isinstance(message.payload, dict) and "order_id" in message.payload:
+        order = OrderEvent.model_validate(message.payload)
+        return [(list(order.buyer), touch_key(order))] if order.buyer else []
+    if message.source == "behaviour":
+        touches = [
+            behaviour_touch(message.tenant_id, BehaviourEventIn.model_validate(i)) for i in message.payload
+        ]
+        return [(list(t.identities), t.idempotency_key) for t in touches]
+    if message.source == "wecom":
+        event = parse_event(str(message.payload))
+        if isinstance(event, ExternalContactEvent):
+            touch = wecom_contact_touch(message, event)
+            return [(list(touch.identities), touch.idempotency_key)]
+    return []
+
+
 @bp.on_sqs_message(queue=INGEST_QUEUE.name, batch_size=INGEST_QUEUE.batch_size)
 def on_ingest_message(event: SQSEvent) -> dict[str, Any]:
-    with container().resolver.batch():  # markers and domain events written once per batch
+    resolver = container().resolver
+    with resolver.batch():  # markers and domain events written once per batch, lookups made together
+        for tenant_id, touches in batch_touches(list(event.to_dict().get("Records", []))).items():
+            resolver.prefetch(tenant_id, touches)
         return process_batch(
             event, IngestMessage, handle, lambda m: {"tenant_id": m.tenant_id, "event_key": m.key}
         )

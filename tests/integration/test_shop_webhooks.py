@@ -119,3 +119,25 @@ def test_shop_settings_are_validated_and_admin_only(api: Api, tenant: TenantKeys
         == 403
     )
     assert api.call("PUT", "/v1/integrations/shop/nosuch", tenant, {"secret": "x" * 20}).status_code == 404
+
+
+def test_a_batch_looks_up_its_buyers_together_and_a_repeated_buyer_is_still_one_customer(
+    api: Api, shops: TenantKeys
+):
+    """The ingest worker looks up a whole batch's buyers in one BatchGetItem (`IdentityResolver.prefetch`);
+    two orders of the same new buyer in one batch still make one customer (the second is looked up after
+    the first, not from the batch's early read)."""
+    from tests.fakes.dynamo import count_requests
+
+    template = json.loads((SHOPS / "generic_order_paid.json").read_bytes())
+    phones = [f"1390000{n:04d}" for n in range(8)] + ["13900000000"]  # the last repeats the first buyer
+    for n, phone in enumerate(phones):
+        body = {**template, "event_id": f"ev-batch-{n}"}
+        body["order"] = {**template["order"], "order_id": f"SO-B-{n}", "buyer": {"phone": phone}}
+        assert generic(api, shops.tenant_id, json.dumps(body).encode()).status_code == 200
+    with count_requests() as counted:
+        assert drain(INGEST_QUEUE.name)["failed"] == 0
+    customers = api.call("GET", "/v1/customers?limit=50", shops).data["items"]
+    assert len(customers) == 8
+    # One shared lookup for the batch (plus the repeated buyer's own), instead of one per order.
+    assert counted.calls["BatchGetItem"] <= 3, counted.calls
