@@ -121,9 +121,11 @@ class DynamoInventory:
         try:
             with TransactWrite(connection=connection()) as tx:
                 self._stock_update(tx, tenant_id, stock, 0, reservation.quantity)
+                # New, or replacing one released earlier (a cancelled ticket reopened): held again.
                 tx.save(
                     self._reservation_item(tenant_id, reservation),
-                    condition=ReservationItem.pk.does_not_exist(),
+                    condition=ReservationItem.pk.does_not_exist()
+                    | (ReservationItem.status == ReservationStatus.RELEASED.value),
                 )
         except TransactWriteError as e:
             self._why_cancelled(e, tenant_id, reservation, None)
@@ -170,8 +172,12 @@ class DynamoInventory:
             )
         except ReservationItem.DoesNotExist:
             raise StaleStock from e
-        if status is None or item.status != ReservationStatus.RESERVED.value:
-            raise AlreadyDone from e  # reserved (or settled) by an earlier delivery
+        if status is None:  # reserving: held or used already → a retry; released → the stock moved
+            if item.status == ReservationStatus.RELEASED.value:
+                raise StaleStock from e
+            raise AlreadyDone from e
+        if item.status != ReservationStatus.RESERVED.value:
+            raise AlreadyDone from e  # settled by an earlier delivery
         raise StaleStock from e
 
     @staticmethod

@@ -170,3 +170,19 @@ def test_validation_permissions_and_requests(
         tenant_id=tenant.tenant_id, user_id="x", role=Role.ENGINEER, scope=Scope.parse("all")
     )
     assert container.inventory.get_part(principal=principal, sku="CAP-35UF").available == 9
+
+
+def test_a_reopened_ticket_can_hold_the_parts_it_released(
+    container: bootstrap.Container, api: Api, tenant: TenantKeys
+) -> None:
+    _part(api, tenant)
+    _stock(api, tenant, "CAP-35UF", "SH-WH", 5)
+    inv, ticket = container.inventory, _ticket(api, tenant)
+    inv.reserve_for_ticket(tenant.tenant_id, ticket, [PartLine(sku="CAP-35UF", quantity=2)])
+    inv.release_for_ticket(tenant.tenant_id, ticket)
+    [again] = inv.reserve_for_ticket(tenant.tenant_id, ticket, [PartLine(sku="CAP-35UF", quantity=2)])
+    assert again.status == "reserved"
+    view = api.call("GET", "/v1/parts/CAP-35UF", tenant).data
+    assert (view["stock"][0]["reserved"], view["available"]) == (2, 3)
+    listed = api.call("GET", f"/v1/tickets/{ticket}/parts", tenant).data["items"]
+    assert [(r["quantity"], r["status"]) for r in listed] == [(2, "reserved")]
