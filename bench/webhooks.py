@@ -785,19 +785,23 @@ def _drive_local_stack(stack: Stack) -> LocalResult:
         cpu_before = _stack_cpu(stack.process.pid) if stack.process else {}
         third = N_LOCAL // 3
         ack_ms: list[float] = []
-        start = time.perf_counter()
+        # Built (signed, encrypted) before the clock starts: WeCom and the shops do that on their machines,
+        # and this client shares the stack's two cores.
+        now = int(time.time())
+        sends: list[Delivery | list[dict[str, Any]]] = []
         for i in range(third):  # interleaved, as they would arrive; each event makes one new customer
-            for d in (
-                wecom_delivery(tenant_id, i, int(time.time())),
-                shop_delivery(tenant_id, i, int(time.time())),
-            ):
-                t0 = time.perf_counter()
-                http.post(d.path, headers=d.headers, content=d.body).raise_for_status()
-                ack_ms.append((time.perf_counter() - t0) * 1000)
+            sends += [wecom_delivery(tenant_id, i, now), shop_delivery(tenant_id, i, now)]
             if (i + 1) % BEHAVIOUR_PER_REQUEST == 0 or i == third - 1:
                 first = (i // BEHAVIOUR_PER_REQUEST) * BEHAVIOUR_PER_REQUEST
-                batch = behaviour_events(first, i + 1 - first, int(time.time()), per_visitor=1)
-                http.post("/v1/events", headers=auth, json={"events": batch}).raise_for_status()
+                sends.append(behaviour_events(first, i + 1 - first, now, per_visitor=1))
+        start = time.perf_counter()
+        for send in sends:
+            if isinstance(send, list):
+                http.post("/v1/events", headers=auth, json={"events": send}).raise_for_status()
+                continue
+            t0 = time.perf_counter()
+            http.post(send.path, headers=send.headers, content=send.body).raise_for_status()
+            ack_ms.append((time.perf_counter() - t0) * 1000)
         posted = time.perf_counter() - start
         backlog = _ingest_depth(stack)[0]
         found, deadline = 0, time.monotonic() + 180
