@@ -625,13 +625,22 @@ def measure_worker(env: InProcess) -> WorkerResult:
 
     # The batch's shared lookup (`IdentityResolver.prefetch`: one BatchGet for every message's claims and
     # markers) is shared the same way, with the closing writes.
-    original_prefetch = IdentityResolver.prefetch
+    # The batch's shared orders read (`OrderService.prefetch`) too.
+    from chalicelib.services.orders import OrderService
 
-    def charged_prefetch(resolver: IdentityResolver, tenant_id: str, wanted: Any) -> None:
-        start = time.perf_counter()
-        with env.ledger.charge("worker:batch-close") as usage:
-            original_prefetch(resolver, tenant_id, wanted)
-            usage.ms += (time.perf_counter() - start) * 1000
+    original_prefetch = IdentityResolver.prefetch
+    original_orders_prefetch = OrderService.prefetch
+
+    def charged(prefetch: Any) -> Any:
+        def run(self: Any, tenant_id: str, wanted: Any) -> None:
+            start = time.perf_counter()
+            with env.ledger.charge("worker:batch-close") as usage:
+                prefetch(self, tenant_id, wanted)
+                usage.ms += (time.perf_counter() - start) * 1000
+
+        return run
+
+    charged_prefetch = charged(original_prefetch)
 
     def counted(message: Any) -> None:
         touches[message.source] += len(message.payload) if message.source == "behaviour" else 1
@@ -640,6 +649,7 @@ def measure_worker(env: InProcess) -> WorkerResult:
     worker.handle = counted
     IdentityResolver.batch = shared_batch  # type: ignore[method-assign,assignment]
     IdentityResolver.prefetch = charged_prefetch  # type: ignore[method-assign]
+    OrderService.prefetch = charged(original_orders_prefetch)  # type: ignore[method-assign]
     events: Counter[str] = Counter()
     ingest, domain, max_items, offset = Drain(), Drain(), 0, 0
     sizes: defaultdict[str, list[int]] = defaultdict(list)
@@ -664,6 +674,7 @@ def measure_worker(env: InProcess) -> WorkerResult:
         worker.handle = original
         IdentityResolver.batch = original_batch  # type: ignore[method-assign]
         IdentityResolver.prefetch = original_prefetch  # type: ignore[method-assign]
+        OrderService.prefetch = original_orders_prefetch  # type: ignore[method-assign]
     usage = env.ledger.usage
     per_type = {kind: _sum(usage[f"worker:{b}"] for b in buckets) for kind, buckets in WORKER_BUCKETS.items()}
     return WorkerResult(events, ingest, domain, per_type, usage["worker:domain-events"], max_items, sizes)

@@ -3,6 +3,11 @@ the status change on the customer's timeline. Every step is idempotent, so a red
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
 from chalicelib.domain.access import Permission, Principal
 from chalicelib.domain.common import ConflictError, NotFoundError
 from chalicelib.domain.customers import Customer
@@ -18,11 +23,43 @@ class OrderService:
     def __init__(self, *, orders: OrderRepository, resolver: IdentityResolver) -> None:
         self._orders = orders
         self._resolver = resolver
+        self._local = threading.local()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """A queue batch: `prefetch` may read its orders together; the reads are dropped at the end."""
+        self._local.read = {}
+        try:
+            yield
+        finally:
+            self._local.read = None
+
+    def prefetch(self, tenant_id: str, events: Sequence[OrderEvent]) -> None:
+        """Inside `batch()`: the batch's orders in one BatchGetItem instead of a GetItem each. An order that
+        appears twice in the batch is left out (the first event changes it); a stale read is still safe, as
+        every save is conditional on the version read. Each read is used once."""
+        read: dict[tuple[str, str, str], Order | None] | None = getattr(self._local, "read", None)
+        if read is None:
+            return
+        counts = Counter((e.platform, e.order_id) for e in events)
+        refs = [ref for ref, n in counts.items() if n == 1]
+        if not refs:
+            return
+        found = self._orders.get_many(tenant_id, refs)
+        for platform, order_id in refs:
+            read[(tenant_id, platform, order_id)] = found.get((platform, order_id))
+
+    def _current(self, tenant_id: str, event: OrderEvent) -> Order | None:
+        read: dict[tuple[str, str, str], Order | None] | None = getattr(self._local, "read", None)
+        ref = (tenant_id, event.platform, event.order_id)
+        if read is not None and ref in read:
+            return read.pop(ref)
+        return self._orders.get(tenant_id, event.platform, event.order_id)
 
     def ingest(self, tenant_id: str, event: OrderEvent) -> Order:
         """Also links an order stored earlier without a buyer, when the same event comes back with one
         (抖店: the buyer fetched later); the customer's touch has the event's own key, so it counts once."""
-        current = self._orders.get(tenant_id, event.platform, event.order_id)
+        current = self._current(tenant_id, event)
         customer_id = (self._touch(tenant_id, event, current) or None) if event.buyer else None
         for attempt in range(MAX_ATTEMPTS):
             if attempt:

@@ -6,6 +6,7 @@ ends in the DLQ with its raw payload."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -493,43 +494,56 @@ def _keep_raw(message: IngestMessage, at: datetime, kind: str) -> None:
     logger.info("kept raw", extra={"kind": kind})
 
 
-def batch_touches(records: list[dict[str, Any]]) -> dict[str, list[tuple[list[Identity], str | None]]]:
-    """The touches a batch's messages will make, by tenant (identities and key), so the resolver can look
-    them up together. Best effort: a message this cannot read is simply looked up on its own later."""
-    wants: dict[str, list[tuple[list[Identity], str | None]]] = {}
+@dataclass
+class BatchPlan:
+    """What a batch's messages will read, by tenant: their touches (identities, key) and their orders."""
+
+    touches: dict[str, list[tuple[list[Identity], str | None]]] = field(default_factory=dict)
+    orders: dict[str, list[OrderEvent]] = field(default_factory=dict)
+
+
+def plan_batch(records: list[dict[str, Any]]) -> BatchPlan:
+    """Best effort: a message this cannot read is simply read on its own later (its handler reports it)."""
+    plan = BatchPlan()
     for record in records:
         try:
             message = IngestMessage.model_validate_json(record.get("body", ""))
-            touches = _touches_of(message)
+            touches, order = _reads_of(message)
         except (ValueError, TypeError, KeyError, DomainError, MalformedMessageError):
-            continue  # the handler reports it properly when it gets there
-        wants.setdefault(message.tenant_id, []).extend(touches)
-    return wants
+            continue
+        plan.touches.setdefault(message.tenant_id, []).extend(touches)
+        if order is not None:
+            plan.orders.setdefault(message.tenant_id, []).append(order)
+    return plan
 
 
-def _touches_of(message: IngestMessage) -> list[tuple[list[Identity], str | None]]:
+def _reads_of(message: IngestMessage) -> tuple[list[tuple[list[Identity], str | None]], OrderEvent | None]:
     if message.source == "shop" and isinstance(message.payload, dict) and "order_id" in message.payload:
         order = OrderEvent.model_validate(message.payload)
-        return [(list(order.buyer), touch_key(order))] if order.buyer else []
+        return ([(list(order.buyer), touch_key(order))] if order.buyer else []), order
     if message.source == "behaviour":
         touches = [
             behaviour_touch(message.tenant_id, BehaviourEventIn.model_validate(i)) for i in message.payload
         ]
-        return [(list(t.identities), t.idempotency_key) for t in touches]
+        return [(list(t.identities), t.idempotency_key) for t in touches], None
     if message.source == "wecom":
         event = parse_event(str(message.payload))
         if isinstance(event, ExternalContactEvent):
             touch = wecom_contact_touch(message, event)
-            return [(list(touch.identities), touch.idempotency_key)]
-    return []
+            return [(list(touch.identities), touch.idempotency_key)], None
+    return [], None
 
 
 @bp.on_sqs_message(queue=INGEST_QUEUE.name, batch_size=INGEST_QUEUE.batch_size)
 def on_ingest_message(event: SQSEvent) -> dict[str, Any]:
-    resolver = container().resolver
-    with resolver.batch():  # markers and domain events written once per batch, lookups made together
-        for tenant_id, touches in batch_touches(list(event.to_dict().get("Records", []))).items():
-            resolver.prefetch(tenant_id, touches)
+    c = container()
+    # Markers and domain events are written once per batch; identities and orders are read together.
+    with c.resolver.batch(), c.orders.batch():
+        plan = plan_batch(list(event.to_dict().get("Records", [])))
+        for tenant_id, touches in plan.touches.items():
+            c.resolver.prefetch(tenant_id, touches)
+        for tenant_id, orders in plan.orders.items():
+            c.orders.prefetch(tenant_id, orders)
         return process_batch(
             event, IngestMessage, handle, lambda m: {"tenant_id": m.tenant_id, "event_key": m.key}
         )

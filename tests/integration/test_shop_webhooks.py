@@ -124,7 +124,8 @@ def test_shop_settings_are_validated_and_admin_only(api: Api, tenant: TenantKeys
 def test_a_batch_looks_up_its_buyers_together_and_a_repeated_buyer_is_still_one_customer(
     api: Api, shops: TenantKeys
 ):
-    """The ingest worker looks up a whole batch's buyers in one BatchGetItem (`IdentityResolver.prefetch`);
+    """The ingest worker reads a whole batch's buyers and orders together (`IdentityResolver.prefetch`,
+    `OrderService.prefetch`);
     two orders of the same new buyer in one batch still make one customer (the second is looked up after
     the first, not from the batch's early read)."""
     from tests.fakes.dynamo import count_requests
@@ -139,5 +140,6 @@ def test_a_batch_looks_up_its_buyers_together_and_a_repeated_buyer_is_still_one_
         assert drain(INGEST_QUEUE.name)["failed"] == 0
     customers = api.call("GET", "/v1/customers?limit=50", shops).data["items"]
     assert len(customers) == 8
-    # One shared lookup for the batch (plus the repeated buyer's own), instead of one per order.
-    assert counted.calls["BatchGetItem"] <= 3, counted.calls
+    # One shared lookup of the buyers (plus the repeated buyer's own) and one of the orders, instead of a
+    # lookup and a GetItem per order.
+    assert counted.calls["BatchGetItem"] <= 4 and "GetItem" not in counted.calls, counted.calls
