@@ -134,11 +134,16 @@ class PricingService:
     def _today(self) -> date:
         return self._clock.now().astimezone(TENANT_ZONE).date()
 
+    def _start_of(self, effective_from: date | None) -> date:
+        """A new version's first day: today unless given, never in the past."""
+        start = effective_from or self._today()
+        check_publishable(start, self._today())
+        return start
+
     # -- publishing -------------------------------------------------------------------------------
     def publish_rule(self, *, principal: Principal, draft: PriceRuleDraft) -> PriceRule:
         principal.require(Permission.PRICING_MANAGE)
-        effective_from = draft.effective_from or self._today()
-        check_publishable(effective_from, self._today())
+        effective_from = self._start_of(draft.effective_from)
         existing = self._book.rules_for(principal.tenant_id, [draft.item])
         rule_id = draft.rule_id or _default_rule_id(draft)
         rule = PriceRule(
@@ -159,8 +164,7 @@ class PricingService:
 
     def publish_modifier(self, *, principal: Principal, draft: ModifierDraft) -> Modifier:
         principal.require(Permission.PRICING_MANAGE)
-        effective_from = draft.effective_from or self._today()
-        check_publishable(effective_from, self._today())
+        effective_from = self._start_of(draft.effective_from)
         modifier_id = draft.modifier_id or f"{draft.kind.value}-{self._clock.now():%Y%m%d%H%M%S}"
         existing = [m for m in self._book.modifiers(principal.tenant_id) if m.modifier_id == modifier_id]
         fields = draft.model_dump(exclude={"modifier_id", "effective_from"}, exclude_none=True)
@@ -175,8 +179,7 @@ class PricingService:
 
     def publish_coefficient(self, *, principal: Principal, draft: CoefficientDraft) -> RegionCoefficient:
         principal.require(Permission.PRICING_MANAGE)
-        effective_from = draft.effective_from or self._today()
-        check_publishable(effective_from, self._today())
+        effective_from = self._start_of(draft.effective_from)
         place = draft.city or draft.province or (f"t{draft.tier}" if draft.tier else "region")
         coefficient_id = draft.coefficient_id or f"depr:{place}"
         existing = [
