@@ -11,6 +11,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
+from typing import Any
 
 from pydantic import TypeAdapter
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
@@ -168,20 +169,19 @@ class DynamoLedger:
 
     def rate(self, tenant_id: str, period: str, source: Source, score: int) -> None:
         """A rating after settlement: counted by the month-end run (only if the source was settled)."""
-        try:
-            SettledFactsItem(
-                keys.settled_facts_pk(tenant_id, period), f"{source.type.value}#{source.id}"
-            ).update(actions=[SettledFactsItem.rating.set(score)], condition=SettledFactsItem.pk.exists())
-        except UpdateError as e:
-            if e.cause_response_code != "ConditionalCheckFailedException":
-                raise
+        self._update_facts(tenant_id, period, source, SettledFactsItem.rating.set(score))
 
     def mark_reversed(self, tenant_id: str, period: str, source: Source, at: str) -> None:
         """A refunded source leaves its period's totals (if it was settled in that period)."""
+        self._update_facts(tenant_id, period, source, SettledFactsItem.reversed_at.set(at))
+
+    @staticmethod
+    def _update_facts(tenant_id: str, period: str, source: Source, action: Any) -> None:
+        """One attribute of a settled source's facts; nothing when the source was not settled then."""
         try:
             SettledFactsItem(
                 keys.settled_facts_pk(tenant_id, period), f"{source.type.value}#{source.id}"
-            ).update(actions=[SettledFactsItem.reversed_at.set(at)], condition=SettledFactsItem.pk.exists())
+            ).update(actions=[action], condition=SettledFactsItem.pk.exists())
         except UpdateError as e:
             if e.cause_response_code != "ConditionalCheckFailedException":
                 raise

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from chalicelib import bootstrap
+from chalicelib.domain.access import Principal, Role, Scope
 from chalicelib.domain.ledger import Source, SourceType
 from chalicelib.domain.settlement import Facts, PartyRole
+from chalicelib.services.settlement import RuleDraft
 from chalicelib.workers.settlement import RunStep, handle
 from tests.fakes.clock import FrozenClock
 from tests.fakes.dynamo import count_requests
@@ -182,3 +184,20 @@ def test_a_refund_before_the_run_leaves_the_totals_and_the_run_waits_for_the_mon
         api.call("POST", "/v1/settlements/runs", tenant, {"period": "2026-11"}, role="engineer").status_code
         == 403
     )
+
+
+def test_a_rating_after_settlement_and_a_refund_change_what_the_month_end_reads(
+    container: bootstrap.Container, tenant: TenantKeys
+) -> None:
+    finance = Principal(tenant_id=tenant.tenant_id, user_id="f", role=Role.FINANCE, scope=Scope.parse("all"))
+    # The split only: enough to settle.
+    container.settlement.publish_rule(principal=finance, draft=RuleDraft(applies_to="ticket", rule=RULES[0]))
+    settle = container.settlement
+    for n in range(2):
+        settle.settle_facts(tenant.tenant_id, _facts(n, "E-9", "SH-009", "100.00", None), "ticket", None)
+    ledger = container.ledger
+    ledger.rate(tenant.tenant_id, "2026-11", Source(type=SourceType.TICKET, id="tkt-E-9-0"), 5)
+    ledger.rate(tenant.tenant_id, "2026-11", Source(type=SourceType.TICKET, id="never-settled"), 1)  # no-op
+    settle.reverse_source(tenant.tenant_id, SourceType.TICKET, "tkt-E-9-1", "refunded")
+    read = list(ledger.settled_facts(tenant.tenant_id, "2026-11"))
+    assert [(f.source.id, f.rating) for f in read] == [("tkt-E-9-0", 5)]
