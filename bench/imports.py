@@ -20,11 +20,9 @@ import json
 import os
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -36,6 +34,7 @@ import boto3
 from moto import mock_aws
 
 import tests.conftest  # noqa: F401 - test settings before chalicelib loads
+from bench.localstack import new_stack
 from chalicelib import bootstrap
 from chalicelib.config import get_settings
 from chalicelib.domain.imports import (
@@ -49,7 +48,7 @@ from chalicelib.domain.imports import (
 )
 from chalicelib.local.provision import create_bucket, create_queue, create_table
 from chalicelib.resources import BUCKETS, QUEUES
-from tests.e2e.conftest import Stack, free_port
+from tests.e2e.conftest import Stack
 from tests.fakes.dynamo import count_requests
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -470,39 +469,6 @@ finally:
 """
 
 
-class _BenchStack(Stack):
-    @property
-    def env(self) -> dict[str, str]:
-        # Nothing may reach the internet: any outbound HTTPS goes to a closed local port.
-        return {
-            **super().env,
-            "HTTPS_PROXY": f"http://127.0.0.1:{free_port()}",
-            "NO_PROXY": "127.0.0.1,localhost",
-        }
-
-    def stop(self) -> None:
-        # On SIGINT the stack stops its workers (≤ 15 s), then saves a snapshot of the whole table (a Scan of
-        # moto's table: minutes at 90k items) into the temp dir, which is thrown away: no need to wait for it.
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def peak_rss_gb(self) -> float:
-        """The stack process's peak resident memory (the moto server runs in it), Linux only."""
-        if self.process is None:
-            return 0.0
-        try:
-            status = Path(f"/proc/{self.process.pid}/status").read_text()
-        except OSError:
-            return 0.0
-        kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
-        return kb / 1024 / 1024
-
-
 @dataclass
 class CliRun:
     label: str
@@ -589,8 +555,8 @@ class LocalResult:
 def measure_local_stack(n: int) -> LocalResult:
     data = synthetic(n)
     want = expected(data)
-    work = Path(tempfile.mkdtemp(prefix="scrm-bench-imports-"))
-    stack = _BenchStack(work, free_port(), free_port())
+    stack = new_stack("scrm-bench-imports-")
+    work = stack.local_dir
     started = time.perf_counter()
     try:
         files = {"customers": work / "customers_synthetic.csv", "orders": work / "orders_synthetic.csv"}

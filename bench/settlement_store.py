@@ -26,10 +26,8 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +38,8 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.conftest import Stack, free_port
+from bench.localstack import running
+from tests.e2e.conftest import Stack
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -263,19 +262,6 @@ def run_in_process() -> InProcessResult:
 
 
 # -- 2. the real local stack ----------------------------------------------------------------------------
-class _BenchStack(Stack):
-    @property
-    def env(self) -> dict[str, str]:
-        # Nothing may reach the internet: outbound calls (notification providers) go to a closed local port.
-        closed = f"http://127.0.0.1:{free_port()}"
-        return {
-            **super().env,
-            "HTTPS_PROXY": closed,
-            "NO_PROXY": "127.0.0.1,localhost",
-            "SCRM_LOCAL_WORKERS": str(WORKERS),
-        }
-
-
 @dataclass
 class LocalResult:
     tickets: int
@@ -297,19 +283,8 @@ def stack_env(stack: Stack) -> dict[str, str]:
 
 
 def measure_local_stack() -> LocalResult:
-    local_dir = Path(tempfile.mkdtemp(prefix="scrm-bench-settle-"))
-    stack = _BenchStack(local_dir, free_port(), free_port())
-    stack.start()
-    try:
+    with running("scrm-bench-settle-", workers=WORKERS) as stack:
         return _drive(stack)
-    finally:
-        try:
-            stack.stop()
-        except subprocess.TimeoutExpired:  # snapshot saved, but its exit can hang: end the stack we started
-            assert stack.process is not None
-            stack.process.kill()
-            stack.process.wait(timeout=30)
-        shutil.rmtree(local_dir, ignore_errors=True)
 
 
 def _drive(stack: Stack) -> LocalResult:

@@ -23,10 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import statistics
-import subprocess
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -42,6 +39,7 @@ import httpx
 from moto import mock_aws
 
 import tests.conftest  # noqa: F401 - test settings (region, secret) before chalicelib loads
+from bench.localstack import running
 from chalicelib import bootstrap
 from chalicelib.config import get_settings
 from chalicelib.domain.access import Principal
@@ -51,7 +49,7 @@ from chalicelib.resources import BUCKETS, EVENTS_QUEUE, INGEST_QUEUE, NOTIFY_QUE
 from chalicelib.services.assignment import StaffProfileDraft
 from chalicelib.services.tenants import UserDraft
 from chalicelib.services.tickets import TicketDraft, TransitionCommand
-from tests.e2e.conftest import Stack, free_port
+from tests.e2e.conftest import Stack
 from tests.fakes.dynamo import count_requests
 from tests.fakes.workflows import FakeStarter
 
@@ -61,7 +59,10 @@ START, END = "<!-- bench:tickets:start -->", "<!-- bench:tickets:end -->"
 ASSIGNMENT_START = "<!-- bench:assignment:start -->"
 N = int(os.environ.get("SCRM_BENCH_TICKETS", "200"))  # tickets in-process
 ROUND = int(os.environ.get("SCRM_BENCH_TICKETS_ROUND", "50"))  # tickets per fresh table
-N_LOCAL = int(os.environ.get("SCRM_BENCH_TICKETS_LOCAL", "50"))  # tickets per mode on the local stack
+N_LOCAL = int(os.environ.get("SCRM_BENCH_TICKETS_LOCAL", "50"))
+WORKERS = int(
+    os.environ.get("SCRM_LOCAL_WORKERS", "2")
+)  # the stack's worker processes  # tickets per mode on the local stack
 CLIENTS = 4
 ENGINEERS = 10
 CUSTOMERS = 10
@@ -322,14 +323,6 @@ def run_round(env: InProcess, meter: Meter, offset: int, n: int) -> int:
 
 
 # -- the real local stack -------------------------------------------------------------------------------
-class _BenchStack(Stack):
-    @property
-    def env(self) -> dict[str, str]:
-        # Nothing may reach the internet: outbound calls (notification providers) go to a closed local port.
-        closed = f"http://127.0.0.1:{free_port()}"
-        return {**super().env, "HTTPS_PROXY": closed, "NO_PROXY": "127.0.0.1,localhost"}
-
-
 @dataclass
 class Mode:
     name: str
@@ -358,19 +351,8 @@ class LocalResult:
 
 
 def measure_local_stack() -> LocalResult:
-    local_dir = Path(tempfile.mkdtemp(prefix="scrm-bench-tickets-"))
-    stack = _BenchStack(local_dir, free_port(), free_port())
-    stack.start()
-    try:
+    with running("scrm-bench-tickets-", workers=WORKERS) as stack:
         return _drive(stack)
-    finally:
-        try:
-            stack.stop()
-        except subprocess.TimeoutExpired:  # snapshot saved, but its exit can hang: end the stack we started
-            assert stack.process is not None
-            stack.process.kill()
-            stack.process.wait(timeout=30)
-        shutil.rmtree(local_dir, ignore_errors=True)
 
 
 def moto_errors(stack: Stack) -> int:
@@ -420,7 +402,7 @@ def _drive(stack: Stack) -> LocalResult:
         batches = [open_tickets(N_LOCAL) for _ in modes]
     for mode, ids in zip(modes, batches, strict=True):
         run_mode(stack, mode, ids, keys)
-    return LocalResult(modes, open_ms, os.environ.get("SCRM_LOCAL_WORKERS", "2"))
+    return LocalResult(modes, open_ms, str(WORKERS))
 
 
 def bearer(user: dict[str, Any]) -> dict[str, str]:

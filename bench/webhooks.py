@@ -22,9 +22,7 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import statistics
-import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -42,6 +40,7 @@ from moto import mock_aws
 from pynamodb.connection.base import Connection
 
 import tests.conftest  # noqa: F401 - test settings (region, secret) before chalicelib loads
+from bench.localstack import running
 from chalicelib import bootstrap
 from chalicelib.config import get_settings
 from chalicelib.integrations.shops.generic import sign
@@ -49,7 +48,7 @@ from chalicelib.integrations.wecom.crypto import WeComCrypto
 from chalicelib.local.provision import create_queue, create_table
 from chalicelib.resources import EVENTS_QUEUE, INGEST_QUEUE, QUEUES, QueueSpec
 from chalicelib.services.resolver import IdentityResolver
-from tests.e2e.conftest import Stack, free_port
+from tests.e2e.conftest import Stack
 from tests.fakes.clock import FrozenClock
 from tests.fakes.wecom_api import FakeWeComApi
 
@@ -734,20 +733,6 @@ class LocalResult:
         return self.events / self.done_s
 
 
-class _BenchStack(Stack):
-    @property
-    def env(self) -> dict[str, str]:
-        # No WeCom to call locally, and nothing may reach the internet: detail fetches go to a closed
-        # local port (connection refused at once) and stay queued for retry, as during a WeCom outage.
-        closed = f"http://127.0.0.1:{free_port()}"
-        return {
-            **super().env,
-            "HTTPS_PROXY": closed,
-            "NO_PROXY": "127.0.0.1,localhost",
-            "SCRM_LOCAL_WORKERS": str(WORKERS),
-        }
-
-
 WORKERS = 2  # SCRM_LOCAL_WORKERS for the run
 
 
@@ -772,14 +757,8 @@ def _stack_cpu(root: int) -> dict[str, float]:
 
 
 def measure_local_stack() -> LocalResult:
-    local_dir = Path(tempfile.mkdtemp(prefix="scrm-bench-"))
-    stack = _BenchStack(local_dir, free_port(), free_port())
-    stack.start()
-    try:
+    with running("scrm-bench-", workers=WORKERS) as stack:
         return _drive_local_stack(stack)
-    finally:
-        stack.stop()
-        shutil.rmtree(local_dir, ignore_errors=True)
 
 
 def _drive_local_stack(stack: Stack) -> LocalResult:
