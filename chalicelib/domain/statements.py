@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain.common import InvalidInputError
 from chalicelib.domain.ledger import ZERO, Fen, Posting, RuleRef, Source
-from chalicelib.domain.settlement import PartyRole, party_account
+from chalicelib.domain.settlement import PartyRole, account, party_account
 
 PERIOD_ZONE = ZoneInfo("Asia/Shanghai")
 PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
@@ -158,7 +158,9 @@ class PartyStatement(BaseModel):
 
 def build_statement(party: Party, period: str, opening: Decimal, entries: Sequence[Entry]) -> PartyStatement:
     """Rows by (time, posting id, leg); `opening` is the ledger balance (debits − credits) before it."""
-    sign = Decimal(1) if party.account.endswith((":collections", ":commission_expense")) else Decimal(-1)
+    sign = (
+        Decimal(1) if account(party.account).debit_normal else Decimal(-1)
+    )  # as `Account.presented` reads it
     running = _plain(sign * opening)
     rows: list[StatementRow] = []
     earned = reversed_ = ZERO
