@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib.domain.common import InvalidInputError
 from chalicelib.domain.ledger import ZERO, Fen, Posting, RuleRef, Source
 from chalicelib.domain.settlement import PartyRole, account, party_account
+from chalicelib.domain.settlement import period_bounds as settlement_period_bounds
 
 PERIOD_ZONE = ZoneInfo("Asia/Shanghai")
 PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
@@ -32,16 +33,9 @@ def period_of(at: datetime) -> str:
 
 
 def period_bounds(period: str) -> tuple[datetime, datetime]:
-    """[first instant, first instant of the next month) of a period, in UTC."""
-    year, month = (int(p) for p in period.split("-"))
-    start = datetime(year, month, 1, tzinfo=PERIOD_ZONE)
-    nxt = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=PERIOD_ZONE)
-    return start.astimezone(UTC), nxt.astimezone(UTC)
-
-
-def previous_period(period: str) -> str:
-    start, _ = period_bounds(period)
-    return period_of(start - timedelta(seconds=1))
+    """[first instant, first instant of the next month) of a period (China time), in UTC."""
+    start, end = settlement_period_bounds(period, PERIOD_ZONE.key)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 class Entry(BaseModel):

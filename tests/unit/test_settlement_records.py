@@ -22,7 +22,6 @@ from chalicelib.domain.statements import (
     entries_of,
     period_bounds,
     period_of,
-    previous_period,
     statement_csv,
     sum_basis,
 )
@@ -49,7 +48,6 @@ def test_periods_are_china_calendar_months() -> None:
     assert period_of(datetime(2026, 11, 30, 15, 59, 59, tzinfo=UTC)) == "2026-11"
     start, end = period_bounds("2026-12")
     assert (start, end) == (datetime(2026, 11, 30, 16, tzinfo=UTC), datetime(2026, 12, 31, 16, tzinfo=UTC))
-    assert previous_period("2026-01") == "2025-12"
 
 
 def test_statement_reads_as_the_party_does_and_a_reversal_nets_out() -> None:
