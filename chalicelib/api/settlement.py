@@ -7,8 +7,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.http import Api, Ctx, Result
 from chalicelib.bootstrap import container
+from chalicelib.domain.settlement import PERIOD_PATTERN
 from chalicelib.domain.settlement_runs import SettlementRun
-from chalicelib.domain.statements import PERIOD_PATTERN, PartyStatement, statement_csv
+from chalicelib.domain.statements import PartyStatement, statement_csv
 from chalicelib.services.settlement import (
     BillView,
     ChargebackCommand,

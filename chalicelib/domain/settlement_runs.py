@@ -17,7 +17,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from chalicelib.domain.ledger import Posting
-from chalicelib.domain.statements import PERIOD_PATTERN
+from chalicelib.domain.settlement import PERIOD_PATTERN
 
 MAX_POSTINGS_PER_CHUNK = 200  # ~600 B each: a chunk item stays far below DynamoDB's 400 KB
 

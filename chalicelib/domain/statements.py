@@ -25,7 +25,6 @@ from chalicelib.domain.settlement import PartyRole, account, party_account
 from chalicelib.domain.settlement import period_bounds as settlement_period_bounds
 
 PERIOD_ZONE = ZoneInfo("Asia/Shanghai")
-PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 
 
 def period_of(at: datetime) -> str:

@@ -27,6 +27,7 @@ from chalicelib.domain.orders import Order
 from chalicelib.domain.pricing import ModifierKind, QuoteItem, Region
 from chalicelib.domain.settlement import (
     COLLECTIONS,
+    PERIOD_PATTERN,
     AnyPeriodModifier,
     AnyRule,
     Facts,
@@ -38,7 +39,6 @@ from chalicelib.domain.settlement import (
     settle_source,
 )
 from chalicelib.domain.statements import (
-    PERIOD_PATTERN,
     Party,
     PartyStatement,
     build_statement,

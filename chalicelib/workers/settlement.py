@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.bootstrap import container
 from chalicelib.domain.common import DomainError
-from chalicelib.domain.statements import PERIOD_PATTERN
+from chalicelib.domain.settlement import PERIOD_PATTERN
 from chalicelib.resources import SETTLEMENT_QUEUE
 from chalicelib.workers.batch import process_batch
 
