@@ -62,7 +62,8 @@ from pydantic import (
 )
 
 from chalicelib.domain.common import InvalidInputError
-from chalicelib.domain.money import Amount, parse_amount, to_fen
+from chalicelib.domain.ledger import exact_fen
+from chalicelib.domain.money import Amount, to_fen
 from chalicelib.domain.pricing import (
     AppliedModifier,
     CityTier,
@@ -87,13 +88,12 @@ def _money(d: Decimal) -> str:
 
 
 def _exact_amount(value: object) -> Decimal:
-    """A catalogue amount: a decimal string, int or Decimal, >= 0 and exact to the fen; never a float."""
-    if isinstance(value, bool):
-        raise ValueError('an amount must be a decimal string such as "12.50"')
-    parsed = parse_amount(value)  # refuses floats and non-numbers
-    raw = value if isinstance(value, Decimal) else Decimal(str(value).strip())
-    if parsed != raw:
-        raise ValueError(f"'{value}' is not exact to the fen (0.01)")
+    """A catalogue amount: the ledger's exact-to-the-fen rule (no floats, no sub-fen), and >= 0; raised as
+    ValueError so that validation names the field."""
+    try:
+        parsed = exact_fen(value)
+    except InvalidInputError as e:
+        raise ValueError(e.message) from None
     if parsed < 0:
         raise ValueError("an amount must not be negative")
     return parsed
