@@ -7,6 +7,7 @@ from chalice.app import Chalice
 from chalicelib.api import (
     conversations,
     customers,
+    dead_letters,
     imports,
     integrations,
     inventory,
@@ -40,6 +41,7 @@ for blueprint in (
     conversations.bp,
     merges.bp,
     imports.bp,
+    dead_letters.bp,
     tickets.bp,
     staff.bp,
     pricing.bp,

@@ -423,7 +423,7 @@ from chalicelib import cli
 def cli_knows(argv):
     try:
         with contextlib.redirect_stderr(io.StringIO()):
-            cli._parser().parse_args(argv)
+            cli.build_parser().parse_args(argv)
     except SystemExit:
         return False
     return True

@@ -28,6 +28,7 @@ from chalicelib.services.assignment import (
     TemplateCatalog,
 )
 from chalicelib.services.customers import CustomerService, TagSync
+from chalicelib.services.dead_letters import DeadLetterService
 from chalicelib.services.import_jobs import ImportJobService
 from chalicelib.services.imports import ImportService
 from chalicelib.services.integrations import IntegrationService
@@ -37,6 +38,7 @@ from chalicelib.services.notifications import DirectoryAddressBook, Notification
 from chalicelib.services.orders import OrderService
 from chalicelib.services.ports import (
     CustomerRepository,
+    DeadLetters,
     Inbox,
     IntegrationRepository,
     Notifier,
@@ -463,6 +465,23 @@ class Container:
             publisher=self.ingest_publisher,
             clock=self.clock,
         )
+
+    @cached_property
+    def dead_letter_queues(self) -> DeadLetters:
+        from chalicelib.integrations.aws.dlq import SqsDeadLetters
+
+        settings = self.settings
+        return SqsDeadLetters(
+            self.sqs,
+            lambda q: (
+                getattr(settings, f"queue_url_{q.logical_id}", None),
+                getattr(settings, f"dlq_url_{q.logical_id}", None),
+            ),
+        )
+
+    @cached_property
+    def dead_letters(self) -> DeadLetterService:
+        return DeadLetterService(queues=self.dead_letter_queues)
 
     @cached_property
     def merges(self) -> MergeService:

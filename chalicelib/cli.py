@@ -36,7 +36,7 @@ def _use_local_stack(local_dir: Path) -> None:
     os.environ.update(env)
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scrm", description="SCRM operator commands")
     parser.add_argument(
         "--aws", action="store_true", help="use AWS (credentials and SCRM_* from the environment)"
@@ -76,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
         cmd = dlq.add_parser(action, help=text)
         cmd.add_argument("--queue", default="ingest", help="queue id: ingest, events, sla, notify")
         cmd.add_argument("--limit", type=int, default=50 if action == "list" else 1000)
+        cmd.add_argument(
+            "--tenant", default=None, help="only this tenant's messages (default: every tenant's)"
+        )
     return parser
 
 
@@ -146,20 +149,24 @@ def _progress_bar(done: int, total: int) -> None:
 
 
 def _dlq(c: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from dataclasses import asdict
+
     from chalicelib.integrations.aws import dlq
 
     try:
         queue = dlq.spec(args.queue)
     except KeyError as e:
         raise SystemExit(str(e.args[0])) from None
+    queues = c.dead_letter_queues
     if args.action == "list":
-        messages = dlq.peek(c.sqs, queue, args.limit)
-        return {"queue": queue.dlq_name, "count": len(messages), "messages": messages}
-    return {"queue": queue.dlq_name, "redriven": dlq.redrive(c.sqs, queue, args.limit), "to": queue.name}
+        messages = queues.peek(queue.logical_id, limit=args.limit, tenant_id=args.tenant)
+        return {"queue": queue.dlq_name, "count": len(messages), "messages": [asdict(m) for m in messages]}
+    moved = queues.redrive(queue.logical_id, limit=args.limit, tenant_id=args.tenant)
+    return {"queue": queue.dlq_name, "redriven": moved, "to": queue.name}
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     if not args.aws:
         _use_local_stack(Path(args.local_dir).resolve())
     print(json.dumps(run(args), ensure_ascii=False))

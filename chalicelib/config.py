@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     queue_url_sla: str | None = None
     queue_url_notify: str | None = None
     queue_url_settlement: str | None = None
+    # Their dead-letter queues (SCRM_DLQ_URL_<LOGICAL ID>), read by `scrm dlq` and /v1/dead-letters.
+    dlq_url_events: str | None = None
+    dlq_url_ingest: str | None = None
+    dlq_url_sla: str | None = None
+    dlq_url_notify: str | None = None
+    dlq_url_settlement: str | None = None
     # State machine ARNs, injected the same way (SCRM_STATE_MACHINE_<LOGICAL ID>).
     state_machine_ticket_sla: str | None = None
     state_machine_ticket_approval: str | None = None

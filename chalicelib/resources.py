@@ -43,6 +43,10 @@ class QueueSpec:
     def env_var(self) -> str:
         return f"SCRM_QUEUE_URL_{self.logical_id.upper()}"
 
+    @property
+    def dlq_env_var(self) -> str:
+        return f"SCRM_DLQ_URL_{self.logical_id.upper()}"
+
 
 @dataclass(frozen=True)
 class BucketSpec:

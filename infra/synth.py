@@ -520,6 +520,10 @@ def _function_role(
         _statement("Workflows", STATES_ACTIONS, [_ref(state_machine_logical_id(s)) for s in state_machines]),
         _write_logs(fn_id),
     ]
+    if fn_id == "APIHandler":
+        # /v1/dead-letters: look at and replay the DLQs (the replay's send is PublishEvents above).
+        dlqs = [_arn(queue_logical_ids(q)[1]) for q in queues]
+        statements.insert(3, _statement("DeadLetters", SQS_CONSUMER_ACTIONS, dlqs))
     return _role(fn_id, trust, statements)
 
 
@@ -678,6 +682,7 @@ def post_process(
         "SCRM_TABLE_NAME": _ref(table.logical_id),
         "SCRM_SECRET_KEY": secret_key_reference(),
         **{q.env_var: _ref(queue_logical_ids(q)[0]) for q in queues},
+        **{q.dlq_env_var: _ref(queue_logical_ids(q)[1]) for q in queues},
         **{b.env_var: _ref(bucket_logical_id(b)) for b in BUCKETS},
         **{state_machine_env_var(s): _ref(state_machine_logical_id(s)) for s in state_machines},
     }

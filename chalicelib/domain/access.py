@@ -29,6 +29,7 @@ class Permission(StrEnum):
     INVENTORY_MANAGE = "inventory:manage"  # parts catalogue, stock, transfers
     SETTLEMENT_READ = "settlement:read"  # statements: partners see only their own
     SETTLEMENT_MANAGE = "settlement:manage"  # commission rules, period runs, every party's statement
+    DEAD_LETTERS_MANAGE = "dead-letters:manage"  # see and replay the tenant's failed queue messages
 
 
 _ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

@@ -87,6 +87,7 @@ def provision(session: Any, endpoint: str, table_name: str) -> dict[str, str]:
     sqs = session.client("sqs", endpoint_url=endpoint)
     create_table(dynamodb, table_name)
     env = {spec.env_var: create_queue(sqs, spec) for spec in QUEUES}
+    env.update({spec.dlq_env_var: sqs.get_queue_url(QueueName=spec.dlq_name)["QueueUrl"] for spec in QUEUES})
     s3 = session.client("s3", endpoint_url=endpoint)
     env.update({spec.env_var: create_bucket(s3, spec) for spec in BUCKETS})
     # The same substitutions infra/ gives the deployed definitions.

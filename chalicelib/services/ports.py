@@ -98,6 +98,23 @@ class TouchPlan:
         )
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    """A queue message that failed its last try, kept with its raw body for a replay."""
+
+    message_id: str
+    receive_count: int
+    sent_at_ms: int | None
+    tenant_id: str | None
+    body: str
+
+
+class DeadLetters(Protocol):
+    def queues(self) -> list[str]: ...
+    def peek(self, queue_id: str, *, limit: int, tenant_id: str | None = None) -> list[DeadLetter]: ...
+    def redrive(self, queue_id: str, *, limit: int, tenant_id: str | None = None) -> int: ...
+
+
 class PiiCipher(Protocol):
     def encrypt(self, plaintext: str, *, context: str) -> str: ...
     def decrypt(self, token: str, *, context: str) -> str: ...

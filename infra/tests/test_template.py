@@ -170,6 +170,7 @@ def test_function_environment(template: Template) -> None:
         assert env["SCRM_SECRET_KEY"] == secret
         for q in QUEUES:
             assert env[q.env_var] == {"Ref": synth.queue_logical_ids(q)[0]}, (fn_id, q.env_var)
+            assert env[q.dlq_env_var] == {"Ref": synth.queue_logical_ids(q)[1]}, (fn_id, q.dlq_env_var)
         for sm in STATE_MACHINES:
             assert env[synth.state_machine_env_var(sm)] == {"Ref": synth.state_machine_logical_id(sm)}
 
@@ -216,6 +217,11 @@ def test_only_consumers_may_receive(template: Template) -> None:
             actions = actions_on(statements, {"Fn::GetAtt": [queue_id, "Arn"]})
             assert "sqs:SendMessage" in actions
             assert ("sqs:ReceiveMessage" in actions) == (queue_id in consumers.get(fn_id, set()))
+            # Only the management API (/v1/dead-letters) looks at and replays the dead letters; nothing sends
+            # to a DLQ but SQS's redrive policy.
+            dlq_actions = actions_on(statements, {"Fn::GetAtt": [synth.queue_logical_ids(q)[1], "Arn"]})
+            expected = set(synth.SQS_CONSUMER_ACTIONS) if fn_id == "APIHandler" else set()
+            assert dlq_actions == expected, (fn_id, q.logical_id)
 
 
 # --- IAM and references, on the real template and on one with a state machine --------------------------
