@@ -3,7 +3,10 @@
     scrm tenant create --name NAME                      → {"tenant_id", "user_id", "api_key"}
     scrm user create --tenant T --role R [--scope S]    → {"tenant_id", "user_id", "role", "scope", "api_key"}
     scrm import customers|orders FILE.csv --tenant T [--report R.json]   (idempotent; progress on stderr)
-    scrm dlq list|redrive [--queue ingest|events]
+    scrm customers merge-candidates --tenant T [--limit N] [--cursor C]
+    scrm customers merge SURVIVOR ABSORBED --tenant T [--preview]   (preview changes nothing)
+    scrm customers unmerge SURVIVOR ABSORBED --tenant T
+    scrm dlq list|redrive [--queue ingest|events|sla|notify|settlement] [--tenant T] [--limit N]
 
 Against the running local stack (`make run` writes `.local/stack.env`; override with SCRM_LOCAL_DIR) by
 default, or against AWS with `--aws` (AWS credentials, SCRM_TABLE_NAME and SCRM_SECRET_KEY from the
@@ -71,6 +74,22 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--tenant", required=True)
         cmd.add_argument("--report", help="write the full report (rejected rows, warnings) as JSON here")
 
+    customers = groups.add_parser("customers").add_subparsers(dest="action", required=True)
+    candidates = customers.add_parser("merge-candidates", help="customer pairs to review for a merge")
+    candidates.add_argument("--tenant", required=True)
+    candidates.add_argument("--limit", type=int, default=50)
+    candidates.add_argument("--cursor", default=None)
+    for action, text in (
+        ("merge", "merge ABSORBED into SURVIVOR (the survivor keeps its id; old ids redirect)"),
+        ("unmerge", "undo the merge of ABSORBED into SURVIVOR"),
+    ):
+        cmd = customers.add_parser(action, help=text)
+        cmd.add_argument("survivor")
+        cmd.add_argument("absorbed")
+        cmd.add_argument("--tenant", required=True)
+        if action == "merge":
+            cmd.add_argument("--preview", action="store_true", help="show the result, change nothing")
+
     dlq = groups.add_parser("dlq").add_subparsers(dest="action", required=True)
     for action, text in (("list", "show dead letters (left in place)"), ("redrive", "replay dead letters")):
         cmd = dlq.add_parser(action, help=text)
@@ -95,6 +114,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             return _import(c, args)
         if args.group == "dlq":
             return _dlq(c, args)
+        if args.group == "customers":
+            return _customers(c, args)
         if args.group == "tenant":
             issued = c.tenants.create_tenant(name=args.name, admin_name=args.admin_name)
             return {"tenant_id": issued.tenant_id, "user_id": issued.user.id, "api_key": issued.api_key}
@@ -120,16 +141,40 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"{e.code}: {e.message}") from None
 
 
-def _import(c: Any, args: argparse.Namespace) -> dict[str, Any]:
+def _operator(c: Any, tenant_id: str) -> Any:
+    """The CLI acts as an admin of the tenant it names (the operator holds the AWS credentials anyway)."""
     from chalicelib.domain.access import Principal, Role, Scope
+
+    if c.tenant_repo.get_tenant(tenant_id) is None:
+        raise SystemExit(f"tenant {tenant_id} does not exist")
+    return Principal(tenant_id=tenant_id, user_id="cli-operator", role=Role.ADMIN, scope=Scope.parse("all"))
+
+
+def _customers(c: Any, args: argparse.Namespace) -> dict[str, Any]:
+    operator = _operator(c, args.tenant)
+    if args.action == "merge-candidates":
+        page = c.merges.candidates(principal=operator, limit=args.limit, cursor=args.cursor)
+        return {"items": page.items, "next_cursor": page.next_cursor}
+    if args.action == "merge":
+        outcome = c.merges.merge(
+            principal=operator, survivor_id=args.survivor, absorbed_id=args.absorbed, preview=args.preview
+        )
+        return {
+            "applied": outcome.applied,
+            "survivor": outcome.survivor.model_dump(mode="json"),
+            "record": outcome.record,
+        }
+    survivor, restored = c.merges.unmerge(
+        principal=operator, survivor_id=args.survivor, absorbed_id=args.absorbed
+    )
+    return {"survivor": survivor.model_dump(mode="json"), "restored": restored.model_dump(mode="json")}
+
+
+def _import(c: Any, args: argparse.Namespace) -> dict[str, Any]:
     from chalicelib.domain.imports import decode_export
     from chalicelib.services.imports import summary
 
-    if c.tenant_repo.get_tenant(args.tenant) is None:
-        raise SystemExit(f"tenant {args.tenant} does not exist")
-    operator = Principal(
-        tenant_id=args.tenant, user_id="cli-operator", role=Role.ADMIN, scope=Scope.parse("all")
-    )
+    operator = _operator(c, args.tenant)
     text = decode_export(Path(args.file).read_bytes())
     run_import = c.imports.import_orders if args.action == "orders" else c.imports.import_customers
     report = run_import(principal=operator, text=text, source=Path(args.file).name, progress=_progress_bar)

@@ -109,3 +109,43 @@ def test_the_timeline_of_a_survivor_pages_through_the_absorbed_customers_events_
     assert ats == sorted(ats, reverse=True)  # newest first across both partitions
     assert len({e["id"] for e in seen}) == len(seen)  # no event twice across pages
     assert [e["kind"] for e in seen].count("test.touched") == 8
+
+
+def test_the_cli_reviews_previews_merges_and_unmerges(container, tenant: TenantKeys, clock):
+    import json
+
+    import pytest
+
+    from chalicelib import cli
+
+    def run(*argv: str) -> dict:
+        out = cli.run(cli.build_parser().parse_args(["customers", *argv, "--tenant", tenant.tenant_id]))
+        json.dumps(out, ensure_ascii=False)  # what `scrm` prints must serialise
+        return out
+
+    a = touch(container, tenant, clock, ("unionid", "U-A"), ("phone", "+8613500000002"), key="a")
+    clock.advance(minutes=1)
+    b = touch(
+        container, tenant, clock, ("unionid", "U-B"), ("phone", "+8613500000002"), ("openid", "o-B"), key="b"
+    )
+    assert a != b
+    assert [(c["a"], c["b"]) for c in run("merge-candidates")["items"]] == [(b, a)]
+
+    preview = run("merge", a, b, "--preview")
+    assert preview["applied"] is False
+    assert {"type": "openid", "value": "o-B"} in preview["survivor"]["identities"]
+    assert container.customer_repo.get(tenant.tenant_id, b).merged_into is None  # nothing changed
+
+    merged = run("merge", a, b)
+    assert merged["applied"] is True and merged["record"]["absorbed_id"] == b
+    assert container.customer_repo.get(tenant.tenant_id, b).merged_into == a
+    with pytest.raises(SystemExit, match="merged into"):
+        run("merge", b, a)  # the absorbed customer is no longer live
+
+    undone = run("unmerge", a, b)
+    assert undone["restored"]["id"] == b and undone["restored"]["merged_into"] is None
+    assert {"type": "openid", "value": "o-B"} not in undone["survivor"]["identities"]
+    with pytest.raises(SystemExit, match="not merged"):
+        run("unmerge", a, b)
+    with pytest.raises(SystemExit, match="does not exist"):
+        cli.run(cli.build_parser().parse_args(["customers", "merge-candidates", "--tenant", "t_nope"]))
