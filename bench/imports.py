@@ -390,11 +390,9 @@ def expected(data: Synthetic) -> dict[str, int]:
 
 # -- 2b. the CLI on the local stack, counted inside its process ----------------------------------------
 # Run as `python -c COUNTING_CLI OUT.json ARGS...`: counts every pynamodb request (and its time) made by
-# `chalicelib.cli.main(ARGS)` and writes them to OUT.json. The CLI has no `import orders` (its `import`
-# group only knows `customers`); until it has, orders go through what it would run: the same local-stack
-# set-up, operator principal, progress bar and report file, with ImportService.import_orders.
+# `chalicelib.cli.main(ARGS)` and writes them to OUT.json.
 COUNTING_CLI = r"""
-import argparse, contextlib, io, json, sys, time
+import json, sys, time
 from collections import Counter
 from pathlib import Path
 
@@ -420,49 +418,9 @@ Connection._make_api_call = counting
 from chalicelib import cli
 
 
-def cli_knows(argv):
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):
-            cli.build_parser().parse_args(argv)
-    except SystemExit:
-        return False
-    return True
-
-
-def import_orders(argv):
-    parser = argparse.ArgumentParser()
-    parser.add_argument("file")
-    parser.add_argument("--tenant", required=True)
-    parser.add_argument("--report")
-    parser.add_argument("--local-dir", default=cli.os.environ.get("SCRM_LOCAL_DIR", ".local"))
-    args = parser.parse_args(argv[2:])
-    cli._use_local_stack(Path(args.local_dir).resolve())
-    from chalicelib.bootstrap import container
-    from chalicelib.domain.access import Principal, Role, Scope
-    from chalicelib.domain.imports import decode_export
-    from chalicelib.services.imports import summary
-
-    operator = Principal(
-        tenant_id=args.tenant, user_id="cli-operator", role=Role.ADMIN, scope=Scope.parse("all")
-    )
-    report = container().imports.import_orders(
-        principal=operator,
-        text=decode_export(Path(args.file).read_bytes()),
-        source=Path(args.file).name,
-        progress=cli._progress_bar,
-    )
-    sys.stderr.write("\n")
-    if args.report:
-        Path(args.report).write_text(report.model_dump_json(indent=2))
-    print(json.dumps(summary(report), ensure_ascii=False))
-
-
 started = time.perf_counter()
 try:
-    if argv[:2] == ["import", "orders"] and not cli_knows(argv):
-        import_orders(argv)
-    else:
-        cli.main(argv)
+    cli.main(argv)
 finally:
     seconds = time.perf_counter() - started
     out.write_text(json.dumps({"calls": calls, "ms": ms, "ms_by_op": ms_by_op, "seconds": seconds}))
@@ -669,12 +627,10 @@ def local_section(local: LocalResult) -> str:
         f"{m['orders: known customer']} by customers of the file (a fifth of them buy half), "
         f"{m['orders: unknown buyer']} by buyers not in it (a phone or unionid no customer has: created on "
         f"the live path), {m['orders: no buyer identity']} with only a shop nickname; ~5% of orders have two "
-        "lines. Each import runs as the operator runs it, `python -m chalicelib.cli import customers FILE "
-        "--tenant T --report R.json`, in a subprocess under a wrapper (`COUNTING_CLI`) that counts "
-        "pynamodb's requests inside the CLI's process. The CLI has no `import orders` yet (its `import` "
-        "group only knows `customers`): for orders the wrapper runs what it would, `ImportService."
-        "import_orders` after the CLI's own local-stack set-up, with its operator, progress and report "
-        f"file. Seconds: the subprocess's wall clock, ~{startup:.1f} s of interpreter start and imports "
+        "lines. Each import runs as the operator runs it, `python -m chalicelib.cli import customers|orders "
+        "FILE --tenant T --report R.json`, in a subprocess under a wrapper (`COUNTING_CLI`) that counts "
+        "pynamodb's requests inside the CLI's process. "
+        f"Seconds: the subprocess's wall clock, ~{startup:.1f} s of interpreter start and imports "
         "included; rows/s are file rows (an order of two lines is two rows)."
     )
     checks = (
