@@ -83,6 +83,10 @@ def test_dlq_list_and_redrive(stack: Stack, admin_key: str):
     sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps(message))
     listed = json.loads(stack.cli("dlq", "list").stdout)
     assert listed["queue"] == "scrm-ingest-dlq" and any("dlq-e2e-1" in m["body"] for m in listed["messages"])
+    # The tenant's admin sees it through the API too (the stack passes the DLQ URLs like infra/ does).
+    seen = httpx.get(f"{stack.url}/v1/dead-letters?queue=ingest", headers=bearer(admin_key))
+    assert seen.status_code == 200, seen.text
+    assert any("dlq-e2e-1" in m["body"] for m in seen.json()["items"])
     redriven = json.loads(stack.cli("dlq", "redrive").stdout)
     assert redriven["redriven"] >= 1
     deadline = time.monotonic() + 20
