@@ -169,7 +169,15 @@ class Container:
             cache=self.token_cache,
             http=self.http,
             clock=self.clock,
+            breaker=self.wecom_breaker,
         )
+
+    @cached_property
+    def wecom_breaker(self) -> Any:
+        """One per process, shared by every WeComClient made in it (one is made per call)."""
+        from chalicelib.integrations.breaker import Breaker
+
+        return Breaker(self.clock)
 
     @cached_property
     def doudian_tokens(self) -> Any:

@@ -234,6 +234,34 @@ def test_wecom_outage_never_loses_the_contact_and_details_arrive_later(
     assert customers(api, wecom)[0]["name"].startswith("张三")
 
 
+def test_during_an_outage_wecom_is_left_alone_after_a_few_failures_and_probed_after_the_cooldown(
+    api: Api, wecom: TenantKeys, wecom_api, clock
+):
+    wecom_api.outage = True
+    _no_visibility_timeout()
+    added = [f"wmOUTAGE{i:02d}" for i in range(6)]
+    for external in added:
+        wecom_api.contacts[external] = {"name": f"李四{external[-2:]}", "gender": 2}
+        inner = (
+            "<FromUserName><![CDATA[sys]]></FromUserName><MsgType><![CDATA[event]]></MsgType>"
+            "<Event><![CDATA[change_external_contact]]></Event>"
+            "<ChangeType><![CDATA[add_external_contact]]></ChangeType><UserID><![CDATA[zhangsan]]></UserID>"
+            f"<ExternalUserID><![CDATA[{external}]]></ExternalUserID>"
+        )
+        _post_plaintext(api, wecom.tenant_id, clock, inner)
+    drain(INGEST_QUEUE.name, max_batches=2)  # the callbacks, then one try of the queued detail fetches
+    # Three tries reached for WeCom (a token, as none is cached); then the breaker failed the rest at once.
+    assert wecom_api.calls == ["/gettoken"] * 3
+    assert len(customers(api, wecom)) == 6  # every contact exists from what its event carried
+    wecom_api.outage = False
+    drain(INGEST_QUEUE.name, max_batches=1)  # still within the cool-down: WeCom is not asked
+    assert wecom_api.calls == ["/gettoken"] * 3
+    clock.advance(seconds=31)
+    drain(INGEST_QUEUE.name)
+    names = {c["name"] for c in customers(api, wecom)}
+    assert {f"李四{e[-2:]}" for e in added} <= names  # the details arrived once WeCom answered
+
+
 def test_expired_token_is_refreshed_once_and_cached_between_calls(container, wecom: TenantKeys, wecom_api):
     client = container.wecom_client(wecom.tenant_id)
     external = next(iter(wecom_api.contacts))

@@ -19,6 +19,7 @@ from chalicelib.domain.notifications import (
     RenderedMessage,
     TemporaryProviderError,
 )
+from chalicelib.integrations.breaker import Breaker
 from chalicelib.integrations.notify import aliyun, sms, voice
 from chalicelib.integrations.notify.aliyun import AliyunRpcClient, percent_encode, sign, string_to_sign
 from chalicelib.integrations.notify.base import FactoryRegistry
@@ -253,6 +254,7 @@ def wecom(handler: Handler) -> WeComAppProvider:
         cache=MemoryTokenCache(),
         http=http(handler),
         clock=FrozenClock(),
+        breaker=Breaker(FrozenClock()),
     )
     return WeComAppProvider(client=client, agent_id=1000002)
 

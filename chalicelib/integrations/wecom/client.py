@@ -2,7 +2,9 @@
 
 The access token is cached in the table with its expiry, so every Lambda shares one token per tenant
 (WeCom rate-limits gettoken); an `errcode` of 40014/42001 (invalid/expired token) refreshes it once and
-retries. Tests give the client an httpx.MockTransport: nothing here reaches the internet in tests."""
+retries. Calls go through a circuit breaker per tenant (integrations/breaker.py): while WeCom cannot be
+reached, calls fail at once and the queue retries them later. Tests give the client an httpx.MockTransport:
+nothing here reaches the internet in tests."""
 
 from __future__ import annotations
 
@@ -12,8 +14,10 @@ from typing import Any, Protocol
 import httpx
 
 from chalicelib.domain.common import Clock
+from chalicelib.integrations.breaker import Breaker
 
 BASE_URL = "https://qyapi.weixin.qq.com/cgi-bin"
+BUSY_ERRORS = frozenset({-1})  # 系统繁忙: WeCom's own "try again later", counted as unreachable
 TOKEN_ERRORS = frozenset({40014, 42001, 40001})  # invalid / expired access token, invalid credential
 EARLY_REFRESH = timedelta(minutes=5)  # refresh before WeCom's 7200 s expiry, not at it
 
@@ -40,8 +44,10 @@ class WeComClient:
         cache: TokenCache,
         http: httpx.Client,
         clock: Clock,
+        breaker: Breaker,
     ) -> None:
         self._tenant_id = tenant_id
+        self._breaker = breaker
         self._corp_id = corp_id
         self._secret = secret
         self._cache = cache
@@ -94,6 +100,33 @@ class WeComClient:
         *,
         params: dict[str, Any] | None = None,
         json: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        self._breaker.check(self._tenant_id)
+        try:
+            data = self._call_with_token(method, path, params=params, json=json)
+        except httpx.HTTPStatusError as e:
+            if e.response.status_code >= 500:
+                self._breaker.failed(self._tenant_id)
+            raise
+        except httpx.TransportError:
+            self._breaker.failed(self._tenant_id)
+            raise
+        except WeComApiError as e:
+            if e.errcode in BUSY_ERRORS:
+                self._breaker.failed(self._tenant_id)
+            else:
+                self._breaker.succeeded(self._tenant_id)  # WeCom answered: it is reachable
+            raise
+        self._breaker.succeeded(self._tenant_id)
+        return data
+
+    def _call_with_token(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None,
+        json: dict[str, Any] | None,
     ) -> dict[str, Any]:
         for attempt in range(2):
             token = self._token(refresh=attempt > 0)
