@@ -59,6 +59,9 @@ N_ACK = int(os.environ.get("SCRM_BENCH_ACKS", "1000"))  # deliveries per webhook
 ROUNDS = int(os.environ.get("SCRM_BENCH_WORKER_ROUNDS", "10"))  # worker: rounds on a fresh table
 MIX = {"wecom": 20, "shop": 20, "behaviour": 20}  # events per round, by type (a small table: ≤ ~300 items)
 N_LOCAL = int(os.environ.get("SCRM_BENCH_LOCAL_N", "300"))  # events over HTTP on the local stack
+# Runs on the local stack, each on a fresh stack (a small, fixed table); the median is reported. One run on
+# a 2-core machine swings by ±20% with what else the machine does; the median of three is steady.
+LOCAL_RUNS = int(os.environ.get("SCRM_BENCH_LOCAL_RUNS", "3"))
 PURGE_EVERY = 100
 PURGE_SETTING = "MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR"  # moto allows one purge a minute by default
 BEHAVIOUR_PER_REQUEST = 25
@@ -724,6 +727,7 @@ class LocalResult:
     ack_ms: list[float]
     backlog: int  # ingest messages waiting when the last POST returned
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per stack process over the run
+    all_rates: list[float] = field(default_factory=list)  # events/s of every run, this one the median
 
     def cpu_text(self) -> str:
         return ", ".join(f"{name} {secs:.1f} s" for name, secs in self.cpu.items()) or "not measured"
@@ -756,9 +760,16 @@ def _stack_cpu(root: int) -> dict[str, float]:
     return out
 
 
-def measure_local_stack() -> LocalResult:
-    with running("scrm-bench-", workers=WORKERS) as stack:
-        return _drive_local_stack(stack)
+def measure_local_stack(runs: int = 1) -> LocalResult:
+    """The median run of `runs`, each on a fresh stack; it carries every run's rate."""
+    results = []
+    for _ in range(max(1, runs)):
+        with running("scrm-bench-", workers=WORKERS) as stack:
+            results.append(_drive_local_stack(stack))
+    results.sort(key=lambda r: r.events_per_s)
+    median = results[len(results) // 2]
+    median.all_rates = [r.events_per_s for r in results]
+    return median
 
 
 def _drive_local_stack(stack: Stack) -> LocalResult:
@@ -977,7 +988,10 @@ def worker_section(w: WorkerResult, local: LocalResult | None) -> str:
         p99 = sorted(local.ack_ms)[min(len(local.ack_ms) - 1, int(len(local.ack_ms) * 0.99))]
         text += (
             f"\n\nLocal stack (`python -m chalicelib.local`, HTTP, moto server): **{local.events_per_s:.0f} "
-            f"events/s** (target ≥ 100/s {_ok(local.events_per_s >= 100)}): {local.events} events (a third "
+            f"events/s** (target ≥ 100/s {_ok(local.events_per_s >= 100)}), the median of "
+            f"{len(local.all_rates)} runs on fresh stacks ({', '.join(f'{r:.0f}' for r in local.all_rates)} "
+            f"events/s; one run swings by about a fifth on this shared 2-core machine). The median run: "
+            f"{local.events} events (a third "
             f"each, every one a new customer) posted one by one in {local.post_s:.1f} s while the runner "
             f"worked ({local.events / local.post_s:.0f}/s offered; one at a time, as Chalice keeps the "
             f"current request on the app object), {WORKERS} worker processes, all {local.customers} "
@@ -1156,7 +1170,7 @@ def run_in_process() -> tuple[list[AckResult], WorkerResult]:
 def main() -> None:
     started = time.perf_counter()
     acks, worker = run_in_process()
-    local = measure_local_stack() if N_LOCAL > 0 else None
+    local = measure_local_stack(LOCAL_RUNS) if N_LOCAL > 0 else None
     block = render(acks, worker, local)
     print(block)
     write_doc(block)
