@@ -61,7 +61,7 @@ MIX = {"wecom": 20, "shop": 20, "behaviour": 20}  # events per round, by type (a
 N_LOCAL = int(os.environ.get("SCRM_BENCH_LOCAL_N", "300"))  # events over HTTP on the local stack
 # Runs on the local stack, each on a fresh stack (a small, fixed table); the median is reported. One run on
 # a 2-core machine swings by ±20% with what else the machine does; the median of three is steady.
-LOCAL_RUNS = int(os.environ.get("SCRM_BENCH_LOCAL_RUNS", "3"))
+LOCAL_RUNS = int(os.environ.get("SCRM_BENCH_LOCAL_RUNS", "5"))
 PURGE_EVERY = 100
 PURGE_SETTING = "MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR"  # moto allows one purge a minute by default
 BEHAVIOUR_PER_REQUEST = 25

@@ -14,6 +14,7 @@ with a chunked body (none of the app's calls sends one) is still handled by werk
 from __future__ import annotations
 
 import io
+import logging
 import threading
 from typing import Any
 
@@ -30,6 +31,11 @@ class KeepAliveMotoRequestHandler(MotoRequestHandler):
     # With the connection kept open, Nagle's algorithm would hold a response's body back until the client's
     # delayed ACK of its headers (~40 ms).
     disable_nagle_algorithm = True
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # The stack turns the access log off; werkzeug would still format a line for every request.
+        if logging.getLogger("werkzeug").isEnabledFor(logging.INFO):
+            super().log_request(code, size)
 
     def run_wsgi(self) -> None:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -58,10 +64,12 @@ class KeepAliveMotoRequestHandler(MotoRequestHandler):
             environ["REQUEST_METHOD"] == "HEAD" or 100 <= code < 200 or code in (204, 304)
         ):
             self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
+        # Head and body in one socket write: every write gives up the interpreter lock, and taking it back
+        # waits out another busy request thread's switch interval (up to 5 ms).
+        self._headers_buffer.append(b"\r\n")
         if body:
-            self.wfile.write(body)
-        self.wfile.flush()
+            self._headers_buffer.append(body)
+        self.flush_headers()
 
     @staticmethod
     def _call_app(app: Any, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
