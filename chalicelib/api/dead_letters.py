@@ -38,12 +38,9 @@ class DeadLetterPublic(BaseModel):
 
     @classmethod
     def of(cls, letter: DeadLetter) -> DeadLetterPublic:
-        return cls(
-            message_id=letter.message_id,
-            receive_count=letter.receive_count,
-            sent_at_ms=letter.sent_at_ms,
-            body=letter.body,
-        )
+        return cls.model_validate(
+            letter, from_attributes=True
+        )  # its tenant_id is not shown: it is the caller's
 
 
 class DeadLettersPublic(BaseModel):
