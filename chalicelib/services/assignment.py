@@ -14,7 +14,6 @@ not head-of-line blocking."""
 
 from __future__ import annotations
 
-import time as _time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -50,6 +49,7 @@ from chalicelib.domain.phones import mask_phone, normalize_phone
 from chalicelib.domain.tenants import User
 from chalicelib.domain.ticket_templates import TicketTemplate, preset_templates
 from chalicelib.domain.tickets import Assignment, HistoryEntry, Ticket, TicketStatus
+from chalicelib.services.cache import ConfigCache
 
 ENGINE = "engine"  # Assignment.by / HistoryEntry.actor_id of automatic assignments
 ATTEMPTS = 4  # re-reads after a conflicting write (ticket changed, staff filled up) before giving up
@@ -256,16 +256,15 @@ class TemplateCatalog:
 
     def __init__(self, source: TemplateSource, *, ttl_s: float = TEMPLATE_TTL_S) -> None:
         self._source = source
-        self._ttl_s = ttl_s
-        self._cache: dict[str, tuple[float, dict[str, TicketTemplate]]] = {}
+        self._cache: ConfigCache[str, dict[str, TicketTemplate]] = ConfigCache(ttl_s)
 
     def __call__(self, tenant_id: str, template_id: str) -> TicketTemplate | None:
-        cached = self._cache.get(tenant_id)
-        if cached is None or _time.monotonic() - cached[0] > self._ttl_s:
-            templates = {t.id: t for t in preset_templates()}
-            templates.update((t.id, t) for t in self._source.templates(tenant_id))
-            cached = self._cache[tenant_id] = (_time.monotonic(), templates)
-        return cached[1].get(template_id)
+        return self._cache.get(tenant_id, lambda: self._load(tenant_id)).get(template_id)
+
+    def _load(self, tenant_id: str) -> dict[str, TicketTemplate]:
+        templates = {t.id: t for t in preset_templates()}
+        templates.update((t.id, t) for t in self._source.templates(tenant_id))
+        return templates
 
 
 class StaffDirectoryContacts:

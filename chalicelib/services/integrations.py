@@ -4,7 +4,6 @@ in-process cache so a warm webhook ack reads nothing from DynamoDB."""
 from __future__ import annotations
 
 import re
-import time
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from chalicelib.domain.access import Permission, Principal
 from chalicelib.domain.common import Clock, NotFoundError
+from chalicelib.services.cache import ConfigCache
 from chalicelib.services.ports import IntegrationRepository
 
 CACHE_SECONDS = 60.0  # a changed secret takes effect within a minute on warm functions
@@ -78,7 +78,9 @@ class IntegrationService:
     def __init__(self, *, integrations: IntegrationRepository, clock: Clock) -> None:
         self._repo = integrations
         self._clock = clock
-        self._cache: dict[tuple[str, str], tuple[float, tuple[dict[str, Any], dict[str, str]] | None]] = {}
+        self._cache: ConfigCache[tuple[str, str], tuple[dict[str, Any], dict[str, str]] | None] = ConfigCache(
+            CACHE_SECONDS
+        )
 
     def set_wecom(self, *, principal: Principal, settings: WeComSettingsIn) -> WeComSettingsPublic:
         principal.require(Permission.USERS_MANAGE)  # integration secrets are an admin's business
@@ -90,7 +92,7 @@ class IntegrationService:
             "secret": settings.secret.get_secret_value(),
         }
         self._repo.put(principal.tenant_id, WECOM, public, secrets)
-        self._cache.pop((principal.tenant_id, WECOM), None)
+        self._cache.invalidate((principal.tenant_id, WECOM))
         return _public(public, secrets)
 
     def get_wecom_public(self, *, principal: Principal) -> WeComSettingsPublic:
@@ -114,18 +116,13 @@ class IntegrationService:
         self._repo.put(
             principal.tenant_id, kind, {**public, "updated_at": self._clock.now().isoformat()}, secrets
         )
-        self._cache.pop((principal.tenant_id, kind), None)
+        self._cache.invalidate((principal.tenant_id, kind))
 
     def get_raw(self, tenant_id: str, kind: str) -> tuple[dict[str, Any], dict[str, str]] | None:
         return self._cached(tenant_id, kind)
 
     def _cached(self, tenant_id: str, kind: str) -> tuple[dict[str, Any], dict[str, str]] | None:
-        hit = self._cache.get((tenant_id, kind))
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-        found = self._repo.get(tenant_id, kind)
-        self._cache[(tenant_id, kind)] = (time.monotonic() + CACHE_SECONDS, found)
-        return found
+        return self._cache.get((tenant_id, kind), lambda: self._repo.get(tenant_id, kind))
 
 
 def _public(public: dict[str, Any], secrets: dict[str, str]) -> WeComSettingsPublic:

@@ -10,7 +10,6 @@ the source, so a redelivered event posts nothing. A refund posts the mirror of e
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Literal
@@ -47,6 +46,7 @@ from chalicelib.domain.statements import (
 )
 from chalicelib.domain.tickets import Ticket
 from chalicelib.observability import logger
+from chalicelib.services.cache import ConfigCache
 from chalicelib.services.inventory import InventoryService
 from chalicelib.services.ports import CustomerRepository, Notifier, SettlementLedger, TicketRepository
 from chalicelib.services.pricing import PricingService
@@ -151,7 +151,9 @@ class SettlementService:
         self._inventory = inventory
         self._notifier = notifier
         self._clock = clock
-        self._rules_cache: dict[str, tuple[float, list[tuple[str, AnyRule | AnyPeriodModifier]]]] = {}
+        self._rules_cache: ConfigCache[str, list[tuple[str, AnyRule | AnyPeriodModifier]]] = ConfigCache(
+            RULES_TTL_S
+        )
 
     # -- rules ------------------------------------------------------------------------------------
     def publish_rule(self, *, principal: Principal, draft: RuleDraft) -> dict[str, object]:
@@ -167,7 +169,7 @@ class SettlementService:
                 details=[{"field": "rule.effective_from", "message": "must be now or later"}],
             )
         self._ledger.add_rule(principal.tenant_id, draft.applies_to, rule)
-        self._rules_cache.pop(principal.tenant_id, None)
+        self._rules_cache.invalidate(principal.tenant_id)
         return {"applies_to": draft.applies_to, "rule": rule.model_dump(mode="json")}
 
     def list_rules(self, *, principal: Principal) -> list[dict[str, object]]:
@@ -179,21 +181,20 @@ class SettlementService:
 
     def rules(self, tenant_id: str, applies_to: AppliesTo) -> list[AnyRule]:
         """The tenant's rules for tickets or orders (cached RULES_TTL_S: settling reads them per event)."""
-        now = time.monotonic()
-        cached = self._rules_cache.get(tenant_id)
-        if cached is None or now - cached[0] > RULES_TTL_S:
-            cached = (now, self._ledger.rules(tenant_id))
-            self._rules_cache[tenant_id] = cached
-        return [r for kind, r in cached[1] if kind == applies_to and not isinstance(r, _MODIFIERS)]
+        return [
+            r
+            for kind, r in self._all_rules(tenant_id)
+            if kind == applies_to and not isinstance(r, _MODIFIERS)
+        ]
 
     def period_modifiers(self, tenant_id: str, applies_to: AppliesTo) -> list[AnyPeriodModifier]:
         """Satisfaction multipliers and region coefficients on the period rules of tickets or orders."""
-        self.rules(tenant_id, applies_to)  # fills the cache
         return [
-            r
-            for kind, r in self._rules_cache[tenant_id][1]
-            if kind == applies_to and isinstance(r, _MODIFIERS)
+            r for kind, r in self._all_rules(tenant_id) if kind == applies_to and isinstance(r, _MODIFIERS)
         ]
+
+    def _all_rules(self, tenant_id: str) -> list[tuple[str, AnyRule | AnyPeriodModifier]]:
+        return self._rules_cache.get(tenant_id, lambda: self._ledger.rules(tenant_id))
 
     # -- tickets ----------------------------------------------------------------------------------
     def ticket_closed(self, tenant_id: str, ticket_id: str) -> Bill | None:

@@ -6,7 +6,6 @@ Why a timer per ticket and not a sweep: see docs/architecture.md ("SLA timers").
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -27,6 +26,7 @@ from chalicelib.domain.sla import (
     preset_policies,
 )
 from chalicelib.domain.tickets import HistoryEntry, Ticket, TicketSla, TicketStatus
+from chalicelib.services.cache import ConfigCache
 from chalicelib.services.events import envelope
 from chalicelib.services.ports import (
     Notifier,
@@ -62,7 +62,9 @@ class SlaService:
         self._notifier = notifier
         self._people = people
         self._clock = clock
-        self._cache: dict[str, tuple[float, dict[str, SlaPolicy], dict[str, BusinessCalendar]]] = {}
+        self._cache: ConfigCache[str, tuple[dict[str, SlaPolicy], dict[str, BusinessCalendar]]] = ConfigCache(
+            CONFIG_TTL_SECONDS
+        )
 
     # -- configuration ---------------------------------------------------------------------------
     def policies(self, *, principal: Principal) -> list[SlaPolicy]:
@@ -80,7 +82,7 @@ class SlaService:
                 f"no calendar {policy.calendar_id}", details=[{"field": "calendar_id", "message": "unknown"}]
             )
         self._config.put_policy(principal.tenant_id, policy)
-        self._cache.pop(principal.tenant_id, None)
+        self._cache.invalidate(principal.tenant_id)
         return policy
 
     def put_calendar(self, *, principal: Principal, calendar: BusinessCalendar) -> BusinessCalendar:
@@ -88,7 +90,7 @@ class SlaService:
         (`recompute`), so a holiday added today moves the deadlines of tickets already running."""
         principal.require(Permission.WORKFLOWS_MANAGE)
         self._config.put_calendar(principal.tenant_id, calendar)
-        self._cache.pop(principal.tenant_id, None)
+        self._cache.invalidate(principal.tenant_id)
         self._publisher.publish(
             [
                 envelope(
@@ -103,7 +105,7 @@ class SlaService:
 
     def recompute_open(self, tenant_id: str, calendar_id: str) -> int:
         """The events worker's step after a calendar edit: every open ticket on it. Returns how many."""
-        self._cache.pop(tenant_id, None)
+        self._cache.invalidate(tenant_id)
         n = 0
         for ticket in self._tickets.open_tickets(tenant_id):
             if ticket.sla is not None and ticket.sla.calendar_id == calendar_id:
@@ -114,13 +116,12 @@ class SlaService:
     def _load(self, tenant_id: str) -> tuple[dict[str, SlaPolicy], dict[str, BusinessCalendar]]:
         """Presets overlaid by the tenant's own, cached per process for a minute (config changes rarely;
         every ticket step would otherwise read it)."""
-        cached = self._cache.get(tenant_id)
-        if cached and time.monotonic() - cached[0] < CONFIG_TTL_SECONDS:
-            return cached[1], cached[2]
+        return self._cache.get(tenant_id, lambda: self._read_config(tenant_id))
+
+    def _read_config(self, tenant_id: str) -> tuple[dict[str, SlaPolicy], dict[str, BusinessCalendar]]:
         own_policies, own_calendars = self._config.config(tenant_id)
         policies = {p.id: p for p in preset_policies()} | {p.id: p for p in own_policies}
         calendars = {c.id: c for c in _preset_calendars()} | {c.id: c for c in own_calendars}
-        self._cache[tenant_id] = (time.monotonic(), policies, calendars)
         return policies, calendars
 
     def _rules(self, ticket: Ticket) -> tuple[SlaPolicy, BusinessCalendar]:
@@ -224,7 +225,7 @@ class SlaService:
             ticket = self._tickets.get(tenant_id, ticket_id)
             if ticket is None or ticket.sla is None or ticket.status is TicketStatus.CLOSED:
                 return
-            self._cache.pop(tenant_id, None)
+            self._cache.invalidate(tenant_id)
             after = self._recompute(ticket.model_copy(deep=True))
             assert after.sla is not None and ticket.sla is not None
             if after.sla.deadlines == ticket.sla.deadlines:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +53,7 @@ from chalicelib.domain.workflows import (
     preset_workflows,
     publish,
 )
+from chalicelib.services.cache import ConfigCache
 from chalicelib.services.events import envelope
 from chalicelib.services.ports import (
     CustomerRepository,
@@ -150,7 +150,7 @@ class TicketService:
         # A published workflow version never changes: kept per process, so a transition reads only the
         # ticket (bounded: a tenant has a handful of workflows with a few versions each).
         self._versions: dict[tuple[str, str, int], WorkflowDefinition] = {}
-        self._settings_cache: dict[str, tuple[float, TicketSettings]] = {}
+        self._settings_cache: ConfigCache[str, TicketSettings] = ConfigCache(SETTINGS_TTL_SECONDS)
 
     # -- templates -------------------------------------------------------------------------------
     def templates(self, *, principal: Principal) -> list[TicketTemplate]:
@@ -192,17 +192,14 @@ class TicketService:
     def put_settings(self, *, principal: Principal, settings: TicketSettings) -> TicketSettings:
         principal.require(Permission.WORKFLOWS_MANAGE)
         self._tickets.put_settings(principal.tenant_id, settings)
-        self._settings_cache.pop(principal.tenant_id, None)
+        self._settings_cache.invalidate(principal.tenant_id)
         return settings
 
     def _settings(self, tenant_id: str) -> TicketSettings:
         """Read on every ticket opened: cached per process for a minute."""
-        cached = self._settings_cache.get(tenant_id)
-        if cached and time.monotonic() - cached[0] < SETTINGS_TTL_SECONDS:
-            return cached[1]
-        settings = self._tickets.settings(tenant_id) or TicketSettings()
-        self._settings_cache[tenant_id] = (time.monotonic(), settings)
-        return settings
+        return self._settings_cache.get(
+            tenant_id, lambda: self._tickets.settings(tenant_id) or TicketSettings()
+        )
 
     # -- workflows -------------------------------------------------------------------------------
     def workflows(self, *, principal: Principal) -> list[WorkflowDefinition]:
