@@ -139,6 +139,31 @@ def create_ticket(ctx: Ctx) -> Result:
     return result
 
 
+class OpenTicketsQuery(PageQuery):
+    assignee: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:@-]+$",
+        description='"me" (my work queue), "unassigned" (nobody took it yet) or a user id; all when absent',
+    )
+
+
+@api.route(
+    "/v1/tickets",
+    "GET",
+    summary="Open tickets in the caller's data scope, nearest resolution deadline first",
+    query=OpenTicketsQuery,
+    response=TicketsPublic,
+    errors=(400, 403),
+)
+def open_tickets(ctx: Ctx) -> Result:
+    q: OpenTicketsQuery = ctx.query
+    page = container().tickets.open_tickets(
+        principal=ctx.user, assignee=q.assignee, limit=q.limit, cursor=q.cursor
+    )
+    return Result(TicketsPublic(items=page.items, next_cursor=page.next_cursor))
+
+
 @api.route(
     "/v1/tickets/{ticket_id}",
     "GET",

@@ -615,6 +615,24 @@ class TicketService:
             self._sla.start_timer(after)
         return self._view(principal, after, [entry])
 
+    def open_tickets(
+        self, *, principal: Principal, assignee: str | None, limit: int, cursor: str | None
+    ) -> Page[Ticket]:
+        """The work queue: open tickets in the caller's data scope, nearest resolution deadline first.
+        `assignee`: "me", "unassigned" or a user id; None for all of them."""
+        principal.require(Permission.TICKETS_READ)
+        unassigned = assignee == "unassigned"
+        if assignee == "me":
+            assignee = principal.user_id
+        page = self._tickets.open_page(
+            principal.tenant_id,
+            assignee=None if unassigned else assignee,
+            unassigned=unassigned,
+            limit=limit,
+            cursor=cursor,
+        )
+        return Page([t for t in page.items if in_scope(principal, t.ownership)], page.next_cursor)
+
     def for_customer(
         self, *, principal: Principal, customer_id: str, limit: int, cursor: str | None
     ) -> Page[Ticket]:

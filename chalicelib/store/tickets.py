@@ -28,6 +28,8 @@ from chalicelib.store.table import (
     connection,
 )
 
+OPEN_FILTER_PAGE = 400  # tickets read per request when filtering the open index (≈ DynamoDB's 1 MB)
+
 
 class DynamoTicketRepository:
     def __init__(self, *, cursors: CursorCodec) -> None:
@@ -131,6 +133,27 @@ class DynamoTicketRepository:
             keys.customer_tickets_pk(tenant_id, customer_id),
             limit=limit,
             page_size=limit,
+            last_evaluated_key=self._cursors.decode(tenant_id, cursor),
+        )
+        tickets = [Ticket.model_validate_json(i.doc or "") for i in results]
+        return Page(tickets, self._cursors.encode(tenant_id, results.last_evaluated_key))
+
+    def open_page(
+        self, tenant_id: str, *, assignee: str | None, unassigned: bool, limit: int, cursor: str | None
+    ) -> Page[Ticket]:
+        """A page of the tenant's open tickets, nearest resolution deadline first (GSI2). An assignee (or
+        `unassigned`) is a filter on the index: DynamoDB reads past the others' tickets (up to 1 MB, about
+        400 tickets, per request) until the page is full or the open tickets end."""
+        condition = (
+            TicketItem.assignee_id.does_not_exist()
+            if unassigned
+            else (TicketItem.assignee_id == assignee if assignee else None)
+        )
+        results = Item.gsi2.query(
+            keys.open_tickets_pk(tenant_id),
+            filter_condition=condition,
+            limit=limit,
+            page_size=limit if condition is None else OPEN_FILTER_PAGE,
             last_evaluated_key=self._cursors.decode(tenant_id, cursor),
         )
         tickets = [Ticket.model_validate_json(i.doc or "") for i in results]

@@ -439,3 +439,55 @@ def test_the_dropoff_threshold_is_a_tenant_setting(api: Api, tenant: TenantKeys)
     stats = api.call("GET", "/v1/workflows/wf_repair/stats", tenant).data
     assert stats["threshold"] == "0.3"
     assert api.call("GET", "/v1/workflows/wf_repair/stats?threshold=0.5", tenant).data["threshold"] == "0.5"
+
+
+def test_the_open_tickets_list_is_each_persons_work_queue(
+    api: Api, tenant: TenantKeys, other_tenant: TenantKeys
+):
+    cid = customer(api, tenant)
+    body = {"template_id": "repair", "customer_id": cid, "fields": {"fault_description": "不制冷"}}
+    t1, t2, t3 = (open_ticket(api, tenant, body)["ticket"]["id"] for _ in range(3))
+    eng = tenant.user_ids["engineer"]
+    profile = {"region": "华东", "skills": {"appliance_repair": 3}, "shifts": {"0": [["08:00", "20:00"]]}}
+    assert api.call("PUT", f"/v1/staff/{eng}", tenant, profile).status_code == 200
+    assigned = api.call("POST", f"/v1/tickets/{t1}/assign", tenant, {"user_id": eng, "reason": "熟悉这台机"})
+    assert assigned.status_code == 200, assigned.data
+    assert act(api, tenant, t2, "agent_all", "cancel").status_code == 200
+
+    def ids(query: str, role: str = "agent_all", who: TenantKeys = tenant) -> list[str]:
+        resp = api.call("GET", f"/v1/tickets{query}", who, role=role)
+        assert resp.status_code == 200, resp.data
+        return [t["id"] for t in resp.data["items"]]
+
+    assert ids("?assignee=me", role="engineer") == [t1]
+    assert ids(f"?assignee={eng}") == [t1]
+    assert ids("?assignee=unassigned") == [t3]
+    assert sorted(ids("")) == sorted([t1, t3])  # the cancelled ticket left the list
+    assert ids("?assignee=me") == []  # the agent holds none
+    assert ids("", role="agent_own") == []  # scope "own": only tickets they are assigned
+    assert ids("", who=other_tenant, role="admin") == []
+
+    seen, cursor = [], None
+    while True:
+        page = api.call("GET", "/v1/tickets?limit=1" + (f"&cursor={cursor}" if cursor else ""), tenant).data
+        seen += [t["id"] for t in page["items"]]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    assert sorted(seen) == sorted([t1, t3])
+
+    bad = api.call("GET", "/v1/tickets?assignee=a%20b", tenant)
+    assert bad.status_code == 400 and bad.data["error"]["details"][0]["field"] == "assignee"
+
+
+def test_a_page_of_open_tickets_is_one_query(container, api: Api, tenant: TenantKeys):
+    cid = customer(api, tenant)
+    body = {"template_id": "repair", "customer_id": cid, "fields": {"fault_description": "x"}}
+    for _ in range(3):
+        open_ticket(api, tenant, body)
+    agent = container.tenants.authenticate(f"Bearer {tenant.keys['agent_all']}")
+    for assignee in (None, "unassigned", "me"):
+        with count_requests() as n:
+            page = container.tickets.open_tickets(principal=agent, assignee=assignee, limit=20, cursor=None)
+        assert dict(n.calls) == {"Query": 1}, assignee
+        assert len(page.items) == (0 if assignee == "me" else 3)
