@@ -17,9 +17,10 @@ accounts are credit-normal: their usual balance is negative (a store's payable o
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -36,7 +37,7 @@ from pydantic import (
 )
 
 from chalicelib.domain.common import ConflictError, InvalidInputError
-from chalicelib.domain.money import to_fen
+from chalicelib.domain.money import FEN, to_fen
 
 ZERO = Decimal("0.00")
 
@@ -296,6 +297,71 @@ def reverse(posting: Posting, at: datetime, reason: str) -> Posting:
         rule=posting.rule,
         reverses=posting.id,
     )
+
+
+def partial_reversal(
+    posting: Posting,
+    *,
+    refunded: Decimal,
+    of: Decimal,
+    earlier: Iterable[Posting],
+    at: datetime,
+    reason: str,
+) -> Posting | None:
+    """The part of `posting` that a refund takes back: `refunded` of `of` (cumulative, all refunds so far),
+    less what the earlier reversals of it took. Each side's legs are scaled by refunded/of, the side total
+    rounded ROUND_HALF_UP to the fen and shared among its legs by largest remainder, so the posting balances.
+    Because the share is cumulative, the parts of several refunds add up exactly to the scaled whole, and a
+    refund of everything (refunded = of) takes back exactly what is left of the posting.
+
+    Id: `rev:<id>:<refunded>` (a redelivered refund makes the same posting); a refund of everything is
+    `rev:<id>`, like `reverse`. None when nothing is left to take back."""
+    if of <= 0 or refunded <= 0:
+        return None
+    full = refunded >= of
+    if at < posting.at:
+        raise InvalidInputError(f"reversal of {posting.id!r} at {at.isoformat()} predates the posting")
+    target: dict[str, Decimal] = defaultdict(lambda: ZERO)  # account → net of the cumulative reversal
+    for side in ("debit", "credit"):
+        legs = [(leg.account, getattr(leg, side)) for leg in posting.legs if getattr(leg, side) is not None]
+        whole = sum((amount for _, amount in legs), ZERO)
+        shares = _largest_remainder([a for _, a in legs], whole if full else to_fen(whole * refunded / of))
+        for (account, _), share in zip(legs, shares, strict=True):
+            target[account] += -share if side == "debit" else share  # the mirror: a debit becomes a credit
+    for previous in earlier:
+        for leg in previous.legs:
+            target[leg.account] -= leg.net
+    legs_out = tuple(
+        Leg(account=account, debit=net) if net > 0 else Leg(account=account, credit=-net)
+        for account, net in target.items()
+        if net
+    )
+    if not legs_out:
+        return None
+    return Posting(
+        id=f"rev:{posting.id}" if full else f"rev:{posting.id}:{to_fen(refunded)}",
+        tenant_id=posting.tenant_id,
+        at=at,
+        source=posting.source,
+        memo=f"{'reversal' if full else 'partial reversal'} of {posting.id}: {reason}",
+        legs=legs_out,
+        rule=posting.rule,
+        reverses=posting.id,
+    )
+
+
+def _largest_remainder(amounts: list[Decimal], total: Decimal) -> list[Decimal]:
+    """`total` shared in proportion to `amounts`: each share rounded down to the fen, then the fen left over
+    given one each to the largest remainders (earlier legs first on a tie)."""
+    whole = sum(amounts, ZERO)
+    if not whole:
+        return [ZERO for _ in amounts]
+    exact = [amount * total / whole for amount in amounts]
+    shares = [e.quantize(FEN, rounding=ROUND_DOWN) for e in exact]
+    left = int((total - sum(shares, ZERO)) / FEN)
+    for i in sorted(range(len(amounts)), key=lambda i: shares[i] - exact[i])[:left]:
+        shares[i] += FEN
+    return shares
 
 
 def unique(postings: Iterable[Posting]) -> list[Posting]:

@@ -10,6 +10,7 @@ the source, so a redelivered event posts nothing. A refund posts the mirror of e
 from __future__ import annotations
 
 import functools
+from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Literal
@@ -20,7 +21,7 @@ from chalicelib.domain.access import Permission, Principal, ScopeKind, in_scope
 from chalicelib.domain.billing import Bill, BillRequest, PartUsed, WarrantyBasis, bill
 from chalicelib.domain.common import Clock, ForbiddenError, InvalidInputError, NotFoundError
 from chalicelib.domain.inventory import ReservationStatus
-from chalicelib.domain.ledger import ZERO, Posting, Source, SourceType, reverse
+from chalicelib.domain.ledger import ZERO, Posting, Source, SourceType, partial_reversal, reverse
 from chalicelib.domain.notifications import NotificationRequest, RecipientKind
 from chalicelib.domain.orders import Order
 from chalicelib.domain.pricing import ModifierKind, QuoteItem, Region
@@ -51,6 +52,7 @@ from chalicelib.services.inventory import InventoryService
 from chalicelib.services.ports import CustomerRepository, Notifier, SettlementLedger, TicketRepository
 from chalicelib.services.pricing import PricingService
 
+ONE = Decimal(1)  # a share of 1/1: everything
 PLATFORM_ID = "hq"  # the tenant itself, as the platform party
 DEFAULT_STORE = "default"
 UNASSIGNED = "unassigned"
@@ -337,43 +339,92 @@ class SettlementService:
 
     # -- orders -----------------------------------------------------------------------------------
     def order_changed(self, tenant_id: str, order: Order) -> list[Posting]:
-        """Paid → the order split posts; refunded → every posting of the order is reversed (once)."""
-        status = order.status.value
-        if status in ("refunded",):
-            return self.reverse_source(tenant_id, SourceType.ORDER, _order_source(order), f"order {status}")
-        if status not in ("paid", "shipped", "completed") or not order.total_amount:
+        """Paid → the order split posts. Refunded in full → every posting of the order is reversed (once).
+        Partly refunded (the order carries the amount refunded so far) → each posting gives back that share
+        of itself, less what earlier refunds took, and the order counts for the rest at month end."""
+        status, total, refunded = order.status.value, order.total_amount, order.refunded_amount
+        source_id = _order_source(order)
+        if status == "refunded" and (not refunded or not total or refunded >= total):
+            return self.reverse_source(tenant_id, SourceType.ORDER, source_id, f"order {status}")
+        if not total or not (
+            status in ("paid", "shipped", "completed") or (status == "refunded" and refunded)
+        ):
             return []
         paid = order.paid_at or order.updated_at
         facts = Facts(
-            source=Source(type=SourceType.ORDER, id=_order_source(order)),
+            source=Source(type=SourceType.ORDER, id=source_id),
             period=period_of(paid),
-            amount=order.total_amount,
+            amount=total,
             count=1,
             parties={PartyRole.STORE: order.shop_id, PartyRole.PLATFORM: PLATFORM_ID},
             completed_at=paid,
         )
-        return self.settle_facts(tenant_id, facts, "order", order.customer_id)
+        out = self.settle_facts(tenant_id, facts, "order", order.customer_id)
+        if refunded:
+            reason = f"refunded {refunded:.2f} of {total:.2f}"
+            out += self.reverse_source(
+                tenant_id, SourceType.ORDER, source_id, reason, refunded=refunded, of=total
+            )
+        return out
 
     def reverse_source(
-        self, tenant_id: str, source_type: SourceType, source_id: str, reason: str
+        self,
+        tenant_id: str,
+        source_type: SourceType,
+        source_id: str,
+        reason: str,
+        *,
+        refunded: Decimal | None = None,
+        of: Decimal | None = None,
     ) -> list[Posting]:
-        """Mirror every posting of the source not yet reversed; dated now, in the current period."""
+        """Take back what the source's postings gave, dated now, in the current period: all that is left of
+        each, or `refunded` of `of` (cumulative) for a partial refund. Fully reversed postings are skipped."""
         posted = self._ledger.postings_for_source(tenant_id, source_type.value, source_id)
-        reversed_ids = {p.reverses for p in posted if p.reverses}
+        earlier: dict[str, list[Posting]] = defaultdict(list)
+        for p in posted:
+            if p.reverses:
+                earlier[p.reverses].append(p)
+        share = (refunded, of) if refunded is not None and of is not None and refunded < of else None
         out: list[Posting] = []
         for posting in posted:
-            if posting.reverses or posting.id in reversed_ids:
+            before = earlier.get(posting.id, [])
+            if posting.reverses or any(r.id == f"rev:{posting.id}" for r in before):
                 continue
-            mirror = reverse(posting, max(self._clock.now(), posting.at), reason)
+            at = max(self._clock.now(), posting.at)
+            mirror: Posting | None
+            if share is not None:  # this refund's share, less what earlier refunds took
+                mirror = partial_reversal(
+                    posting, refunded=share[0], of=share[1], earlier=before, at=at, reason=reason
+                )
+            elif before:  # everything, after partial refunds: what is left
+                mirror = partial_reversal(posting, refunded=ONE, of=ONE, earlier=before, at=at, reason=reason)
+            else:
+                mirror = reverse(posting, at, reason)
             basis = self._basis(posting)
-            if self._ledger.post(
-                tenant_id, mirror, entries_of(mirror, basis=basis, customer_id=None), customer_id=None
-            ):
-                out.append(mirror)
-            if posting.rule is not None and basis:  # a split: the source leaves its period's totals
-                at = self._clock.now().isoformat()
-                self._ledger.mark_reversed(tenant_id, period_of(posting.at), posting.source, at)
+            if mirror is not None:
+                taken = self._taken_basis(mirror) if basis else ZERO
+                entries = entries_of(mirror, basis=taken, customer_id=None)
+                if self._ledger.post(tenant_id, mirror, entries, customer_id=None):
+                    out.append(mirror)
+            if posting.rule is not None and basis:  # a split: the source's month-end facts follow
+                period = period_of(posting.at)
+                if share is not None:
+                    self._ledger.mark_refunded(tenant_id, period, posting.source, share[0])
+                else:
+                    self._ledger.mark_reversed(
+                        tenant_id, period, posting.source, self._clock.now().isoformat()
+                    )
         return out
+
+    @staticmethod
+    def _taken_basis(mirror: Posting) -> Decimal:
+        """How much of the split basis a reversal gives back: what it credits back to collections."""
+        return sum(
+            (leg.credit for leg in mirror.legs if leg.account.endswith(":collections") and leg.credit),
+            ZERO,
+        ) - sum(
+            (leg.debit for leg in mirror.legs if leg.account.endswith(":collections") and leg.debit), ZERO
+        )
 
     def chargeback(self, *, principal: Principal, command: ChargebackCommand) -> list[Posting]:
         """A refund or chargeback finance records by hand: every posting of the ticket (its rush share

@@ -165,7 +165,12 @@ class DynamoLedger:
             if i.reversed_at:
                 continue
             facts = Facts.model_validate_json(i.doc or "")
-            yield facts if i.rating is None else facts.model_copy(update={"rating": int(i.rating)})
+            update: dict[str, Any] = {}
+            if i.rating is not None:
+                update["rating"] = int(i.rating)
+            if i.refunded:
+                update["amount"] = max(ZERO, facts.amount - Decimal(i.refunded))
+            yield facts.model_copy(update=update) if update else facts
 
     def rate(self, tenant_id: str, period: str, source: Source, score: int) -> None:
         """A rating after settlement: counted by the month-end run (only if the source was settled)."""
@@ -174,6 +179,11 @@ class DynamoLedger:
     def mark_reversed(self, tenant_id: str, period: str, source: Source, at: str) -> None:
         """A refunded source leaves its period's totals (if it was settled in that period)."""
         self._update_facts(tenant_id, period, source, SettledFactsItem.reversed_at.set(at))
+
+    def mark_refunded(self, tenant_id: str, period: str, source: Source, refunded: Decimal) -> None:
+        """A partly refunded source counts for what is left of it (`refunded`: the total so far, so a
+        redelivery sets the same value)."""
+        self._update_facts(tenant_id, period, source, SettledFactsItem.refunded.set(f"{refunded:.2f}"))
 
     @staticmethod
     def _update_facts(tenant_id: str, period: str, source: Source, action: Any) -> None:

@@ -328,3 +328,4 @@ class SettledFactsItem(Item, discriminator="settled_facts"):
 
     rating = NumberAttribute(null=True)  # set when the customer rates after settlement
     reversed_at = UnicodeAttribute(null=True)  # refunded/charged back: no longer counts towards the period
+    refunded = UnicodeAttribute(null=True)  # partly refunded: the amount so far; counts amount − refunded

@@ -106,8 +106,10 @@ def _handle_conversation(message: IngestMessage) -> None:
 def _ingest_order(tenant_id: str, event: OrderEvent) -> None:
     """An order event; a refund request also opens the order's return ticket (once per request)."""
     order = container().orders.ingest(tenant_id, event)
-    if event.status in (OrderStatus.PAID, OrderStatus.REFUNDED):  # the order split posts, or is reversed
-        container().settlement.order_changed(tenant_id, order.model_copy(update={"status": event.status}))
+    if event.status in (OrderStatus.PAID, OrderStatus.REFUNDED):  # the split posts, or a refund takes back
+        # A late "paid" for an order already refunded settles nothing more than the refund leaves.
+        status = order.status if order.status is OrderStatus.REFUNDED else event.status
+        container().settlement.order_changed(tenant_id, order.model_copy(update={"status": status}))
     requests = [h.at for h in order.history if h.status is OrderStatus.REFUND_REQUESTED]
     if event.status is OrderStatus.REFUND_REQUESTED:
         container().tickets.from_order(tenant_id=tenant_id, order=order, requested_at=event.occurred_at)

@@ -409,3 +409,68 @@ def test_a_ticket_closed_without_an_assignee_keeps_the_engineers_share_visible(
         )
     )
     assert [r["source_id"] for r in held["rows"]] == [tid] and held["closing_balance"] == "80.37"
+
+
+def test_partial_refunds_take_back_their_share_and_the_month_end_counts_the_rest(
+    container: bootstrap.Container, api: Api, tenant: TenantKeys
+) -> None:
+    rule = {
+        "id": "order-split",
+        "kind": "split",
+        "effective_from": "2026-11-01T00:00:00+08:00",
+        "shares": [{"role": "store", "percent": "90"}, {"role": "platform", "percent": "10"}],
+    }
+    _ok(
+        api.call(
+            "POST", "/v1/settlement-rules", tenant, {"applies_to": "order", "rule": rule}, role="finance"
+        ),
+        201,
+    )
+    paid_at = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    order = Order(
+        tenant_id=tenant.tenant_id,
+        platform="generic",
+        shop_id="SH-001",
+        order_id="O-7",
+        status=OrderStatus.PAID,
+        total_amount=Decimal("200.00"),
+        paid_at=paid_at,
+        updated_at=paid_at,
+    )
+    settle = container.settlement
+    assert len(settle.order_changed(tenant.tenant_id, order)) == 1  # store 180.00, platform 20.00
+
+    one_item = order.model_copy(update={"status": OrderStatus.REFUNDED, "refunded_amount": Decimal("33.33")})
+    [part] = settle.order_changed(tenant.tenant_id, one_item)
+    assert part.id.endswith(":33.33") and part.reverses is not None
+    assert settle.order_changed(tenant.tenant_id, one_item) == []  # redelivered: nothing more
+    # The month-end run counts the order for what is left of it.
+    [facts] = container.ledger.settled_facts(tenant.tenant_id, "2026-11")
+    assert facts.amount == Decimal("166.67")
+
+    statement = _ok(
+        api.call(
+            "GET", "/v1/settlements/statements?party=store:SH-001&period=2026-11", tenant, role="finance"
+        )
+    )
+    # 33.33 × 90 % = 29.997 → 30.00 by largest remainder; the platform gives back 3.33.
+    assert [r["amount"] for r in statement["rows"]] == ["180.00", "-30.00"]
+    assert statement["closing_balance"] == "150.00"
+    rec = _ok(api.call("GET", "/v1/settlements/reconciliation?period=2026-11", tenant, role="finance"))
+    assert rec["settled"] == "166.67" and rec["balanced"] is True
+
+    everything = one_item.model_copy(update={"refunded_amount": Decimal("200.00")})
+    [rest] = settle.order_changed(tenant.tenant_id, everything)
+    assert rest.id == f"rev:{part.reverses}"
+    assert settle.order_changed(tenant.tenant_id, everything) == []
+    assert list(container.ledger.settled_facts(tenant.tenant_id, "2026-11")) == []  # out of the totals
+    statement = _ok(
+        api.call(
+            "GET", "/v1/settlements/statements?party=store:SH-001&period=2026-11", tenant, role="finance"
+        )
+    )
+    # Both refunds were posted at the test clock's one instant: rows of one instant come in posting id order.
+    assert sorted(r["amount"] for r in statement["rows"]) == ["-150.00", "-30.00", "180.00"]
+    assert statement["closing_balance"] == "0.00"
+    rec = _ok(api.call("GET", "/v1/settlements/reconciliation?period=2026-11", tenant, role="finance"))
+    assert rec["settled"] == "0.00" and rec["balanced"] is True

@@ -7,6 +7,7 @@ import hashlib
 import json
 import time
 from datetime import UTC, datetime
+from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,40 @@ def test_a_batch_looks_up_its_buyers_together_and_a_repeated_buyer_is_still_one_
     # One shared lookup of the buyers (plus the repeated buyer's own) and one of the orders, instead of a
     # lookup and a GetItem per order.
     assert counted.calls["BatchGetItem"] <= 4 and "GetItem" not in counted.calls, counted.calls
+
+
+def test_partial_refunds_from_the_webhook_take_back_their_share_even_out_of_order(
+    container, api: Api, shops: TenantKeys
+):
+    rule = {
+        "id": "order-split",
+        "kind": "split",
+        "effective_from": "2020-01-01T00:00:00+08:00",
+        "shares": [{"role": "store", "percent": "90"}, {"role": "platform", "percent": "10"}],
+    }
+    body = {"applies_to": "order", "rule": rule}
+    assert api.call("POST", "/v1/settlement-rules", shops, body, role="finance").status_code == 201
+    paid = json.loads((SHOPS / "generic_order_paid.json").read_bytes())  # 25.10, shop "flagship"
+
+    def deliver(event_id: str, kind: str, **extra: object) -> None:
+        msg = {**paid, "event_id": event_id, "type": kind, **extra}
+        assert generic(api, shops.tenant_id, json.dumps(msg).encode()).status_code == 200
+        assert drain(INGEST_QUEUE.name)["failed"] == 0
+
+    def store_balance() -> list[str]:
+        source = f"generic:{paid['order']['order_id']}"
+        postings = container.ledger.postings_for_source(shops.tenant_id, "order", source)
+        return sorted(
+            f"{leg.net:.2f}"
+            for p in postings
+            for leg in p.legs
+            if leg.account == "party:store:flagship:payable"
+        )
+
+    deliver("evt-refund-1", "order.refunded", refund_amount="5.02")  # the refund overtook the payment
+    deliver("evt-paid", "order.paid")  # settles 22.59 to the store, then the refund takes back 4.52
+    assert store_balance() == ["-22.59", "4.52"]  # credits are negative nets
+    deliver("evt-refund-1", "order.refunded", refund_amount="5.02")  # redelivered: nothing more
+    deliver("evt-refund-2", "order.refunded", refund_amount="20.08")  # the rest: 25.10 in all
+    assert store_balance() == ["-22.59", "18.07", "4.52"]
+    assert sum(D(x) for x in store_balance()) == 0

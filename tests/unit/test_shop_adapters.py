@@ -594,6 +594,8 @@ def _generic_with(**changes) -> bytes:
         (_generic_with(order__currency="rmb"), "order.currency"),
         (_generic_with(order__paid_at="2024-05-01T12:31:02"), "order.paid_at: Input should have timezone"),
         (_generic_with(order__platform="Tmall!"), "order.platform"),
+        (_generic_with(refund_amount="5.00"), "refund_amount: Value error, only an order.refunded"),
+        (_generic_with(type="order.refunded", refund_amount="0"), "refund_amount: Value error, must be more"),
         (b'{"event_id": "x", "type": "order.paid", "order": ', "not valid JSON"),
     ],
 )
@@ -624,3 +626,11 @@ def test_verify_uses_the_raw_bytes_not_the_parsed_json():
     assert reserialised != body
     with pytest.raises(SignatureError):
         get_adapter("generic").verify(headers=gen_headers(body), body=reserialised, credentials=GEN, now=NOW)
+
+
+def test_generic_partial_refund_carries_its_amount():
+    body = _generic_with(type="order.refunded", refund_amount="12.5")
+    [event] = gen_parse(body)
+    assert event.status is OrderStatus.REFUNDED and event.extra == {"refund_amount": "12.50"}
+    [whole] = gen_parse(_generic_with(type="order.refunded"))
+    assert whole.extra == {}  # no amount: the whole order was refunded

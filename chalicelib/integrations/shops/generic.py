@@ -13,9 +13,19 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from chalicelib.domain.common import InvalidInputError
 from chalicelib.domain.customers import MAX_IDENTITY_VALUE
@@ -126,6 +136,17 @@ class GenericEvent(BaseModel):
     order: GenericOrder
     # Optional: when the status changed at the source (relays know it: TMC pub_time). Default: receipt.
     occurred_at: AwareDatetime | None = None
+    # order.refunded only: what this refund paid back (a part of the order); absent = the whole order.
+    refund_amount: Amount | None = None
+
+    @field_validator("refund_amount")
+    @classmethod
+    def _refunds_only(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        if value is not None and info.data.get("type") != "order.refunded":
+            raise ValueError("only an order.refunded event carries one")
+        if value is not None and value <= 0:
+            raise ValueError("must be more than 0")
+        return value
 
 
 def sign(secret: str, timestamp: int | str, body: bytes) -> str:
@@ -187,6 +208,7 @@ class GenericAdapter:
                 paid_at=order.paid_at,
                 occurred_at=event.occurred_at or received_at,
                 raw_type=event.type,
+                extra={} if event.refund_amount is None else {"refund_amount": f"{event.refund_amount:.2f}"},
             )
         ]
 
