@@ -5,6 +5,10 @@ computed at once by `settlement.settle_period` (pure, fast), stored in chunks of
 chunk by chunk by a Step Functions Map. A party is marked finished after its postings are written, and a
 re-run (or a resumed one) skips finished parties; posting ids are derived from the rule version, the
 party and the period, so even a party interrupted half-way posts nothing twice.
+
+A period already settled changes when a refund or a rating arrives after its run: running it again posts,
+for each party whose period postings now come out differently, one adjustment (`adjustment`) dated at the
+re-run — a bonus clawed back, or paid after all — and never edits what was posted.
 """
 
 from __future__ import annotations
@@ -12,11 +16,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from chalicelib.domain.ledger import Posting
+from chalicelib.domain.ledger import ZERO, Leg, Posting, Source, SourceType
 from chalicelib.domain.settlement import PERIOD_PATTERN
 
 MAX_POSTINGS_PER_CHUNK = 200  # ~600 B each: a chunk item stays far below DynamoDB's 400 KB
@@ -65,3 +70,48 @@ def chunks_of(postings: Iterable[Posting], max_postings: int = MAX_POSTINGS_PER_
     if current:
         chunks.append(current)
     return chunks
+
+
+def period_source(party: str, period: str) -> Source:
+    """The source of a party's period postings and their adjustments: settlement_run "<party>:<period>"."""
+    return Source(type=SourceType.SETTLEMENT_RUN, id=f"{party}:{period}")
+
+
+def adjustment(
+    *,
+    tenant_id: str,
+    party: str,
+    period: str,
+    planned: Iterable[Posting],
+    posted: Iterable[Posting],
+    at: datetime,
+    run_id: str,
+) -> Posting | None:
+    """What a re-run of a settled period posts for one party: the period's rules applied to its facts as
+    they are now (`planned`) less everything posted for the party's period so far (`posted`: its period
+    postings and earlier adjustments), per account, as one posting dated `at`. None when nothing changed.
+    Idempotent per run (the id names it) and cumulative across runs: a third run after no change posts
+    nothing, and a clawback followed by a reversal of the refund pays the bonus back."""
+    net: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for posting in planned:
+        for leg in posting.legs:
+            net[leg.account] += leg.net
+    for posting in posted:
+        for leg in posting.legs:
+            net[leg.account] -= leg.net
+    legs = tuple(
+        Leg(account=account, debit=amount) if amount > 0 else Leg(account=account, credit=-amount)
+        for account, amount in sorted(net.items())
+        if amount
+    )
+    if not legs:
+        return None
+    return Posting(
+        id=f"adj:{party}:{period}:{run_id}",
+        tenant_id=tenant_id,
+        at=at,
+        source=period_source(party, period),
+        memo=f"adjustment of {period} for {party}: its period rules on its facts as they are now (refunds, "
+        "ratings since the run)",
+        legs=legs,
+    )

@@ -110,6 +110,14 @@ class Party(BaseModel):
                 details=[{"field": "party", "message": f"role is one of {', '.join(PartyRole)}"}],
             ) from None
 
+    @classmethod
+    def of_account(cls, account: str) -> Party | None:
+        """The party of a `party:<role>:<id>:<purpose>` account; None for any other account."""
+        parts = account.split(":")
+        if len(parts) != 4 or parts[0] != "party" or parts[1] not in PartyRole.__members__.values():
+            return None
+        return cls(role=PartyRole(parts[1]), id=parts[2])
+
     @property
     def account(self) -> str:
         """What the tenant owes the party (the platform's own share is its revenue)."""

@@ -404,7 +404,7 @@ class SettlementService:
             if mirror is not None:
                 taken = self._taken_basis(mirror) if basis else ZERO
                 entries = entries_of(mirror, basis=taken, customer_id=None)
-                if self._ledger.post(tenant_id, mirror, entries, customer_id=None):
+                if self._ledger.post(tenant_id, mirror, entries, customer_id=None, late=True):
                     out.append(mirror)
             if posting.rule is not None and basis:  # a split: the source's month-end facts follow
                 period = period_of(posting.at)
@@ -487,6 +487,8 @@ class SettlementService:
         parties: set[Party] = {Party(role=PartyRole.PLATFORM, id=PLATFORM_ID)}
         for facts in self._ledger.settled_facts(tenant_id, period):
             parties.update(Party(role=role, id=pid) for role, pid in facts.parties.items())
+        # Parties moved by refunds and adjustments of sources settled in earlier periods.
+        parties.update(p for p in map(Party.of_account, self._ledger.late_accounts(tenant_id, period)) if p)
         who = sorted(parties, key=str)
         expense = f"party:platform:{PLATFORM_ID}:commission_expense"
         accounts = [COLLECTIONS, expense, *(p.account for p in who)]

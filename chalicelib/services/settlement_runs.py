@@ -18,7 +18,14 @@ from chalicelib.domain.access import Permission, Principal
 from chalicelib.domain.common import Clock, ConflictError, InvalidInputError, NotFoundError, new_id
 from chalicelib.domain.ledger import ZERO, Posting, SourceType
 from chalicelib.domain.settlement import Facts, PartyRole, settle_period
-from chalicelib.domain.settlement_runs import RunStatus, SettlementRun, chunks_of, party_of
+from chalicelib.domain.settlement_runs import (
+    RunStatus,
+    SettlementRun,
+    adjustment,
+    chunks_of,
+    party_of,
+    period_source,
+)
 from chalicelib.domain.statements import entries_of, period_bounds
 from chalicelib.resources import SETTLEMENT_RUN
 from chalicelib.services.ports import SettlementLedger, SettlementRuns, WorkflowStarter
@@ -105,6 +112,10 @@ class SettlementRunService:
         chunks = chunks_of(postings)
         if chunks:
             self._runs.put_chunks(tenant_id, period, run_id, chunks)
+        # Parties paid by an earlier run that the period's rules no longer pay (their facts refunded, a
+        # threshold no longer reached): everything they were paid for the period is taken back now.
+        for party in sorted(self._runs.all_finished(tenant_id, period) - {party_of(p) for p in postings}):
+            self._adjust(tenant_id, period, run_id, party, [])
         self._update(
             run,
             status=RunStatus.SETTLING,
@@ -123,7 +134,8 @@ class SettlementRunService:
         finished = self._runs.finished_parties(tenant_id, period, by_party)
         written = 0
         for party, own in sorted(by_party.items()):
-            if party in finished:
+            if party in finished:  # paid by an earlier run (or this one, retried): only what changed since
+                written += self._adjust(tenant_id, period, run_id, party, own)
                 continue
             for posting in own:
                 entries = entries_of(posting, basis=ZERO, customer_id=None)  # no source amount: not a split
@@ -138,6 +150,25 @@ class SettlementRunService:
         return {"run_id": run_id, "status": "closed"}
 
     # -- helpers ----------------------------------------------------------------------------------
+    def _adjust(self, tenant_id: str, period: str, run_id: str, party: str, planned: list[Posting]) -> int:
+        """One party's adjustment after its period was paid: 1 Query, and 1 TransactWriteItems when its
+        period postings come out differently now."""
+        source = period_source(party, period)
+        posted = self._ledger.postings_for_source(tenant_id, source.type.value, source.id)
+        adjust = adjustment(
+            tenant_id=tenant_id,
+            party=party,
+            period=period,
+            planned=planned,
+            posted=posted,
+            at=self._clock.now(),
+            run_id=run_id,
+        )
+        if adjust is None:
+            return 0
+        entries = entries_of(adjust, basis=ZERO, customer_id=None)
+        return int(self._ledger.post(tenant_id, adjust, entries, customer_id=None, late=True))
+
     def _current(self, tenant_id: str, period: str, run_id: str) -> SettlementRun:
         run = self._runs.get(tenant_id, period)
         if run is None or run.id != run_id:

@@ -376,6 +376,12 @@ def settlement_run_pk(tenant_id: str, period: str) -> str:
     return f"T#{tenant_id}#RUN#{period}"
 
 
+def late_accounts_pk(tenant_id: str, period: str) -> str:
+    """Accounts moved in the period by postings for sources settled earlier (refunds, adjustments; sk = the
+    account): the period's reconciliation includes parties its own settled sources do not name."""
+    return f"T#{tenant_id}#LATE#{period}"
+
+
 def settled_facts_pk(tenant_id: str, period: str) -> str:
     """The period's settled tickets/orders (sk = `<source type>#<id>`): the month-end run pages through it."""
     return f"T#{tenant_id}#SETTLED#{period}"

@@ -29,6 +29,7 @@ from chalicelib.store.table import (
     BillItem,
     EntryItem,
     Item,
+    LateAccountItem,
     PostingItem,
     RunItem,
     SettledFactsItem,
@@ -50,9 +51,12 @@ class DynamoLedger:
         *,
         customer_id: str | None,
         facts: Facts | None = None,
+        late: bool = False,
     ) -> bool:
         """Write the posting once; False when it was posted before (same content), ConflictError when its
-        id was used for different content. `facts`: what a source was settled on, kept for month-end."""
+        id was used for different content. `facts`: what a source was settled on, kept for month-end.
+        `late`: the source was settled in an earlier period (a refund, an adjustment): its accounts are
+        listed under the periods it moves them in, for their reconciliation."""
         item = PostingItem(
             keys.posting_pk(tenant_id, posting.id),
             keys.POSTING_SK,
@@ -88,6 +92,8 @@ class DynamoLedger:
                         )
                     )
                 for (account, period), (debits, credits) in totals.items():
+                    if late:
+                        tx.save(LateAccountItem(keys.late_accounts_pk(tenant_id, period), account))
                     tx.update(
                         AccountMonthItem(keys.account_pk(tenant_id, account), keys.account_month_sk(period)),
                         actions=[
@@ -158,6 +164,9 @@ class DynamoLedger:
         for i in AccountMonthItem.batch_get(keys_):
             out[i.pk[prefix:]] = (i.debits or ZERO, i.credits or ZERO)
         return out
+
+    def late_accounts(self, tenant_id: str, period: str) -> set[str]:
+        return {i.sk for i in LateAccountItem.query(keys.late_accounts_pk(tenant_id, period))}
 
     def settled_facts(self, tenant_id: str, period: str) -> Iterator[Facts]:
         """Every source settled in the period, with its latest rating (paged Query, 1 MB per request)."""
@@ -305,6 +314,11 @@ class DynamoSettlementRuns:
         return {
             i.sk.removeprefix("PARTY#") for i in RunItem.batch_get([(pk, f"PARTY#{p}") for p in set(parties)])
         }
+
+    def all_finished(self, tenant_id: str, period: str) -> set[str]:
+        """Every party a run of the period finished (a Query of the run's partition, PARTY# items)."""
+        pk = keys.settlement_run_pk(tenant_id, period)
+        return {i.sk.removeprefix("PARTY#") for i in RunItem.query(pk, RunItem.sk.startswith("PARTY#"))}
 
     def finish_party(self, tenant_id: str, period: str, party: str, run_id: str, postings: int) -> None:
         RunItem(

@@ -323,6 +323,10 @@ class RunItem(Item, discriminator="settlement_run"):
     version = NumberAttribute(null=True)
 
 
+class LateAccountItem(Item, discriminator="late_account"):
+    pass  # sk = the account
+
+
 class SettledFactsItem(Item, discriminator="settled_facts"):
     """What a source was settled on, in its period's partition: the month-end run's input (one Query)."""
 

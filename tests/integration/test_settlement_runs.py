@@ -201,3 +201,40 @@ def test_a_rating_after_settlement_and_a_refund_change_what_the_month_end_reads(
     settle.reverse_source(tenant.tenant_id, SourceType.TICKET, "tkt-E-9-1", "refunded")
     read = list(ledger.settled_facts(tenant.tenant_id, "2026-11"))
     assert [(f.source.id, f.rating) for f in read] == [("tkt-E-9-0", 5)]
+
+
+def test_a_refund_after_the_run_claws_the_bonus_back_when_the_period_is_run_again(
+    month: None, container: bootstrap.Container, api: Api, tenant: TenantKeys, clock: FrozenClock
+) -> None:
+    _run(container, api, tenant)  # E-1: 10.45, SH-001: 7.00 (700 in November)
+    clock.at = datetime(2026, 12, 5, 2, tzinfo=UTC)
+    container.settlement.reverse_source(tenant.tenant_id, SourceType.TICKET, "tkt-E-1-2", "refunded")
+    again = _run(container, api, tenant)
+    # November now: E-1 500 → 2 % of 200 = 4.00 × 1.1 = 4.40; SH-001 500 ≥ 500 → 5.00. The differences are
+    # posted in December; November's statements stay as they were.
+    assert again["written"] == 2
+
+    def december(party: str) -> list[str]:
+        resp = api.call(
+            "GET", f"/v1/settlements/statements?party={party}&period=2026-12", tenant, role="finance"
+        )
+        assert resp.status_code == 200, resp.body
+        return [r["amount"] for r in resp.data["rows"] if r["source_type"] == "settlement_run"]
+
+    assert december("engineer:E-1") == ["-6.05"]
+    assert december("store:SH-001") == ["-2.00"]
+    assert _statement(api, tenant, "engineer:E-1")["closing_balance"] == "325.45"  # November untouched
+    with count_requests() as third:
+        assert _run(container, api, tenant)["written"] == 0  # nothing changed since
+    assert "TransactWriteItems" not in third.calls
+
+    # E-1 refunds another ticket: 250 no longer reaches a tier, SH-001 250 no longer the threshold. The
+    # rules pay them nothing for November now, so what is left of their bonuses is taken back.
+    clock.at = datetime(2026, 12, 6, 2, tzinfo=UTC)
+    container.settlement.reverse_source(tenant.tenant_id, SourceType.TICKET, "tkt-E-1-1", "refunded")
+    _run(container, api, tenant)  # the plan step takes them back: neither has period postings any more
+    assert december("engineer:E-1") == ["-6.05", "-4.40"]
+    assert december("store:SH-001") == ["-2.00", "-5.00"]
+    for period in ("2026-11", "2026-12"):
+        rec = api.call("GET", f"/v1/settlements/reconciliation?period={period}", tenant, role="finance").data
+        assert rec["balanced"] is True, rec
