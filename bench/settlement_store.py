@@ -245,7 +245,7 @@ def run_in_process() -> InProcessResult:
         parts.clear()
         _, rewritten = whole_run("")  # the same period again: posts nothing
         assert rewritten == 0, rewritten
-        rerun = Part("the month-end run started again (posts nothing)")
+        rerun = Part("the month-end run again, nothing changed (a Query per party paid: posts nothing)")
         for p in parts:
             rerun.calls.update(p.calls)
             rerun.seconds += p.seconds
