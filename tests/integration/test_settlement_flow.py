@@ -214,29 +214,7 @@ def test_a_completed_ticket_is_billed_split_and_stated(
 def test_an_order_refund_reverses_its_split_and_nets_to_zero(
     container: bootstrap.Container, api: Api, tenant: TenantKeys
 ) -> None:
-    rule = {
-        "id": "order-split",
-        "kind": "split",
-        "effective_from": "2026-11-01T00:00:00+08:00",
-        "shares": [{"role": "store", "percent": "90"}, {"role": "platform", "percent": "10"}],
-    }
-    _ok(
-        api.call(
-            "POST", "/v1/settlement-rules", tenant, {"applies_to": "order", "rule": rule}, role="finance"
-        ),
-        201,
-    )
-    paid_at = datetime(2026, 11, 20, 10, tzinfo=UTC)
-    order = Order(
-        tenant_id=tenant.tenant_id,
-        platform="generic",
-        shop_id="SH-001",
-        order_id="O-1",
-        status=OrderStatus.PAID,
-        total_amount=Decimal("99.99"),
-        paid_at=paid_at,
-        updated_at=paid_at,
-    )
+    order = _paid_order_under_a_split(api, tenant, "O-1", "99.99")
     settle = container.settlement
     assert len(settle.order_changed(tenant.tenant_id, order)) == 1
     assert settle.order_changed(tenant.tenant_id, order) == []  # redelivered: nothing new
@@ -414,29 +392,7 @@ def test_a_ticket_closed_without_an_assignee_keeps_the_engineers_share_visible(
 def test_partial_refunds_take_back_their_share_and_the_month_end_counts_the_rest(
     container: bootstrap.Container, api: Api, tenant: TenantKeys
 ) -> None:
-    rule = {
-        "id": "order-split",
-        "kind": "split",
-        "effective_from": "2026-11-01T00:00:00+08:00",
-        "shares": [{"role": "store", "percent": "90"}, {"role": "platform", "percent": "10"}],
-    }
-    _ok(
-        api.call(
-            "POST", "/v1/settlement-rules", tenant, {"applies_to": "order", "rule": rule}, role="finance"
-        ),
-        201,
-    )
-    paid_at = datetime(2026, 11, 20, 10, tzinfo=UTC)
-    order = Order(
-        tenant_id=tenant.tenant_id,
-        platform="generic",
-        shop_id="SH-001",
-        order_id="O-7",
-        status=OrderStatus.PAID,
-        total_amount=Decimal("200.00"),
-        paid_at=paid_at,
-        updated_at=paid_at,
-    )
+    order = _paid_order_under_a_split(api, tenant, "O-7", "200.00")
     settle = container.settlement
     assert len(settle.order_changed(tenant.tenant_id, order)) == 1  # store 180.00, platform 20.00
 
@@ -474,3 +430,26 @@ def test_partial_refunds_take_back_their_share_and_the_month_end_counts_the_rest
     assert statement["closing_balance"] == "0.00"
     rec = _ok(api.call("GET", "/v1/settlements/reconciliation?period=2026-11", tenant, role="finance"))
     assert rec["settled"] == "0.00" and rec["balanced"] is True
+
+
+def _paid_order_under_a_split(api: Api, tenant: TenantKeys, order_id: str, total: str) -> Order:
+    """A store/platform 90/10 split for orders, and a generic order of SH-001 paid in November."""
+    rule = {
+        "id": "order-split",
+        "kind": "split",
+        "effective_from": "2026-11-01T00:00:00+08:00",
+        "shares": [{"role": "store", "percent": "90"}, {"role": "platform", "percent": "10"}],
+    }
+    body = {"applies_to": "order", "rule": rule}
+    _ok(api.call("POST", "/v1/settlement-rules", tenant, body, role="finance"), 201)
+    paid_at = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    return Order(
+        tenant_id=tenant.tenant_id,
+        platform="generic",
+        shop_id="SH-001",
+        order_id=order_id,
+        status=OrderStatus.PAID,
+        total_amount=Decimal(total),
+        paid_at=paid_at,
+        updated_at=paid_at,
+    )
