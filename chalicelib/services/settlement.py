@@ -22,6 +22,7 @@ from chalicelib.domain.billing import Bill, BillRequest, PartUsed, WarrantyBasis
 from chalicelib.domain.common import Clock, ForbiddenError, InvalidInputError, NotFoundError
 from chalicelib.domain.inventory import ReservationStatus
 from chalicelib.domain.ledger import ZERO, Posting, Source, SourceType, partial_reversal, reverse
+from chalicelib.domain.money import Amount, to_fen
 from chalicelib.domain.notifications import NotificationRequest, RecipientKind
 from chalicelib.domain.orders import Order
 from chalicelib.domain.pricing import ModifierKind, QuoteItem, Region
@@ -93,6 +94,12 @@ class ChargebackCommand(BaseModel):
     source_type: Literal["ticket", "order"]
     source_id: str = Field(min_length=1, max_length=200)
     reason: str = Field(min_length=1, max_length=200)
+    refunded_total: Amount | None = Field(
+        default=None,
+        gt=0,
+        description="a partial refund: the total refunded so far, this one included (so a retried request "
+        "posts nothing more); absent: everything",
+    )
 
 
 class PostingList(BaseModel):
@@ -408,8 +415,9 @@ class SettlementService:
                     out.append(mirror)
             if posting.rule is not None and basis:  # a split: the source's month-end facts follow
                 period = period_of(posting.at)
-                if share is not None:
-                    self._ledger.mark_refunded(tenant_id, period, posting.source, share[0])
+                if share is not None:  # this source's part of the refund (a ticket's rush fee is another)
+                    part = to_fen(basis * share[0] / share[1])
+                    self._ledger.mark_refunded(tenant_id, period, posting.source, part)
                 else:
                     self._ledger.mark_reversed(
                         tenant_id, period, posting.source, self._clock.now().isoformat()
@@ -437,14 +445,21 @@ class SettlementService:
             else [command.source_id]
         )
         reason = f"{command.reason} (by {principal.user_id})"
-        reversed_ = [
-            p for source_id in ids for p in self.reverse_source(principal.tenant_id, kind, source_id, reason)
-        ]
-        if not reversed_ and not any(
-            self._ledger.postings_for_source(principal.tenant_id, kind.value, i) for i in ids
-        ):
+        tid = principal.tenant_id
+        posted = {i: self._ledger.postings_for_source(tid, kind.value, i) for i in ids}
+        if not any(posted.values()):
             raise NotFoundError(f"nothing was settled for {kind.value} {command.source_id}")
-        return reversed_
+        # A part of what was billed (a ticket's bill includes its rush fee, settled as a source of its own):
+        # every posting gives back that share of itself.
+        billed = sum((self._basis(p) for own in posted.values() for p in own if not p.reverses), ZERO)
+        part = command.refunded_total
+        if part is not None and part < billed:
+            return [
+                p
+                for source_id in ids
+                for p in self.reverse_source(tid, kind, source_id, reason, refunded=part, of=billed)
+            ]
+        return [p for source_id in ids for p in self.reverse_source(tid, kind, source_id, reason)]
 
     @staticmethod
     def _basis(posting: Posting) -> Decimal:

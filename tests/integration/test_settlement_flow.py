@@ -317,7 +317,32 @@ def test_the_rush_fee_has_its_own_shares_and_a_chargeback_reverses_both(
     rec = _ok(api.call("GET", "/v1/settlements/reconciliation?period=2026-11", tenant, role="finance"))
     assert rec["settled"] == "485.54" and rec["balanced"] is True
 
-    # Finance records a chargeback: both postings are mirrored, the statement nets to zero.
+    # Finance first records a partial refund of the bill (97.11 of 485.54, a fifth): each posting, the rush
+    # share's too, gives back that share of itself; the same request again posts nothing more.
+    part = {"source_type": "ticket", "source_id": tid, "reason": "部分退款", "refunded_total": "97.11"}
+    parts = _ok(api.call("POST", "/v1/settlements/reversals", tenant, part, role="finance"), 201)["items"]
+    assert sorted(p["id"].rsplit(":", 1)[1] for p in parts) == ["97.11", "97.11"]
+    assert (
+        _ok(api.call("POST", "/v1/settlements/reversals", tenant, part, role="finance"), 201)["items"] == []
+    )
+    taken = {
+        (r["source_id"], r["amount"])
+        for r in _ok(
+            api.call(
+                "GET",
+                f"/v1/settlements/statements?party=engineer:{eng}&period=2026-11",
+                tenant,
+                role="engineer",
+            )
+        )["rows"]
+        if r["amount"].startswith("-")
+    }
+    # 201.57 × 97.11/485.54 = 40.315 → 40.31 (the side's fen went to larger remainders); 26.32 × … → 5.26
+    assert taken == {(tid, "-40.31"), (f"{tid}#rush", "-5.26")}
+    zero = {"source_type": "ticket", "source_id": tid, "reason": "x", "refunded_total": "0"}
+    assert api.call("POST", "/v1/settlements/reversals", tenant, zero, role="finance").status_code == 400
+
+    # Then a chargeback of the rest: what is left of both postings is mirrored, the statement nets to zero.
     body = {"source_type": "ticket", "source_id": tid, "reason": "客户投诉退款"}
     assert api.call("POST", "/v1/settlements/reversals", tenant, body, role="store_mgr").status_code == 403
     mirrored = _ok(api.call("POST", "/v1/settlements/reversals", tenant, body, role="finance"), 201)["items"]
