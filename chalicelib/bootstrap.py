@@ -20,13 +20,7 @@ from chalicelib.resources import (
     TICKET_SLA,
     TICKET_TIMER,
 )
-from chalicelib.services.assignment import (
-    AssignmentService,
-    AssignmentStore,
-    StaffDirectoryContacts,
-    StaffRepository,
-    TemplateCatalog,
-)
+from chalicelib.services.assignment import AssignmentService, StaffDirectoryContacts, TemplateCatalog
 from chalicelib.services.customers import CustomerService, TagSync
 from chalicelib.services.dead_letters import DeadLetterService
 from chalicelib.services.import_jobs import ImportJobService
@@ -37,6 +31,7 @@ from chalicelib.services.merges import MergeService
 from chalicelib.services.notifications import DirectoryAddressBook, NotificationService
 from chalicelib.services.orders import OrderService
 from chalicelib.services.ports import (
+    AssignmentStore,
     CustomerRepository,
     DeadLetters,
     Inbox,
@@ -49,6 +44,7 @@ from chalicelib.services.ports import (
     SettlementLedger,
     ShopBuyerLookup,
     SlaConfigRepository,
+    StaffRepository,
     TagRepository,
     TenantRepository,
     TicketRepository,

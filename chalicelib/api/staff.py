@@ -14,8 +14,8 @@ from chalicelib.services.assignment import (
     QueueList,
     StaffList,
     StaffProfileDraft,
-    StaffRecord,
 )
+from chalicelib.services.ports import StaffRecord
 
 api = Api(__name__, tag="assignment")
 bp = api.blueprint

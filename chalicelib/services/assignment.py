@@ -15,11 +15,10 @@ not head-of-line blocking."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -35,7 +34,6 @@ from chalicelib.domain.assignment import (
     SkillLevel,
     StaffProfile,
     TicketNeeds,
-    WaitingTicket,
     Weekday,
     can_claim,
     choose,
@@ -46,10 +44,21 @@ from chalicelib.domain.common import Clock, ConflictError, ForbiddenError, Inval
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.notifications import Channel
 from chalicelib.domain.phones import mask_phone, normalize_phone
-from chalicelib.domain.tenants import User
 from chalicelib.domain.ticket_templates import TicketTemplate, preset_templates
 from chalicelib.domain.tickets import Assignment, HistoryEntry, Ticket, TicketStatus
 from chalicelib.services.cache import ConfigCache
+from chalicelib.services.ports import (
+    AssignmentStore,
+    AssignmentWrite,
+    CustomerLookup,
+    QueuedTicket,
+    Roster,
+    StaffRecord,
+    StaffRepository,
+    TemplateSource,
+    TicketSnapshot,
+    UserDirectory,
+)
 
 ENGINE = "engine"  # Assignment.by / HistoryEntry.actor_id of automatic assignments
 ATTEMPTS = 4  # re-reads after a conflicting write (ticket changed, staff filled up) before giving up
@@ -129,27 +138,8 @@ class StaffProfileDraft(BaseModel):
         return StaffProfile.model_validate({"user_id": user_id, **data})
 
 
-class StaffRecord(BaseModel):
-    profile: StaffProfile
-    version: int
-
-
 class StaffList(BaseModel):
     items: list[StaffRecord]
-
-
-class QueuedTicket(BaseModel):
-    """A ticket waiting for someone to have room (or for a person to step in)."""
-
-    ticket_id: str
-    enqueued_at: datetime
-    needs: TicketNeeds
-    reason: QueueReason
-    title: str = ""
-    priority: str = ""
-
-    def waiting(self) -> WaitingTicket:
-        return WaitingTicket(ticket_id=self.ticket_id, enqueued_at=self.enqueued_at, needs=self.needs)
 
 
 class QueueList(BaseModel):
@@ -175,76 +165,6 @@ class ReleaseOutcome(BaseModel):
     ticket_id: str
     released_from: str | None  # whose load went down (None: nobody held the ticket)
     drained: list[AssignmentOutcome] = Field(default_factory=list)
-
-
-@dataclass
-class Roster:
-    """A tenant's staff and assignment weights, as one Query of the staff partition returns them."""
-
-    staff: list[StaffProfile]
-    versions: dict[str, int] = field(default_factory=dict)
-    weights: AssignmentWeights | None = None
-
-    def get(self, user_id: str) -> StaffProfile | None:
-        return next((s for s in self.staff if s.user_id == user_id), None)
-
-    def load_of(self, user_id: str) -> int:
-        found = self.get(user_id)
-        return found.open_load if found else 0
-
-
-@dataclass(frozen=True)
-class TicketSnapshot:
-    ticket: Ticket
-    holder: str | None  # who holds the ticket's unit of open_load (None: nobody)
-
-
-@dataclass(frozen=True)
-class AssignmentWrite:
-    ticket: Ticket  # the ticket after: `assignment` set, version = expected_version + 1
-    expected_version: int
-    entry: HistoryEntry
-    holder: str | None  # the load holder read: the marker write is conditional on it
-    release_holder: bool  # the holder's open_load − 1 (False when it is already 0 or they are the assignee)
-    enforce_capacity: bool  # False: a manager's override may push the assignee over capacity
-
-
-# -- ports (to move to services/ports.py) -------------------------------------------------------------
-class StaffRepository(Protocol):
-    """`get`, `list` and `roster` give profiles with the phone decrypted; `put` stores it encrypted."""
-
-    def roster(self, tenant_id: str, *, consistent: bool = False) -> Roster: ...
-    def list(self, tenant_id: str) -> list[StaffRecord]: ...
-    def get(self, tenant_id: str, user_id: str) -> StaffRecord | None: ...
-    def put(self, tenant_id: str, profile: StaffProfile, *, expected_version: int) -> StaffRecord: ...
-    def record_rating(
-        self, tenant_id: str, user_id: str, score: Decimal, *, once: str | None = None
-    ) -> None: ...
-    def put_weights(self, tenant_id: str, weights: AssignmentWeights) -> None: ...
-
-
-class AssignmentStore(Protocol):
-    """Ticket reads and the assignment/queue/release transactions (store/assignments.py)."""
-
-    def snapshot(self, tenant_id: str, ticket_id: str) -> TicketSnapshot | None: ...
-    def assign(self, write: AssignmentWrite) -> None: ...  # ConflictError when any condition fails
-    def enqueue(self, ticket: Ticket, queued: QueuedTicket) -> None: ...  # ConflictError: ticket changed
-    def queue(self, tenant_id: str, limit: int) -> list[QueuedTicket]: ...
-    def queued(self, tenant_id: str, ticket_id: str) -> QueuedTicket | None: ...
-    def dequeue(self, tenant_id: str, ticket_id: str) -> None: ...
-    def release(self, tenant_id: str, ticket_id: str, holder: str, *, decrement: bool) -> bool: ...
-
-
-class CustomerLookup(Protocol):
-    def get(self, tenant_id: str, customer_id: str) -> Customer | None: ...
-
-
-class UserDirectory(Protocol):
-    def list_users(self, tenant_id: str) -> list[User]: ...
-
-
-class TemplateSource(Protocol):
-    def templates(self, tenant_id: str) -> list[TicketTemplate]: ...
 
 
 TemplateOf = Callable[[str, str], TicketTemplate | None]

@@ -13,11 +13,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Protocol
 
 from chalicelib.domain.access import Permission, Principal
 from chalicelib.domain.common import Clock, ConflictError, new_id
-from chalicelib.domain.customers import Customer
 from chalicelib.domain.notifications import (
     Channel,
     Delivery,
@@ -26,7 +24,6 @@ from chalicelib.domain.notifications import (
     NotificationRequest,
     NotificationTemplate,
     PermanentProviderError,
-    Provider,
     ProviderError,
     RecipientKind,
     Subscription,
@@ -36,47 +33,20 @@ from chalicelib.domain.notifications import (
     merged_templates,
 )
 from chalicelib.observability import logger
+from chalicelib.services.ports import (
+    AddressBook,
+    CustomerLookup,
+    DeliveryQueue,
+    DeliveryRepository,
+    NotificationConfig,
+    ProviderRegistry,
+    StaffContacts,
+)
 
 MAX_QUEUE_DELAY = timedelta(seconds=900)  # SQS DelaySeconds limit
 EARLY = timedelta(seconds=2)  # a message arriving this much before its time is close enough
 LEASE = timedelta(seconds=60)  # ≤ the notify queue's visibility timeout: a crashed sender's message returns
 STRANDED_AFTER = timedelta(seconds=60)  # a queued, untried delivery this old may have lost its message
-
-
-# -- ports (move to services/ports.py when wired) ------------------------------------------------------------
-class DeliveryRepository(Protocol):
-    def create(self, delivery: Delivery) -> tuple[Delivery, bool]: ...
-    def get(self, tenant_id: str, delivery_id: str) -> Delivery | None: ...
-    def get_by_key(self, tenant_id: str, idempotency_key: str) -> Delivery | None: ...
-    def save(self, delivery: Delivery, *, expected_version: int) -> None: ...
-    def for_ticket(self, tenant_id: str, ticket_id: str, *, limit: int = 100) -> list[Delivery]: ...
-
-
-class NotificationConfig(Protocol):
-    def templates(self, tenant_id: str) -> list[NotificationTemplate]: ...
-    def put_template(self, tenant_id: str, template: NotificationTemplate) -> None: ...
-    def policy(self, tenant_id: str) -> NotificationPolicy | None: ...
-    def put_policy(self, tenant_id: str, policy: NotificationPolicy) -> None: ...
-    def subscription(self, tenant_id: str, ticket_id: str, customer_id: str) -> Subscription | None: ...
-    def put_subscription(self, subscription: Subscription) -> None: ...
-
-
-class ProviderRegistry(Protocol):
-    def provider(self, tenant_id: str, channel: Channel) -> Provider | None:
-        """The tenant's provider for a channel, or None when the channel is not configured."""
-        ...
-
-
-class AddressBook(Protocol):
-    def addresses(self, tenant_id: str, kind: RecipientKind, recipient_id: str) -> dict[Channel, str]:
-        """Where the recipient can be reached now, per channel (WeCom userid, openid, E.164 phone)."""
-        ...
-
-
-class DeliveryQueue(Protocol):
-    def enqueue(self, tenant_id: str, delivery_id: str, *, delay: timedelta, attempt: int) -> None:
-        """One message `{"tenant_id", "delivery_id", "attempt"}`, visible after `delay` (≤ 900 s)."""
-        ...
 
 
 class DeliveryExhaustedError(Exception):
@@ -339,14 +309,6 @@ class NotificationService:
 
 
 # -- an address book over the customer store -----------------------------------------------------------------
-class CustomerLookup(Protocol):
-    def get(self, tenant_id: str, customer_id: str) -> Customer | None: ...
-
-
-class StaffContacts(Protocol):
-    def contacts(self, tenant_id: str, user_id: str) -> dict[Channel, str]: ...
-
-
 class DirectoryAddressBook:
     """Customers: WeChat by their `openid` identity, SMS/voice by their phone. Staff: whatever the
     StaffContacts port knows (`services.assignment.StaffDirectoryContacts`: the staff profile's WeCom

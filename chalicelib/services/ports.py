@@ -4,16 +4,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from pydantic import BaseModel
+
+from chalicelib.domain.assignment import (
+    AssignmentWeights,
+    QueueReason,
+    StaffProfile,
+    TicketNeeds,
+    WaitingTicket,
+)
 from chalicelib.domain.billing import Bill, Part, RegionCoefficient
 from chalicelib.domain.calendars import BusinessCalendar
 from chalicelib.domain.customers import Customer, Identity
 from chalicelib.domain.imports_jobs import ImportJob
 from chalicelib.domain.inventory import LowStock, Reservation, ReservationStatus, Stock
 from chalicelib.domain.ledger import Posting, Source
+from chalicelib.domain.notifications import (
+    Channel,
+    Delivery,
+    NotificationPolicy,
+    NotificationTemplate,
+    Provider,
+    RecipientKind,
+    Subscription,
+)
 from chalicelib.domain.orders import Order
 from chalicelib.domain.price_book import IssuedQuote
 from chalicelib.domain.pricing import Modifier, PriceRule
@@ -392,3 +410,132 @@ class SettlementRuns(Protocol):
     def finished_parties(self, tenant_id: str, period: str, parties: Iterable[str]) -> set[str]: ...
     def all_finished(self, tenant_id: str, period: str) -> set[str]: ...
     def finish_party(self, tenant_id: str, period: str, party: str, run_id: str, postings: int) -> None: ...
+
+
+# -- ticket assignment (services/assignment.py) --------------------------------------------------------
+class StaffRecord(BaseModel):
+    profile: StaffProfile
+    version: int
+
+
+class QueuedTicket(BaseModel):
+    """A ticket waiting for someone to have room (or for a person to step in)."""
+
+    ticket_id: str
+    enqueued_at: datetime
+    needs: TicketNeeds
+    reason: QueueReason
+    title: str = ""
+    priority: str = ""
+
+    def waiting(self) -> WaitingTicket:
+        return WaitingTicket(ticket_id=self.ticket_id, enqueued_at=self.enqueued_at, needs=self.needs)
+
+
+@dataclass
+class Roster:
+    """A tenant's staff and assignment weights, as one Query of the staff partition returns them."""
+
+    staff: list[StaffProfile]
+    versions: dict[str, int] = field(default_factory=dict)
+    weights: AssignmentWeights | None = None
+
+    def get(self, user_id: str) -> StaffProfile | None:
+        return next((s for s in self.staff if s.user_id == user_id), None)
+
+    def load_of(self, user_id: str) -> int:
+        found = self.get(user_id)
+        return found.open_load if found else 0
+
+
+@dataclass(frozen=True)
+class TicketSnapshot:
+    ticket: Ticket
+    holder: str | None  # who holds the ticket's unit of open_load (None: nobody)
+
+
+@dataclass(frozen=True)
+class AssignmentWrite:
+    ticket: Ticket  # the ticket after: `assignment` set, version = expected_version + 1
+    expected_version: int
+    entry: HistoryEntry
+    holder: str | None  # the load holder read: the marker write is conditional on it
+    release_holder: bool  # the holder's open_load − 1 (False when it is already 0 or they are the assignee)
+    enforce_capacity: bool  # False: a manager's override may push the assignee over capacity
+
+
+class StaffRepository(Protocol):
+    """`get`, `list` and `roster` give profiles with the phone decrypted; `put` stores it encrypted."""
+
+    def roster(self, tenant_id: str, *, consistent: bool = False) -> Roster: ...
+    def list(self, tenant_id: str) -> list[StaffRecord]: ...
+    def get(self, tenant_id: str, user_id: str) -> StaffRecord | None: ...
+    def put(self, tenant_id: str, profile: StaffProfile, *, expected_version: int) -> StaffRecord: ...
+    def record_rating(
+        self, tenant_id: str, user_id: str, score: Decimal, *, once: str | None = None
+    ) -> None: ...
+    def put_weights(self, tenant_id: str, weights: AssignmentWeights) -> None: ...
+
+
+class AssignmentStore(Protocol):
+    """Ticket reads and the assignment/queue/release transactions (store/assignments.py)."""
+
+    def snapshot(self, tenant_id: str, ticket_id: str) -> TicketSnapshot | None: ...
+    def assign(self, write: AssignmentWrite) -> None: ...  # ConflictError when any condition fails
+    def enqueue(self, ticket: Ticket, queued: QueuedTicket) -> None: ...  # ConflictError: ticket changed
+    def queue(self, tenant_id: str, limit: int) -> list[QueuedTicket]: ...
+    def queued(self, tenant_id: str, ticket_id: str) -> QueuedTicket | None: ...
+    def dequeue(self, tenant_id: str, ticket_id: str) -> None: ...
+    def release(self, tenant_id: str, ticket_id: str, holder: str, *, decrement: bool) -> bool: ...
+
+
+class CustomerLookup(Protocol):
+    def get(self, tenant_id: str, customer_id: str) -> Customer | None: ...
+
+
+class UserDirectory(Protocol):
+    def list_users(self, tenant_id: str) -> list[User]: ...
+
+
+class TemplateSource(Protocol):
+    def templates(self, tenant_id: str) -> list[TicketTemplate]: ...
+
+
+# -- notifications (services/notifications.py) ---------------------------------------------------------
+class DeliveryRepository(Protocol):
+    def create(self, delivery: Delivery) -> tuple[Delivery, bool]: ...
+    def get(self, tenant_id: str, delivery_id: str) -> Delivery | None: ...
+    def get_by_key(self, tenant_id: str, idempotency_key: str) -> Delivery | None: ...
+    def save(self, delivery: Delivery, *, expected_version: int) -> None: ...
+    def for_ticket(self, tenant_id: str, ticket_id: str, *, limit: int = 100) -> list[Delivery]: ...
+
+
+class NotificationConfig(Protocol):
+    def templates(self, tenant_id: str) -> list[NotificationTemplate]: ...
+    def put_template(self, tenant_id: str, template: NotificationTemplate) -> None: ...
+    def policy(self, tenant_id: str) -> NotificationPolicy | None: ...
+    def put_policy(self, tenant_id: str, policy: NotificationPolicy) -> None: ...
+    def subscription(self, tenant_id: str, ticket_id: str, customer_id: str) -> Subscription | None: ...
+    def put_subscription(self, subscription: Subscription) -> None: ...
+
+
+class ProviderRegistry(Protocol):
+    def provider(self, tenant_id: str, channel: Channel) -> Provider | None:
+        """The tenant's provider for a channel, or None when the channel is not configured."""
+        ...
+
+
+class AddressBook(Protocol):
+    def addresses(self, tenant_id: str, kind: RecipientKind, recipient_id: str) -> dict[Channel, str]:
+        """Where the recipient can be reached now, per channel (WeCom userid, openid, E.164 phone)."""
+        ...
+
+
+class DeliveryQueue(Protocol):
+    def enqueue(self, tenant_id: str, delivery_id: str, *, delay: timedelta, attempt: int) -> None:
+        """One message `{"tenant_id", "delivery_id", "attempt"}`, visible after `delay` (≤ 900 s)."""
+        ...
+
+
+class StaffContacts(Protocol):
+    def contacts(self, tenant_id: str, user_id: str) -> dict[Channel, str]: ...

@@ -16,7 +16,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.common import ConflictError, utc_iso
 from chalicelib.domain.tickets import Ticket
-from chalicelib.services.assignment import AssignmentWrite, QueuedTicket, TicketSnapshot
+from chalicelib.services.ports import AssignmentWrite, QueuedTicket, TicketSnapshot
 from chalicelib.store import keys
 from chalicelib.store.table import (
     Item,

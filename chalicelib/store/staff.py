@@ -19,8 +19,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.assignment import AssignmentWeights, StaffProfile
 from chalicelib.domain.common import ConflictError, NotFoundError
-from chalicelib.services.assignment import Roster, StaffRecord
-from chalicelib.services.ports import PiiCipher
+from chalicelib.services.ports import PiiCipher, Roster, StaffRecord
 from chalicelib.store import keys
 from chalicelib.store.table import AssignmentWeightsItem, IdempotencyItem, Item, StaffItem, connection
 

@@ -21,8 +21,8 @@ from chalicelib.services.assignment import (
     OutcomeStatus,
     StaffProfileDraft,
     TemplateCatalog,
-    TicketSnapshot,
 )
+from chalicelib.services.ports import TicketSnapshot
 from chalicelib.services.tenants import UserDraft
 from chalicelib.services.tickets import TicketDraft, TicketService, TransitionCommand
 from chalicelib.store.assignments import DynamoAssignmentStore
