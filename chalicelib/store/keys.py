@@ -385,3 +385,43 @@ def late_accounts_pk(tenant_id: str, period: str) -> str:
 def settled_facts_pk(tenant_id: str, period: str) -> str:
     """The period's settled tickets/orders (sk = `<source type>#<id>`): the month-end run pages through it."""
     return f"T#{tenant_id}#SETTLED#{period}"
+
+
+# -- notifications: deliveries, their idempotency keys, templates, policy, subscriptions -----------------
+DELIVERY_SK = "NOTIF"
+KEY_SK = "KEY"
+POLICY_SK = "#POLICY"
+SUBSCRIPTION_PREFIX = "SUB#"
+
+
+def delivery_pk(tenant_id: str, delivery_id: str) -> str:
+    return f"T#{tenant_id}#NOTIF#{delivery_id}"
+
+
+def notification_key_pk(tenant_id: str, idempotency_key: str) -> str:
+    return f"T#{tenant_id}#NOTIFKEY#{idempotency_key}"
+
+
+def ticket_notifications_pk(tenant_id: str, ticket_id: str) -> str:
+    """GSI1: a ticket's deliveries in creation order."""
+    return f"T#{tenant_id}#TK#{ticket_id}#NOTIFS"
+
+
+def ticket_notifications_sk(created_at: datetime, delivery_id: str) -> str:
+    return f"{created_at.isoformat(timespec='milliseconds')}#{delivery_id}"
+
+
+def templates_pk(tenant_id: str) -> str:
+    return f"T#{tenant_id}#NTPL"
+
+
+def template_sk(event: str, channel: str) -> str:
+    return f"{event}#{channel}"
+
+
+def subscription_pk(tenant_id: str, ticket_id: str) -> str:
+    return ticket_pk(tenant_id, ticket_id)  # a ticket's subscribers live in its partition
+
+
+def subscription_sk(customer_id: str) -> str:
+    return f"{SUBSCRIPTION_PREFIX}{customer_id}"

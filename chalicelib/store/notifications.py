@@ -1,7 +1,7 @@
 """Notification deliveries, their idempotency keys, tenant templates and policy, and customer subscriptions
 to a ticket's progress, in the single table (item classes in table.py).
 
-Keys (the key functions are still here; keys.py is where the others live):
+Keys (their functions are in keys.py, with every other key):
 - delivery            T#<t>#NOTIF#<delivery id>        / NOTIF        (version: optimistic locking)
 - idempotency key     T#<t>#NOTIFKEY#<key>             / KEY          (created with the delivery, one tx)
 - per-ticket log      GSI1 T#<t>#TK#<ticket>#NOTIFS    / <created ISO>#<delivery id>
@@ -10,8 +10,6 @@ Keys (the key functions are still here; keys.py is where the others live):
 """
 
 from __future__ import annotations
-
-from datetime import datetime
 
 from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
@@ -24,6 +22,7 @@ from chalicelib.domain.notifications import (
     NotificationTemplate,
     Subscription,
 )
+from chalicelib.store import keys
 from chalicelib.store.table import (
     DeliveryItem,
     Item,
@@ -34,67 +33,30 @@ from chalicelib.store.table import (
     connection,
 )
 
-DELIVERY_SK = "NOTIF"
-KEY_SK = "KEY"
-POLICY_SK = "#POLICY"
-SUBSCRIPTION_PREFIX = "SUB#"
-
-
-# -- keys ----------------------------------------------------------------------------------------------------
-def delivery_pk(tenant_id: str, delivery_id: str) -> str:
-    return f"T#{tenant_id}#NOTIF#{delivery_id}"
-
-
-def notification_key_pk(tenant_id: str, idempotency_key: str) -> str:
-    return f"T#{tenant_id}#NOTIFKEY#{idempotency_key}"
-
-
-def ticket_notifications_pk(tenant_id: str, ticket_id: str) -> str:
-    """GSI1: a ticket's deliveries in creation order."""
-    return f"T#{tenant_id}#TK#{ticket_id}#NOTIFS"
-
-
-def ticket_notifications_sk(created_at: datetime, delivery_id: str) -> str:
-    return f"{created_at.isoformat(timespec='milliseconds')}#{delivery_id}"
-
-
-def templates_pk(tenant_id: str) -> str:
-    return f"T#{tenant_id}#NTPL"
-
-
-def template_sk(event: str, channel: Channel) -> str:
-    return f"{event}#{channel}"
-
-
-def subscription_pk(tenant_id: str, ticket_id: str) -> str:
-    return f"T#{tenant_id}#TK#{ticket_id}"  # = keys.ticket_pk: a ticket's subscribers live with it
-
-
-def subscription_sk(customer_id: str) -> str:
-    return f"{SUBSCRIPTION_PREFIX}{customer_id}"
-
 
 # -- repositories --------------------------------------------------------------------------------------------
 class DynamoDeliveryRepository:
     @staticmethod
     def _to_item(delivery: Delivery) -> DeliveryItem:
         item = DeliveryItem(
-            delivery_pk(delivery.tenant_id, delivery.id),
-            DELIVERY_SK,
+            keys.delivery_pk(delivery.tenant_id, delivery.id),
+            keys.DELIVERY_SK,
             doc=delivery.model_dump_json(),
             version=delivery.version,
             status=str(delivery.status),
         )
         if delivery.ticket_id:
-            item.gsi1pk = ticket_notifications_pk(delivery.tenant_id, delivery.ticket_id)
-            item.gsi1sk = ticket_notifications_sk(delivery.created_at, delivery.id)
+            item.gsi1pk = keys.ticket_notifications_pk(delivery.tenant_id, delivery.ticket_id)
+            item.gsi1sk = keys.ticket_notifications_sk(delivery.created_at, delivery.id)
         return item
 
     def create(self, delivery: Delivery) -> tuple[Delivery, bool]:
         """The delivery and its idempotency key in one TransactWriteItems, the key conditional on not
         existing: (the new delivery, True), or (the one created before under the same key, False)."""
         key = NotificationKeyItem(
-            notification_key_pk(delivery.tenant_id, delivery.idempotency_key), KEY_SK, delivery_id=delivery.id
+            keys.notification_key_pk(delivery.tenant_id, delivery.idempotency_key),
+            keys.KEY_SK,
+            delivery_id=delivery.id,
         )
         try:
             with TransactWrite(connection=connection()) as tx:
@@ -109,7 +71,9 @@ class DynamoDeliveryRepository:
 
     def get(self, tenant_id: str, delivery_id: str) -> Delivery | None:
         try:
-            item = DeliveryItem.get(delivery_pk(tenant_id, delivery_id), DELIVERY_SK, consistent_read=True)
+            item = DeliveryItem.get(
+                keys.delivery_pk(tenant_id, delivery_id), keys.DELIVERY_SK, consistent_read=True
+            )
         except DeliveryItem.DoesNotExist:
             return None
         return Delivery.model_validate_json(item.doc or "")
@@ -117,7 +81,7 @@ class DynamoDeliveryRepository:
     def get_by_key(self, tenant_id: str, idempotency_key: str) -> Delivery | None:
         try:
             key = NotificationKeyItem.get(
-                notification_key_pk(tenant_id, idempotency_key), KEY_SK, consistent_read=True
+                keys.notification_key_pk(tenant_id, idempotency_key), keys.KEY_SK, consistent_read=True
             )
         except NotificationKeyItem.DoesNotExist:
             return None
@@ -134,7 +98,9 @@ class DynamoDeliveryRepository:
 
     def for_ticket(self, tenant_id: str, ticket_id: str, *, limit: int = 100) -> list[Delivery]:
         """A ticket's deliveries, oldest first (GSI1; eventually consistent)."""
-        results = Item.gsi1.query(ticket_notifications_pk(tenant_id, ticket_id), limit=limit, page_size=limit)
+        results = Item.gsi1.query(
+            keys.ticket_notifications_pk(tenant_id, ticket_id), limit=limit, page_size=limit
+        )
         return [Delivery.model_validate_json(i.doc or "") for i in results]
 
 
@@ -144,47 +110,52 @@ class DynamoNotificationConfig:
     def templates(self, tenant_id: str) -> list[NotificationTemplate]:
         return [
             NotificationTemplate.model_validate_json(i.doc or "")
-            for i in Item.query(templates_pk(tenant_id))
+            for i in Item.query(keys.templates_pk(tenant_id))
             if isinstance(i, NotificationTemplateItem)
         ]
 
     def put_template(self, tenant_id: str, template: NotificationTemplate) -> None:
         stored = template.model_copy(update={"tenant_id": tenant_id})
         NotificationTemplateItem(
-            templates_pk(tenant_id),
-            template_sk(template.event, template.channel),
+            keys.templates_pk(tenant_id),
+            keys.template_sk(template.event, template.channel),
             doc=stored.model_dump_json(),
         ).save()
 
     def delete_template(self, tenant_id: str, event: str, channel: Channel) -> None:
-        NotificationTemplateItem(templates_pk(tenant_id), template_sk(event, channel)).delete()
+        NotificationTemplateItem(keys.templates_pk(tenant_id), keys.template_sk(event, channel)).delete()
 
     def policy(self, tenant_id: str) -> NotificationPolicy | None:
         try:
-            item = NotificationPolicyItem.get(templates_pk(tenant_id), POLICY_SK)
+            item = NotificationPolicyItem.get(keys.templates_pk(tenant_id), keys.POLICY_SK)
         except NotificationPolicyItem.DoesNotExist:
             return None
         return NotificationPolicy.model_validate_json(item.doc or "")
 
     def put_policy(self, tenant_id: str, policy: NotificationPolicy) -> None:
-        NotificationPolicyItem(templates_pk(tenant_id), POLICY_SK, doc=policy.model_dump_json()).save()
+        NotificationPolicyItem(
+            keys.templates_pk(tenant_id), keys.POLICY_SK, doc=policy.model_dump_json()
+        ).save()
 
     def subscription(self, tenant_id: str, ticket_id: str, customer_id: str) -> Subscription | None:
         try:
-            item = SubscriptionItem.get(subscription_pk(tenant_id, ticket_id), subscription_sk(customer_id))
+            item = SubscriptionItem.get(
+                keys.subscription_pk(tenant_id, ticket_id), keys.subscription_sk(customer_id)
+            )
         except SubscriptionItem.DoesNotExist:
             return None
         return Subscription.model_validate_json(item.doc or "")
 
     def subscriptions(self, tenant_id: str, ticket_id: str) -> list[Subscription]:
         items = SubscriptionItem.query(
-            subscription_pk(tenant_id, ticket_id), SubscriptionItem.sk.startswith(SUBSCRIPTION_PREFIX)
+            keys.subscription_pk(tenant_id, ticket_id),
+            SubscriptionItem.sk.startswith(keys.SUBSCRIPTION_PREFIX),
         )
         return [Subscription.model_validate_json(i.doc or "") for i in items]
 
     def put_subscription(self, subscription: Subscription) -> None:
         SubscriptionItem(
-            subscription_pk(subscription.tenant_id, subscription.ticket_id),
-            subscription_sk(subscription.customer_id),
+            keys.subscription_pk(subscription.tenant_id, subscription.ticket_id),
+            keys.subscription_sk(subscription.customer_id),
             doc=subscription.model_dump_json(),
         ).save()
