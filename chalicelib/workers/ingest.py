@@ -6,6 +6,9 @@ ends in the DLQ with its raw payload."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -244,7 +247,30 @@ def _fetch_details_later(message: IngestMessage, event: ExternalContactEvent) ->
         received_at=message.received_at,
         payload={"external_userid": event.external_user_id, "user_id": event.user_id},
     )
-    container().ingest_publisher.publish([detail.model_dump(mode="json")])
+    later = _DETAILS_LATER.get()
+    if later is None:
+        container().ingest_publisher.publish([detail.model_dump(mode="json")])
+    else:
+        later.append(detail.model_dump(mode="json"))
+
+
+# The detail fetches a batch puts off, sent together at its end (one SendMessageBatch per 10, not one each:
+# during a WeCom outage every contact event has one), before the batch's idempotency markers. If sending
+# fails, the whole batch is retried, and a retried callback puts its fetch off again: the touch may be
+# skipped as done, the fetch never is.
+_DETAILS_LATER: ContextVar[list[dict[str, Any]] | None] = ContextVar("details_later", default=None)
+
+
+@contextmanager
+def _details_later() -> Iterator[None]:
+    later: list[dict[str, Any]] = []
+    token = _DETAILS_LATER.set(later)
+    try:
+        yield
+    finally:
+        _DETAILS_LATER.reset(token)
+    if later:
+        container().ingest_publisher.publish(later)
 
 
 class _Unreachable(Exception):
@@ -539,8 +565,9 @@ def _reads_of(message: IngestMessage) -> tuple[list[tuple[list[Identity], str | 
 @bp.on_sqs_message(queue=INGEST_QUEUE.name, batch_size=INGEST_QUEUE.batch_size)
 def on_ingest_message(event: SQSEvent) -> dict[str, Any]:
     c = container()
-    # Markers and domain events are written once per batch; identities and orders are read together.
-    with c.resolver.batch(), c.orders.batch():
+    # Markers and domain events are written once per batch; identities and orders are read together; the
+    # detail fetches put off go out before the markers (the innermost context exits first).
+    with c.resolver.batch(), c.orders.batch(), _details_later():
         plan = plan_batch(list(event.to_dict().get("Records", [])))
         for tenant_id, touches in plan.touches.items():
             c.resolver.prefetch(tenant_id, touches)

@@ -235,7 +235,7 @@ def test_wecom_outage_never_loses_the_contact_and_details_arrive_later(
 
 
 def test_during_an_outage_wecom_is_left_alone_after_a_few_failures_and_probed_after_the_cooldown(
-    api: Api, wecom: TenantKeys, wecom_api, clock
+    api: Api, wecom: TenantKeys, wecom_api, clock, container, monkeypatch
 ):
     wecom_api.outage = True
     _no_visibility_timeout()
@@ -249,7 +249,18 @@ def test_during_an_outage_wecom_is_left_alone_after_a_few_failures_and_probed_af
             f"<ExternalUserID><![CDATA[{external}]]></ExternalUserID>"
         )
         _post_plaintext(api, wecom.tenant_id, clock, inner)
+    publisher = container.ingest_publisher
+    sent: list[list[str]] = []
+    real_publish = publisher.publish
+
+    def publish(messages):
+        sent.append([m["source"] for m in messages])
+        real_publish(messages)
+
+    monkeypatch.setattr(publisher, "publish", publish)
     drain(INGEST_QUEUE.name, max_batches=2)  # the callbacks, then one try of the queued detail fetches
+    # The batch's six detail fetches went out together at its end (one SendMessageBatch), not one each.
+    assert sent == [["wecom_detail"] * 6]
     # Three tries reached for WeCom (a token, as none is cached); then the breaker failed the rest at once.
     assert wecom_api.calls == ["/gettoken"] * 3
     assert len(customers(api, wecom)) == 6  # every contact exists from what its event carried
