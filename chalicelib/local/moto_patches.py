@@ -12,6 +12,9 @@
   for a Host header, a response class's action names, response serialisation's member lookup, SQS queue
   counts (a clock read per message), and `Query` sorting the whole table before picking a partition.
   Together with keep-alive connections (`motoserver.py`) they cut moto's CPU per request by about 60%.
+- Every request's headers go through the `email` package's feed parser (`http.client.parse_headers`), a
+  fifth of moto's CPU per request: plain `Name: value` lines are read directly into the same message class,
+  anything else (a folded continuation line) still goes to the `email` parser.
 - `UpdateItem` parses its expression and runs about ten validating passes over the syntax tree for every
   update (≈ 1 ms each); a ledger posting's transaction has four. Updates that are plain `SET #a = :v` and
   `ADD #n :number` on top-level attributes — what the app sends — are applied directly, with the same
@@ -67,6 +70,7 @@ def install() -> None:
     _patch_dispatch_caches()
     _patch_table_query()
     _patch_serializer_value_lookup()
+    _patch_header_parsing()
     _installed = True
 
 
@@ -454,3 +458,27 @@ def _patch_simple_updates(backend: Any) -> None:
         return item
 
     backend.update_item = update_item
+
+
+def _patch_header_parsing() -> None:
+    """`http.client.parse_headers` without the email feed parser for the usual case (this process only: the
+    stack process runs moto's server; the API and workers are processes of their own)."""
+    import email.parser
+    import http.client
+
+    read_lines = http.client._read_headers  # type: ignore[attr-defined]
+
+    def parse_headers(fp: Any, _class: Any = http.client.HTTPMessage) -> Any:
+        lines = read_lines(fp)
+        message = _class()
+        for raw in lines:
+            if raw in (b"\r\n", b"\n", b""):
+                break
+            name, colon, value = raw.decode("iso-8859-1").partition(":")
+            if not colon or raw[:1] in (b" ", b"\t") or name != name.strip():
+                hstring = b"".join(lines).decode("iso-8859-1")  # unusual: the email parser's way
+                return email.parser.Parser(_class=_class).parsestr(hstring)
+            message[name] = value.lstrip(" \t").rstrip("\r\n")  # as the email parser keeps it
+        return message
+
+    http.client.parse_headers = parse_headers
