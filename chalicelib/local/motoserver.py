@@ -9,10 +9,14 @@ and of the clients' (botocore reconnects each time).
 Here the handler reads the whole request body (its Content-Length) before the application runs, so the
 stream is always at the next request, and sends the response with its length: the connection stays open.
 (werkzeug's handler also waits up to 10 ms after each response for more request data to discard.) A request
-with a chunked body (none of the app's calls sends one) is still handled by werkzeug's way, and closes it."""
+with a chunked body (none of the app's calls sends one) is still handled by werkzeug's way, and closes it.
+
+Each response is one socket write, and DynamoDB and SQS requests skip moto's Flask routing (`_json_api`):
+together with the header parsing in moto_patches.py, a third less server CPU per request."""
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import threading
@@ -23,7 +27,7 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
-from werkzeug.exceptions import InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.serving import BaseWSGIServer, make_server
 
 
@@ -47,7 +51,7 @@ class KeepAliveMotoRequestHandler(MotoRequestHandler):
         length = int(environ.get("CONTENT_LENGTH") or 0)
         environ["wsgi.input"] = io.BytesIO(self.rfile.read(length) if length > 0 else b"")
         try:
-            status, headers, body = self._call_app(self.server.app, environ)
+            status, headers, body = _json_api(environ) or self._call_app(self.server.app, environ)
         except Exception as e:
             if self.server.passthrough_errors:
                 raise
@@ -114,3 +118,39 @@ class MotoServer:
             self._server.shutdown()
         if self._thread is not None:
             self._thread.join()
+
+
+# DynamoDB and SQS (JSON protocol) requests: POST / with an X-Amz-Target. moto's Flask app routes them to
+# these classes' `dispatch` through a backend lookup, URL matching, an app context and CORS hooks: about a
+# fifth of the server's CPU per request, for a route that never varies. They are handed to `dispatch` here
+# the way moto's Flask view (`moto.core.utils.convert_to_flask_response`) does; anything else goes to the app.
+@functools.cache
+def _json_handlers() -> dict[str, Any]:
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.sqs.responses import SQSResponse
+
+    return {"DynamoDB_20120810": DynamoHandler.dispatch, "AmazonSQS": SQSResponse.dispatch}
+
+
+def _json_api(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes] | None:
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    dispatch = _json_handlers().get(target.partition(".")[0]) if target else None
+    if dispatch is None or environ["REQUEST_METHOD"] != "POST" or environ.get("PATH_INFO") != "/":
+        return None
+    from botocore.exceptions import ClientError
+    from flask import Response
+    from moto.moto_api import recorder
+    from moto.moto_server.werkzeug_app import BackendRequest
+
+    request = BackendRequest(environ)
+    try:
+        recorder._record_request(request)
+        result = dispatch(request, request.raw_url, dict(request.headers))
+    except ClientError as exc:
+        result = 400, {}, exc.response["Error"]["Message"]
+    except HTTPException as exc:  # what Flask would have rendered for the view
+        error = exc.get_response(environ)
+        return error.status, list(error.headers.items()), error.get_data()
+    status, headers, content = result if len(result) == 3 else (200, {}, result)
+    response = Response(response=content, status=status, headers=headers)
+    return response.status, list(response.headers.items()), response.get_data()
