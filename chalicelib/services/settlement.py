@@ -409,7 +409,7 @@ class SettlementService:
                 mirror = reverse(posting, at, reason)
             basis = self._basis(posting)
             if mirror is not None:
-                taken = self._taken_basis(mirror) if basis else ZERO
+                taken = -self._basis(mirror) if basis else ZERO
                 entries = entries_of(mirror, basis=taken, customer_id=None)
                 if self._ledger.post(tenant_id, mirror, entries, customer_id=None, late=True):
                     out.append(mirror)
@@ -423,16 +423,6 @@ class SettlementService:
                         tenant_id, period, posting.source, self._clock.now().isoformat()
                     )
         return out
-
-    @staticmethod
-    def _taken_basis(mirror: Posting) -> Decimal:
-        """How much of the split basis a reversal gives back: what it credits back to collections."""
-        return sum(
-            (leg.credit for leg in mirror.legs if leg.account.endswith(":collections") and leg.credit),
-            ZERO,
-        ) - sum(
-            (leg.debit for leg in mirror.legs if leg.account.endswith(":collections") and leg.debit), ZERO
-        )
 
     def chargeback(self, *, principal: Principal, command: ChargebackCommand) -> list[Posting]:
         """A refund or chargeback finance records by hand: every posting of the ticket (its rush share
@@ -463,11 +453,9 @@ class SettlementService:
 
     @staticmethod
     def _basis(posting: Posting) -> Decimal:
-        """A split posting's basis is the amount it split (the collections debit); others have none."""
-        return sum(
-            (leg.debit for leg in posting.legs if leg.account.endswith(":collections") and leg.debit),
-            Decimal("0.00"),
-        )
+        """What a posting moved through collections: a split's basis is the amount it split (a debit); a
+        reversal's is minus what it gave back; other postings have none."""
+        return sum((leg.net for leg in posting.legs if leg.account.endswith(":collections")), ZERO)
 
     def settle_facts(
         self, tenant_id: str, facts: Facts, applies_to: AppliesTo, customer_id: str | None
