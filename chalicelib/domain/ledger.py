@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -37,7 +37,7 @@ from pydantic import (
 )
 
 from chalicelib.domain.common import ConflictError, InvalidInputError
-from chalicelib.domain.money import FEN, to_fen
+from chalicelib.domain.money import largest_remainder, to_fen
 
 ZERO = Decimal("0.00")
 
@@ -325,17 +325,14 @@ def partial_reversal(
     for side in ("debit", "credit"):
         legs = [(leg.account, getattr(leg, side)) for leg in posting.legs if getattr(leg, side) is not None]
         whole = sum((amount for _, amount in legs), ZERO)
-        shares = _largest_remainder([a for _, a in legs], whole if full else to_fen(whole * refunded / of))
+        taken = whole if full else to_fen(whole * refunded / of)
+        shares = largest_remainder(_cents(taken), [_cents(amount) for _, amount in legs])
         for (account, _), share in zip(legs, shares, strict=True):
-            target[account] += -share if side == "debit" else share  # the mirror: a debit becomes a credit
-    for previous in earlier:
-        for leg in previous.legs:
-            target[leg.account] -= leg.net
-    legs_out = tuple(
-        Leg(account=account, debit=net) if net > 0 else Leg(account=account, credit=-net)
-        for account, net in target.items()
-        if net
-    )
+            fen = Decimal(share).scaleb(-2)
+            target[account] += -fen if side == "debit" else fen  # the mirror: a debit becomes a credit
+    for account, net in balances(earlier).items():
+        target[account] -= net
+    legs_out = legs_for(target)
     if not legs_out:
         return None
     return Posting(
@@ -350,18 +347,18 @@ def partial_reversal(
     )
 
 
-def _largest_remainder(amounts: list[Decimal], total: Decimal) -> list[Decimal]:
-    """`total` shared in proportion to `amounts`: each share rounded down to the fen, then the fen left over
-    given one each to the largest remainders (earlier legs first on a tie)."""
-    whole = sum(amounts, ZERO)
-    if not whole:
-        return [ZERO for _ in amounts]
-    exact = [amount * total / whole for amount in amounts]
-    shares = [e.quantize(FEN, rounding=ROUND_DOWN) for e in exact]
-    left = int((total - sum(shares, ZERO)) / FEN)
-    for i in sorted(range(len(amounts)), key=lambda i: shares[i] - exact[i])[:left]:
-        shares[i] += FEN
-    return shares
+def legs_for(nets: Mapping[str, Decimal]) -> tuple[Leg, ...]:
+    """The legs that move each account by its net (debits − credits): a debit where it is positive, a credit
+    where negative; accounts that do not move are left out."""
+    return tuple(
+        Leg(account=account, debit=net) if net > 0 else Leg(account=account, credit=-net)
+        for account, net in nets.items()
+        if net
+    )
+
+
+def _cents(amount: Decimal) -> int:
+    return int(amount.scaleb(2))  # a Fen amount: exact to the fen
 
 
 def unique(postings: Iterable[Posting]) -> list[Posting]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated
 
@@ -12,6 +13,26 @@ FEN = Decimal("0.01")
 
 def to_fen(value: Decimal) -> Decimal:
     return value.quantize(FEN, rounding=ROUND_HALF_UP)
+
+
+def largest_remainder(cents: int, weights: Sequence[int], total_weight: int | None = None) -> list[int]:
+    """`cents` >= 0 shared in proportion to `weights` (integers >= 0, summing to `total_weight`), in whole
+    fen that sum to `cents` (Hamilton's method): every share rounded down, then the fen left over one each
+    to the largest dropped fractions, the earlier share first on a tie. Exact integer arithmetic."""
+    whole = sum(weights) if total_weight is None else total_weight
+    if not whole:
+        return [0 for _ in weights]
+    products = [cents * weight for weight in weights]  # each share exactly, in 1/whole of a fen
+    parts = [product // whole for product in products]
+    leftover = cents - sum(parts)
+    if leftover:
+        dropped = [product % whole for product in products]
+        if leftover == 1:  # the common case; index() finds the first of equal fractions
+            parts[dropped.index(max(dropped))] += 1
+        else:
+            for i in sorted(range(len(parts)), key=lambda i: (-dropped[i], i))[:leftover]:
+                parts[i] += 1
+    return parts
 
 
 def parse_amount(value: object) -> Decimal:

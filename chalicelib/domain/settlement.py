@@ -72,7 +72,7 @@ from chalicelib.domain.ledger import (
     trusted_leg,
     trusted_posting,
 )
-from chalicelib.domain.money import FEN
+from chalicelib.domain.money import FEN, largest_remainder
 
 HUNDRED = Decimal(100)
 PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
@@ -465,18 +465,9 @@ def split_fen(
 ) -> list[int]:
     """`split_amount` in integers: `cents` >= 0 fen split by `units` (percentages in 0.0001 %, summing to
     1,000,000) into fen that sum to `cents`; the rounding modes of the module doc."""
-    products = [cents * unit for unit in units]  # each share exactly, in millionths of a fen
     if rounding == "largest_remainder":
-        parts = [product // _SCALE for product in products]
-        leftover = cents - sum(parts)
-        if leftover:
-            dropped = [product % _SCALE for product in products]
-            if leftover == 1:  # the common case; index() finds the first of equal fractions
-                parts[dropped.index(max(dropped))] += 1
-            else:
-                for i in sorted(range(len(parts)), key=lambda i: (-dropped[i], i))[:leftover]:
-                    parts[i] += 1
-        return parts
+        return largest_remainder(cents, units, _SCALE)
+    products = [cents * unit for unit in units]  # each share exactly, in millionths of a fen
     parts = [(product + _HALF) // _SCALE for product in products]  # ROUND_HALF_UP, amounts are >= 0
     parts[remainder_index] = cents - (sum(parts) - parts[remainder_index])
     if parts[remainder_index] < 0:

@@ -16,12 +16,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
-from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from chalicelib.domain.ledger import ZERO, Leg, Posting, Source, SourceType
+from chalicelib.domain.ledger import ZERO, Posting, Source, SourceType, balances, legs_for
 from chalicelib.domain.settlement import PERIOD_PATTERN
 
 MAX_POSTINGS_PER_CHUNK = 200  # ~600 B each: a chunk item stays far below DynamoDB's 400 KB
@@ -92,18 +91,10 @@ def adjustment(
     postings and earlier adjustments), per account, as one posting dated `at`. None when nothing changed.
     Idempotent per run (the id names it) and cumulative across runs: a third run after no change posts
     nothing, and a clawback followed by a reversal of the refund pays the bonus back."""
-    net: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    for posting in planned:
-        for leg in posting.legs:
-            net[leg.account] += leg.net
-    for posting in posted:
-        for leg in posting.legs:
-            net[leg.account] -= leg.net
-    legs = tuple(
-        Leg(account=account, debit=amount) if amount > 0 else Leg(account=account, credit=-amount)
-        for account, amount in sorted(net.items())
-        if amount
-    )
+    net = balances(planned)
+    for account, amount in balances(posted).items():
+        net[account] = net.get(account, ZERO) - amount
+    legs = legs_for(dict(sorted(net.items())))
     if not legs:
         return None
     return Posting(

@@ -3,14 +3,13 @@ everything leaves nothing posted."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.domain.ledger import Leg, Posting, Source, SourceType, partial_reversal
+from chalicelib.domain.ledger import Leg, Posting, Source, SourceType, balances, partial_reversal
 
 AT = datetime(2026, 11, 3, 10, tzinfo=UTC)
 D = Decimal
@@ -27,11 +26,8 @@ def split(amounts: dict[str, str], total: str) -> Posting:
 
 
 def nets(*postings: Posting) -> dict[str, Decimal]:
-    out: dict[str, Decimal] = defaultdict(lambda: D("0.00"))
-    for p in postings:
-        for leg in p.legs:
-            out[leg.account] += leg.net
-    return {a: n for a, n in out.items() if n}
+    """Each account's net over the postings, the accounts left at zero left out."""
+    return {a: n for a, n in balances(postings).items() if n}
 
 
 ORIGINAL = split(
