@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from chalicelib.domain.common import (
     ConflictError,
+    ContentionError,
     DomainError,
     ForbiddenError,
     InvalidInputError,
@@ -34,6 +35,7 @@ _STATUS: dict[type[DomainError], int] = {
     NotFoundError: 404,
     MethodNotAllowedError: 405,
     ConflictError: 409,
+    ContentionError: 409,
     PayloadTooLargeError: 413,
     PreconditionRequiredError: 428,
 }

@@ -62,6 +62,14 @@ class ConflictError(DomainError):
     code = "conflict"
 
 
+class ContentionError(DomainError):
+    """Other writers kept the same records busy through every retry; nothing was written, so retrying later is
+    safe. Deliberately not a ConflictError: callers that read a conflict as "someone else did it" (and return
+    what is stored) must not swallow this one. HTTP 409 with code `conflict`; a queue redelivers."""
+
+    code = "conflict"
+
+
 class PreconditionRequiredError(DomainError):
     code = "precondition_required"
 

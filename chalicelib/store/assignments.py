@@ -24,14 +24,14 @@ from chalicelib.store.table import (
     TicketItem,
     TicketLoadItem,
     TicketQueueItem,
-    connection,
 )
 from chalicelib.store.tickets import DynamoTicketRepository
+from chalicelib.store.transactions import write_transaction
 
 
 def _cancelled(e: TransactWriteError) -> bool:
-    """A failed condition or a concurrent transaction on the same items: re-read and decide again."""
-    return e.cause_response_code in ("TransactionCanceledException", "TransactionConflictException")
+    """A failed condition (contention is retried by write_transaction first): re-read and decide again."""
+    return e.cause_response_code == "TransactionCanceledException"
 
 
 def _queue_item(tenant_id: str, ticket_id: str) -> TicketQueueItem:
@@ -65,40 +65,44 @@ class DynamoAssignmentStore:
         ticket = write.ticket
         assert ticket.assignment is not None
         tenant_id, assignee, holder = ticket.tenant_id, ticket.assignment.assignee_id, write.holder
-        try:
-            with TransactWrite(connection=connection()) as tx:
-                tx.save(
-                    DynamoTicketRepository._to_item(ticket),
-                    condition=TicketItem.version == write.expected_version,
+        assigned_at = utc_iso(ticket.assignment.at)
+
+        def build(tx: TransactWrite) -> None:
+            tx.save(
+                DynamoTicketRepository._to_item(ticket),
+                condition=TicketItem.version == write.expected_version,
+            )
+            tx.save(DynamoTicketRepository._history_item(ticket, write.entry))
+            if holder != assignee:
+                marker = TicketLoadItem(
+                    keys.ticket_pk(tenant_id, ticket.id), keys.TICKET_LOAD_SK, user_id=assignee
                 )
-                tx.save(DynamoTicketRepository._history_item(ticket, write.entry))
-                if holder != assignee:
-                    marker = TicketLoadItem(
-                        keys.ticket_pk(tenant_id, ticket.id), keys.TICKET_LOAD_SK, user_id=assignee
-                    )
-                    tx.save(
-                        marker,
-                        condition=TicketLoadItem.pk.does_not_exist()
-                        if holder is None
-                        else TicketLoadItem.user_id == holder,
-                    )
+                tx.save(
+                    marker,
+                    condition=TicketLoadItem.pk.does_not_exist()
+                    if holder is None
+                    else TicketLoadItem.user_id == holder,
+                )
+                tx.update(
+                    _staff_item(tenant_id, assignee),
+                    actions=[
+                        StaffItem.open_load.add(1),
+                        StaffItem.last_assigned_at.set(assigned_at),
+                    ],
+                    condition=StaffItem.open_load < StaffItem.capacity
+                    if write.enforce_capacity
+                    else StaffItem.pk.exists(),
+                )
+                if holder is not None and write.release_holder:
                     tx.update(
-                        _staff_item(tenant_id, assignee),
-                        actions=[
-                            StaffItem.open_load.add(1),
-                            StaffItem.last_assigned_at.set(utc_iso(ticket.assignment.at)),
-                        ],
-                        condition=StaffItem.open_load < StaffItem.capacity
-                        if write.enforce_capacity
-                        else StaffItem.pk.exists(),
+                        _staff_item(tenant_id, holder),
+                        actions=[StaffItem.open_load.add(-1)],
+                        condition=StaffItem.open_load > 0,
                     )
-                    if holder is not None and write.release_holder:
-                        tx.update(
-                            _staff_item(tenant_id, holder),
-                            actions=[StaffItem.open_load.add(-1)],
-                            condition=StaffItem.open_load > 0,
-                        )
-                tx.delete(_queue_item(tenant_id, ticket.id))
+            tx.delete(_queue_item(tenant_id, ticket.id))
+
+        try:
+            write_transaction(build, what=f"ticket {ticket.id}")
         except TransactWriteError as e:
             if not _cancelled(e):
                 raise
@@ -111,23 +115,26 @@ class DynamoAssignmentStore:
         time: queueing twice never moves a ticket to the back."""
         queue_pk = keys.ticket_queue_pk(ticket.tenant_id)
         order = keys.ticket_queue_order_sk(queued.enqueued_at, ticket.id)
+
+        def build(tx: TransactWrite) -> None:
+            tx.condition_check(
+                TicketItem,
+                keys.ticket_pk(ticket.tenant_id, ticket.id),
+                keys.TICKET_SK,
+                TicketItem.version == ticket.version,
+            )
+            tx.update(
+                _queue_item(ticket.tenant_id, ticket.id),
+                actions=[
+                    TicketQueueItem.type.set(TicketQueueItem),
+                    TicketQueueItem.doc.set(TicketQueueItem.doc | queued.model_dump_json()),
+                    TicketQueueItem.gsi2pk.set(TicketQueueItem.gsi2pk | queue_pk),
+                    TicketQueueItem.gsi2sk.set(TicketQueueItem.gsi2sk | order),
+                ],
+            )
+
         try:
-            with TransactWrite(connection=connection()) as tx:
-                tx.condition_check(
-                    TicketItem,
-                    keys.ticket_pk(ticket.tenant_id, ticket.id),
-                    keys.TICKET_SK,
-                    TicketItem.version == ticket.version,
-                )
-                tx.update(
-                    _queue_item(ticket.tenant_id, ticket.id),
-                    actions=[
-                        TicketQueueItem.type.set(TicketQueueItem),
-                        TicketQueueItem.doc.set(TicketQueueItem.doc | queued.model_dump_json()),
-                        TicketQueueItem.gsi2pk.set(TicketQueueItem.gsi2pk | queue_pk),
-                        TicketQueueItem.gsi2sk.set(TicketQueueItem.gsi2sk | order),
-                    ],
-                )
+            write_transaction(build, what=f"ticket {ticket.id}")
         except TransactWriteError as e:
             if not _cancelled(e):
                 raise
@@ -156,19 +163,22 @@ class DynamoAssignmentStore:
     def release(self, tenant_id: str, ticket_id: str, holder: str, *, decrement: bool) -> bool:
         """The marker deleted (if `holder` still has it), the holder's load − 1, the queue entry removed:
         one transaction. False when a condition failed (the caller re-reads)."""
-        try:
-            with TransactWrite(connection=connection()) as tx:
-                tx.delete(
-                    TicketLoadItem(keys.ticket_pk(tenant_id, ticket_id), keys.TICKET_LOAD_SK),
-                    condition=TicketLoadItem.user_id == holder,
+
+        def build(tx: TransactWrite) -> None:
+            tx.delete(
+                TicketLoadItem(keys.ticket_pk(tenant_id, ticket_id), keys.TICKET_LOAD_SK),
+                condition=TicketLoadItem.user_id == holder,
+            )
+            if decrement:
+                tx.update(
+                    _staff_item(tenant_id, holder),
+                    actions=[StaffItem.open_load.add(-1)],
+                    condition=StaffItem.open_load > 0,
                 )
-                if decrement:
-                    tx.update(
-                        _staff_item(tenant_id, holder),
-                        actions=[StaffItem.open_load.add(-1)],
-                        condition=StaffItem.open_load > 0,
-                    )
-                tx.delete(_queue_item(tenant_id, ticket_id))
+            tx.delete(_queue_item(tenant_id, ticket_id))
+
+        try:
+            write_transaction(build, what=f"ticket {ticket_id}")
         except TransactWriteError as e:
             if not _cancelled(e):
                 raise

@@ -26,8 +26,8 @@ from chalicelib.store.table import (
     MergeRecordItem,
     TagMemberItem,
     TimelineItem,
-    connection,
 )
+from chalicelib.store.transactions import write_transaction
 
 _BATCH_GET_MAX = 100
 IDEMPOTENCY_TTL = timedelta(days=30)  # longer than any platform retries a delivery
@@ -89,29 +89,28 @@ class DynamoCustomerRepository:
         tid, cid = after.tenant_id, after.id
         new_ids = {i.key: i for i in after.all_identities()}
         old_ids = {i.key: i for i in before.all_identities()} if before else {}
+
+        def build(tx: TransactWrite) -> None:
+            if before is None:
+                tx.save(self._to_item(after), condition=CustomerItem.pk.does_not_exist())
+            else:
+                tx.save(self._to_item(after), condition=CustomerItem.version == before.version)
+            for key in new_ids.keys() - old_ids.keys():
+                claim = IdentityItem(self._identity_key(tid, new_ids[key]), keys.IDENTITY_SK, customer_id=cid)
+                tx.save(claim, condition=IdentityItem.pk.does_not_exist())
+            for key in old_ids.keys() - new_ids.keys():
+                released = IdentityItem(self._identity_key(tid, old_ids[key]), keys.IDENTITY_SK)
+                tx.delete(released, condition=IdentityItem.customer_id == cid)
+            for tag_id in change.tags_added:
+                member = TagMemberItem(keys.tag_members_pk(tid, tag_id), keys.member_sk(cid), customer_id=cid)
+                tx.save(member)
+            for tag_id in change.tags_removed:
+                tx.delete(TagMemberItem(keys.tag_members_pk(tid, tag_id), keys.member_sk(cid)))
+            if change.event is not None:
+                tx.save(self._timeline_item(change.event))
+
         try:
-            with TransactWrite(connection=connection()) as tx:
-                if before is None:
-                    tx.save(self._to_item(after), condition=CustomerItem.pk.does_not_exist())
-                else:
-                    tx.save(self._to_item(after), condition=CustomerItem.version == before.version)
-                for key in new_ids.keys() - old_ids.keys():
-                    claim = IdentityItem(
-                        self._identity_key(tid, new_ids[key]), keys.IDENTITY_SK, customer_id=cid
-                    )
-                    tx.save(claim, condition=IdentityItem.pk.does_not_exist())
-                for key in old_ids.keys() - new_ids.keys():
-                    released = IdentityItem(self._identity_key(tid, old_ids[key]), keys.IDENTITY_SK)
-                    tx.delete(released, condition=IdentityItem.customer_id == cid)
-                for tag_id in change.tags_added:
-                    member = TagMemberItem(
-                        keys.tag_members_pk(tid, tag_id), keys.member_sk(cid), customer_id=cid
-                    )
-                    tx.save(member)
-                for tag_id in change.tags_removed:
-                    tx.delete(TagMemberItem(keys.tag_members_pk(tid, tag_id), keys.member_sk(cid)))
-                if change.event is not None:
-                    tx.save(self._timeline_item(change.event))
+            write_transaction(build, what=f"customer {cid}")
         except TransactWriteError as e:
             raise self._explain_conflict(change, new_ids.keys() - old_ids.keys(), new_ids) from e
 
@@ -365,22 +364,23 @@ class DynamoCustomerRepository:
         and tag memberships pointed back at it, the timeline events, the merge record removed."""
         (s_before, s_after), (r_before, r_after) = survivor, restored
         tid = s_after.tenant_id
+
+        def build(tx: TransactWrite) -> None:
+            tx.save(self._to_item(s_after), condition=CustomerItem.version == s_before.version)
+            tx.save(self._to_item(r_after), condition=CustomerItem.version == r_before.version)
+            for ident in r_after.all_identities():
+                claim = IdentityItem(self._identity_key(tid, ident), keys.IDENTITY_SK, customer_id=r_after.id)
+                tx.save(claim, condition=IdentityItem.customer_id == s_after.id)
+            for tag_id in set(s_before.tags) - set(s_after.tags):
+                tx.delete(TagMemberItem(keys.tag_members_pk(tid, tag_id), keys.member_sk(s_after.id)))
+            for tag_id in r_after.tags:
+                tx.save(self._member(tid, tag_id, r_after.id))
+            for event in events:
+                tx.save(self._timeline_item(event))
+            tx.delete(MergeRecordItem(keys.customer_pk(tid, s_after.id), keys.merge_sk(r_after.id)))
+
         try:
-            with TransactWrite(connection=connection()) as tx:
-                tx.save(self._to_item(s_after), condition=CustomerItem.version == s_before.version)
-                tx.save(self._to_item(r_after), condition=CustomerItem.version == r_before.version)
-                for ident in r_after.all_identities():
-                    claim = IdentityItem(
-                        self._identity_key(tid, ident), keys.IDENTITY_SK, customer_id=r_after.id
-                    )
-                    tx.save(claim, condition=IdentityItem.customer_id == s_after.id)
-                for tag_id in set(s_before.tags) - set(s_after.tags):
-                    tx.delete(TagMemberItem(keys.tag_members_pk(tid, tag_id), keys.member_sk(s_after.id)))
-                for tag_id in r_after.tags:
-                    tx.save(self._member(tid, tag_id, r_after.id))
-                for event in events:
-                    tx.save(self._timeline_item(event))
-                tx.delete(MergeRecordItem(keys.customer_pk(tid, s_after.id), keys.merge_sk(r_after.id)))
+            write_transaction(build, what=f"customers {s_after.id} and {r_after.id}")
         except TransactWriteError as e:
             raise ConflictError("the customers changed while unmerging: reload and retry") from e
 
@@ -404,16 +404,19 @@ class DynamoCustomerRepository:
     def claim_all(self, tenant_id: str, claims: Sequence[tuple[Identity, str]], at: datetime) -> bool:
         """Claim identities for (new) customers in one transaction (≤ 100): all or none. False when one of
         them is already someone's (the caller resolves those customers one by one)."""
+
+        def build(tx: TransactWrite) -> None:
+            for identity, customer_id in claims:
+                item = IdentityItem(
+                    self._identity_key(tenant_id, identity),
+                    keys.IDENTITY_SK,
+                    customer_id=customer_id,
+                    claimed_at=at,
+                )
+                tx.save(item, condition=IdentityItem.pk.does_not_exist())
+
         try:
-            with TransactWrite(connection=connection()) as tx:
-                for identity, customer_id in claims:
-                    item = IdentityItem(
-                        self._identity_key(tenant_id, identity),
-                        keys.IDENTITY_SK,
-                        customer_id=customer_id,
-                        claimed_at=at,
-                    )
-                    tx.save(item, condition=IdentityItem.pk.does_not_exist())
+            write_transaction(build, what="identity claims")
         except TransactWriteError:
             return False
         return True
@@ -525,56 +528,53 @@ class DynamoCustomerRepository:
         """Commit a resolved touchpoint in one transaction. False when its idempotency marker already
         exists (a redelivery: nothing is written); ConflictError when another writer got there first."""
         tid, target, before = plan.tenant_id, plan.target_after, plan.target_before
-        try:
-            with TransactWrite(connection=connection()) as tx:
-                if plan.idempotency_key:
-                    marker = IdempotencyItem(
-                        keys.idempotency_pk(tid, plan.idempotency_key),
-                        keys.IDEMPOTENCY_SK,
-                        expires_at=target.updated_at + IDEMPOTENCY_TTL,
-                    )
-                    tx.save(marker, condition=IdempotencyItem.pk.does_not_exist())
-                condition = (
-                    CustomerItem.pk.does_not_exist()
-                    if before is None
-                    else CustomerItem.version == before.version
+
+        def build(tx: TransactWrite) -> None:
+            if plan.idempotency_key:
+                marker = IdempotencyItem(
+                    keys.idempotency_pk(tid, plan.idempotency_key),
+                    keys.IDEMPOTENCY_SK,
+                    expires_at=target.updated_at + IDEMPOTENCY_TTL,
                 )
-                tx.save(self._to_item(target), condition=condition)
-                for gone_before, gone_after in plan.absorbed + plan.losers:
-                    tx.save(self._to_item(gone_after), condition=CustomerItem.version == gone_before.version)
-                self._repoint_absorbed(tx, plan)
-                from_absorbed = {t for absorbed, _ in plan.absorbed for t in absorbed.tags}
-                new_tags = set(target.tags) - set(before.tags if before else {}) - from_absorbed
-                for tag_id in new_tags:
-                    tx.save(self._member(tid, tag_id, target.id))
-                for ident in plan.claims:
-                    loser = plan.contested_from.get(ident.key)
-                    claim = IdentityItem(
-                        self._identity_key(tid, ident), keys.IDENTITY_SK, customer_id=target.id
+                tx.save(marker, condition=IdempotencyItem.pk.does_not_exist())
+            condition = (
+                CustomerItem.pk.does_not_exist() if before is None else CustomerItem.version == before.version
+            )
+            tx.save(self._to_item(target), condition=condition)
+            for gone_before, gone_after in plan.absorbed + plan.losers:
+                tx.save(self._to_item(gone_after), condition=CustomerItem.version == gone_before.version)
+            self._repoint_absorbed(tx, plan)
+            from_absorbed = {t for absorbed, _ in plan.absorbed for t in absorbed.tags}
+            new_tags = set(target.tags) - set(before.tags if before else {}) - from_absorbed
+            for tag_id in new_tags:
+                tx.save(self._member(tid, tag_id, target.id))
+            for ident in plan.claims:
+                loser = plan.contested_from.get(ident.key)
+                claim = IdentityItem(self._identity_key(tid, ident), keys.IDENTITY_SK, customer_id=target.id)
+                taken = (
+                    IdentityItem.pk.does_not_exist() if loser is None else IdentityItem.customer_id == loser
+                )
+                tx.save(claim, condition=taken)
+            for event in plan.events:
+                tx.save(self._timeline_item(event))
+            for cand in plan.candidates:
+                tx.save(
+                    MergeCandidateItem(
+                        keys.merge_candidates_pk(tid),
+                        keys.merge_candidate_sk(cand["a"], cand["b"]),
+                        doc=json.dumps(cand, ensure_ascii=False, default=str),
                     )
-                    taken = (
-                        IdentityItem.pk.does_not_exist()
-                        if loser is None
-                        else IdentityItem.customer_id == loser
+                )
+            for record in plan.merge_records:
+                doc = json.dumps(record, ensure_ascii=False, default=str)
+                tx.save(
+                    MergeRecordItem(
+                        keys.customer_pk(tid, target.id), keys.merge_sk(record["absorbed_id"]), doc=doc
                     )
-                    tx.save(claim, condition=taken)
-                for event in plan.events:
-                    tx.save(self._timeline_item(event))
-                for cand in plan.candidates:
-                    tx.save(
-                        MergeCandidateItem(
-                            keys.merge_candidates_pk(tid),
-                            keys.merge_candidate_sk(cand["a"], cand["b"]),
-                            doc=json.dumps(cand, ensure_ascii=False, default=str),
-                        )
-                    )
-                for record in plan.merge_records:
-                    doc = json.dumps(record, ensure_ascii=False, default=str)
-                    tx.save(
-                        MergeRecordItem(
-                            keys.customer_pk(tid, target.id), keys.merge_sk(record["absorbed_id"]), doc=doc
-                        )
-                    )
+                )
+
+        try:
+            write_transaction(build, what=f"customer {target.id}")
         except TransactWriteError as e:
             if plan.idempotency_key and self._seen(tid, plan.idempotency_key):
                 return False

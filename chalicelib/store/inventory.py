@@ -30,8 +30,8 @@ from chalicelib.store.table import (
     PartItem,
     ReservationItem,
     StockItem,
-    connection,
 )
+from chalicelib.store.transactions import write_transaction
 
 
 def _reasons(e: TransactWriteError) -> list[str | None]:
@@ -107,10 +107,13 @@ class DynamoInventory:
     def move(self, tenant_id: str, changes: list[tuple[Stock, int, int]]) -> None:
         """Apply (stock read, Δ on hand, Δ reserved) to one or more rows in one transaction; StaleStock if
         any row changed since it was read. The caller has checked the result is never negative."""
+
+        def build(tx: TransactWrite) -> None:
+            for stock, on_hand, reserved in changes:
+                self._stock_update(tx, tenant_id, stock, on_hand, reserved)
+
         try:
-            with TransactWrite(connection=connection()) as tx:
-                for stock, on_hand, reserved in changes:
-                    self._stock_update(tx, tenant_id, stock, on_hand, reserved)
+            write_transaction(build, what="stock of " + ", ".join(sorted({s.sku for s, _, _ in changes})))
         except TransactWriteError as e:
             if "ConditionalCheckFailed" in _reasons(e):
                 raise StaleStock from e
@@ -118,15 +121,18 @@ class DynamoInventory:
 
     def reserve(self, tenant_id: str, stock: Stock, reservation: Reservation) -> None:
         """Hold units for a ticket: the stock (at the version read) and the reservation (new) together."""
+
+        def build(tx: TransactWrite) -> None:
+            self._stock_update(tx, tenant_id, stock, 0, reservation.quantity)
+            # New, or replacing one released earlier (a cancelled ticket reopened): held again.
+            tx.save(
+                self._reservation_item(tenant_id, reservation),
+                condition=ReservationItem.pk.does_not_exist()
+                | (ReservationItem.status == ReservationStatus.RELEASED.value),
+            )
+
         try:
-            with TransactWrite(connection=connection()) as tx:
-                self._stock_update(tx, tenant_id, stock, 0, reservation.quantity)
-                # New, or replacing one released earlier (a cancelled ticket reopened): held again.
-                tx.save(
-                    self._reservation_item(tenant_id, reservation),
-                    condition=ReservationItem.pk.does_not_exist()
-                    | (ReservationItem.status == ReservationStatus.RELEASED.value),
-                )
+            write_transaction(build, what=f"stock of {stock.sku}")
         except TransactWriteError as e:
             self._why_cancelled(e, tenant_id, reservation, None)
 
@@ -135,24 +141,27 @@ class DynamoInventory:
     ) -> None:
         """Consume (on hand and reserved drop) or release (reserved drops) a held reservation, once."""
         consumed = status is ReservationStatus.CONSUMED
-        try:
-            with TransactWrite(connection=connection()) as tx:
-                self._stock_update(
-                    tx, tenant_id, stock, -reservation.quantity if consumed else 0, -reservation.quantity
-                )
-                tx.update(
-                    ReservationItem(
-                        keys.ticket_pk(tenant_id, reservation.ticket_id),
-                        keys.reservation_sk(reservation.sku, reservation.warehouse),
+
+        def build(tx: TransactWrite) -> None:
+            self._stock_update(
+                tx, tenant_id, stock, -reservation.quantity if consumed else 0, -reservation.quantity
+            )
+            tx.update(
+                ReservationItem(
+                    keys.ticket_pk(tenant_id, reservation.ticket_id),
+                    keys.reservation_sk(reservation.sku, reservation.warehouse),
+                ),
+                actions=[
+                    ReservationItem.status.set(status.value),
+                    ReservationItem.doc.set(
+                        reservation.model_copy(update={"status": status}).model_dump_json()
                     ),
-                    actions=[
-                        ReservationItem.status.set(status.value),
-                        ReservationItem.doc.set(
-                            reservation.model_copy(update={"status": status}).model_dump_json()
-                        ),
-                    ],
-                    condition=ReservationItem.status == ReservationStatus.RESERVED.value,
-                )
+                ],
+                condition=ReservationItem.status == ReservationStatus.RESERVED.value,
+            )
+
+        try:
+            write_transaction(build, what=f"stock of {stock.sku}")
         except TransactWriteError as e:
             self._why_cancelled(e, tenant_id, reservation, status)
 

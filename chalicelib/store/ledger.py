@@ -34,8 +34,8 @@ from chalicelib.store.table import (
     RunItem,
     SettledFactsItem,
     SettlementRuleItem,
-    connection,
 )
+from chalicelib.store.transactions import write_transaction
 
 _RULE: TypeAdapter[AnyRule | AnyPeriodModifier] = TypeAdapter(RuleOrModifier)
 _POSTINGS: TypeAdapter[list[Posting]] = TypeAdapter(list[Posting])
@@ -71,37 +71,40 @@ class DynamoLedger:
         for e in entries:
             totals[(e.account, e.period)][0] += e.debit
             totals[(e.account, e.period)][1] += e.credit
+
+        def build(tx: TransactWrite) -> None:
+            tx.save(item, condition=PostingItem.pk.does_not_exist())
+            for e in entries:
+                tx.save(
+                    EntryItem(
+                        keys.account_month_pk(tenant_id, e.account, e.period),
+                        keys.entry_sk(e.at, e.posting_id, e.leg),
+                        doc=e.model_dump_json(exclude_defaults=True),
+                    )
+                )
+            if facts is not None:
+                tx.save(
+                    SettledFactsItem(
+                        keys.settled_facts_pk(tenant_id, facts.period),
+                        f"{facts.source.type.value}#{facts.source.id}",
+                        doc=facts.model_dump_json(exclude_defaults=True, exclude={"rating"}),
+                        rating=facts.rating,
+                    )
+                )
+            for (account, period), (debits, credits) in totals.items():
+                if late:
+                    tx.save(LateAccountItem(keys.late_accounts_pk(tenant_id, period), account))
+                tx.update(
+                    AccountMonthItem(keys.account_pk(tenant_id, account), keys.account_month_sk(period)),
+                    actions=[
+                        AccountMonthItem.type.set(AccountMonthItem),
+                        AccountMonthItem.debits.add(debits),
+                        AccountMonthItem.credits.add(credits),
+                    ],
+                )
+
         try:
-            with TransactWrite(connection=connection()) as tx:
-                tx.save(item, condition=PostingItem.pk.does_not_exist())
-                for e in entries:
-                    tx.save(
-                        EntryItem(
-                            keys.account_month_pk(tenant_id, e.account, e.period),
-                            keys.entry_sk(e.at, e.posting_id, e.leg),
-                            doc=e.model_dump_json(exclude_defaults=True),
-                        )
-                    )
-                if facts is not None:
-                    tx.save(
-                        SettledFactsItem(
-                            keys.settled_facts_pk(tenant_id, facts.period),
-                            f"{facts.source.type.value}#{facts.source.id}",
-                            doc=facts.model_dump_json(exclude_defaults=True, exclude={"rating"}),
-                            rating=facts.rating,
-                        )
-                    )
-                for (account, period), (debits, credits) in totals.items():
-                    if late:
-                        tx.save(LateAccountItem(keys.late_accounts_pk(tenant_id, period), account))
-                    tx.update(
-                        AccountMonthItem(keys.account_pk(tenant_id, account), keys.account_month_sk(period)),
-                        actions=[
-                            AccountMonthItem.type.set(AccountMonthItem),
-                            AccountMonthItem.debits.add(debits),
-                            AccountMonthItem.credits.add(credits),
-                        ],
-                    )
+            write_transaction(build, what=f"posting {posting.id}")
         except TransactWriteError as e:
             existing = self.posting(tenant_id, posting.id)
             if existing is None:

@@ -30,8 +30,8 @@ from chalicelib.store.table import (
     NotificationPolicyItem,
     NotificationTemplateItem,
     SubscriptionItem,
-    connection,
 )
+from chalicelib.store.transactions import write_transaction
 
 
 # -- repositories --------------------------------------------------------------------------------------------
@@ -58,10 +58,13 @@ class DynamoDeliveryRepository:
             keys.KEY_SK,
             delivery_id=delivery.id,
         )
+
+        def build(tx: TransactWrite) -> None:
+            tx.save(key, condition=NotificationKeyItem.pk.does_not_exist())
+            tx.save(self._to_item(delivery), condition=DeliveryItem.pk.does_not_exist())
+
         try:
-            with TransactWrite(connection=connection()) as tx:
-                tx.save(key, condition=NotificationKeyItem.pk.does_not_exist())
-                tx.save(self._to_item(delivery), condition=DeliveryItem.pk.does_not_exist())
+            write_transaction(build, what="the notification")
         except TransactWriteError:
             existing = self.get_by_key(delivery.tenant_id, delivery.idempotency_key)
             if existing is None:

@@ -21,7 +21,8 @@ from chalicelib.domain.assignment import AssignmentWeights, StaffProfile
 from chalicelib.domain.common import ConflictError, NotFoundError
 from chalicelib.services.ports import PiiCipher, Roster, StaffRecord
 from chalicelib.store import keys
-from chalicelib.store.table import AssignmentWeightsItem, IdempotencyItem, Item, StaffItem, connection
+from chalicelib.store.table import AssignmentWeightsItem, IdempotencyItem, Item, StaffItem
+from chalicelib.store.transactions import write_transaction
 
 COUNTERS = frozenset({"open_load", "rating", "ratings_count", "last_assigned_at"})
 _Q2 = Decimal("0.01")
@@ -125,10 +126,13 @@ class DynamoStaffRepository:
                 raise
             return
         marker = IdempotencyItem(keys.idempotency_pk(tenant_id, f"rating:{once}"), keys.IDEMPOTENCY_SK)
+
+        def build(tx: TransactWrite) -> None:
+            tx.save(marker, condition=IdempotencyItem.pk.does_not_exist())
+            tx.update(item, actions=actions, condition=StaffItem.pk.exists())
+
         try:
-            with TransactWrite(connection=connection()) as tx:
-                tx.save(marker, condition=IdempotencyItem.pk.does_not_exist())
-                tx.update(item, actions=actions, condition=StaffItem.pk.exists())
+            write_transaction(build, what=f"staff profile {user_id}")
         except TransactWriteError as e:
             try:
                 IdempotencyItem.get(marker.pk, marker.sk)

@@ -25,8 +25,8 @@ from chalicelib.store.table import (
     TimelineItem,
     WaitTokenItem,
     WorkflowItem,
-    connection,
 )
+from chalicelib.store.transactions import write_transaction
 
 OPEN_FILTER_PAGE = 400  # tickets read per request when filtering the open index (≈ DynamoDB's 1 MB)
 
@@ -77,12 +77,15 @@ class DynamoTicketRepository:
     def create(self, ticket: Ticket, entry: HistoryEntry, event: TimelineEvent | None) -> None:
         """One TransactWriteItems: the ticket (new), its first history entry, the customer's timeline.
         ConflictError when the ticket id exists (tickets opened from a record have a derived id)."""
+
+        def build(tx: TransactWrite) -> None:
+            tx.save(self._to_item(ticket), condition=TicketItem.pk.does_not_exist())
+            tx.save(self._history_item(ticket, entry))
+            if event is not None:
+                tx.save(self._timeline_item(event))
+
         try:
-            with TransactWrite(connection=connection()) as tx:
-                tx.save(self._to_item(ticket), condition=TicketItem.pk.does_not_exist())
-                tx.save(self._history_item(ticket, entry))
-                if event is not None:
-                    tx.save(self._timeline_item(event))
+            write_transaction(build, what=f"ticket {ticket.id}")
         except TransactWriteError as e:
             raise ConflictError(f"ticket {ticket.id} already exists") from e
 
@@ -91,12 +94,15 @@ class DynamoTicketRepository:
     ) -> None:
         """One TransactWriteItems, conditional on the version read: of two concurrent transitions exactly
         one wins; the other gets ConflictError."""
+
+        def build(tx: TransactWrite) -> None:
+            tx.save(self._to_item(ticket), condition=TicketItem.version == expected_version)
+            tx.save(self._history_item(ticket, entry))
+            if event is not None:
+                tx.save(self._timeline_item(event))
+
         try:
-            with TransactWrite(connection=connection()) as tx:
-                tx.save(self._to_item(ticket), condition=TicketItem.version == expected_version)
-                tx.save(self._history_item(ticket, entry))
-                if event is not None:
-                    tx.save(self._timeline_item(event))
+            write_transaction(build, what=f"ticket {ticket.id}")
         except TransactWriteError as e:
             raise ConflictError(
                 f"ticket {ticket.id} was changed by someone else: reload it and retry",

@@ -27,7 +27,8 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.workflow_stats import BUCKETS, NodeCounters
 from chalicelib.store import keys
-from chalicelib.store.table import IdempotencyItem, Item, WorkflowStatItem, connection
+from chalicelib.store.table import IdempotencyItem, Item, WorkflowStatItem
+from chalicelib.store.transactions import write_transaction
 
 MARKER_TTL = timedelta(days=30)
 _TYPE = "workflow_stat"
@@ -81,12 +82,15 @@ class DynamoWorkflowStatsStore:
         marker = IdempotencyItem(
             keys.idempotency_pk(tenant_id, once), keys.IDEMPOTENCY_SK, expires_at=at + MARKER_TTL
         )
+
+        def build(tx: TransactWrite) -> None:
+            tx.save(marker, condition=IdempotencyItem.pk.does_not_exist())
+            for step_id, counters in deltas.items():
+                item = WorkflowStatItem(pk, keys.workflow_stats_sk(day.isoformat(), step_id))
+                tx.update(item, actions=_actions(counters))
+
         try:
-            with TransactWrite(connection=connection()) as tx:
-                tx.save(marker, condition=IdempotencyItem.pk.does_not_exist())
-                for step_id, counters in deltas.items():
-                    item = WorkflowStatItem(pk, keys.workflow_stats_sk(day.isoformat(), step_id))
-                    tx.update(item, actions=_actions(counters))
+            write_transaction(build, what="workflow statistics")
         except TransactWriteError:
             try:
                 IdempotencyItem.get(marker.pk, marker.sk, consistent_read=True)

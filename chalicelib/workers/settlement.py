@@ -10,7 +10,7 @@ from chalice.app import Blueprint, SQSEvent
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.bootstrap import container
-from chalicelib.domain.common import DomainError
+from chalicelib.domain.common import ContentionError, DomainError
 from chalicelib.domain.settlement import PERIOD_PATTERN
 from chalicelib.resources import SETTLEMENT_QUEUE
 from chalicelib.workers.batch import process_batch
@@ -41,6 +41,8 @@ def handle(m: RunStep) -> None:
             output = runs.close(m.tenant_id, m.period, m.run_id)
         else:
             raise ValueError(f"a settlement step of kind {m.kind} without what it needs")
+    except ContentionError:
+        raise  # records busy through every retry, nothing written: the message comes back, the step is redone
     except DomainError as e:  # superseded run, invalid rule data …: the execution fails, visibly
         c.workflow_starter.fail(m.task_token, type(e).__name__, e.message)
         return
