@@ -32,6 +32,7 @@ from chalicelib.services.notifications import DirectoryAddressBook, Notification
 from chalicelib.services.orders import OrderService
 from chalicelib.services.ports import (
     AssignmentStore,
+    ConfigVersions,
     CustomerRepository,
     DeadLetters,
     Inbox,
@@ -202,8 +203,16 @@ class Container:
 
     # -- services ----------------------------------------------------------------------------------
     @cached_property
+    def config_versions(self) -> ConfigVersions:
+        from chalicelib.store.config_versions import DynamoConfigVersions
+
+        return DynamoConfigVersions()
+
+    @cached_property
     def integrations(self) -> IntegrationService:
-        return IntegrationService(integrations=self.integration_repo, clock=self.clock)
+        return IntegrationService(
+            integrations=self.integration_repo, clock=self.clock, config_versions=self.config_versions
+        )
 
     @cached_property
     def tenants(self) -> TenantService:
@@ -232,6 +241,7 @@ class Container:
             customers=self.customer_repo,
             publisher=self.publisher,
             clock=self.clock,
+            config_versions=self.config_versions,
             sla=self.sla,
             link_key=self.settings.derived_key("ticket-links"),
             starter=self.workflow_starter,
@@ -273,7 +283,7 @@ class Container:
             store=self.assignment_store,
             customers=self.customer_repo,
             users=self.tenant_repo,
-            template_of=TemplateCatalog(self.ticket_repo),
+            template_of=TemplateCatalog(self.ticket_repo, config_versions=self.config_versions),
             clock=self.clock,
         )
 
@@ -417,6 +427,7 @@ class Container:
             people=self.people,
             publisher=self.publisher,
             clock=self.clock,
+            config_versions=self.config_versions,
         )
 
     @cached_property
@@ -538,6 +549,8 @@ class Container:
             inventory=self.inventory,
             notifier=self.notifier,
             clock=self.clock,
+            config_versions=self.config_versions,
+            publisher=self.publisher,
         )
 
     @cached_property

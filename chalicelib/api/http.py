@@ -23,6 +23,7 @@ from chalicelib.bootstrap import container
 from chalicelib.domain.access import Principal
 from chalicelib.domain.common import DomainError, InvalidInputError
 from chalicelib.observability import logger
+from chalicelib.services.cache import config_scope
 
 JSON = "application/json; charset=utf-8"
 # Chalice answers 415 in its own shape for types a route does not list: accept these and validate ourselves.
@@ -135,7 +136,8 @@ class Api:
             ctx = Ctx(request=request, principal=principal)
             ctx.body = _parse_body(spec.body, raw) if spec.body else None
             ctx.query = _parse_query(spec.query, request) if spec.query else None
-            result = fn(ctx, **params)
+            with config_scope():  # each tenant's configuration counters read at most once per request
+                result = fn(ctx, **params)
         except ValidationError as e:
             return from_validation_error(e, where="query" if _is_query_error(spec, e) else "body")
         except DomainError as e:

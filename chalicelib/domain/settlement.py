@@ -807,6 +807,11 @@ def settle_source(
     return [] if posting is None else [posting]
 
 
+def split_rule_in_effect(rules: Iterable[AnyRule], at: datetime) -> bool:
+    """Whether a split rule version is in effect at `at` (InvalidInputError when several are)."""
+    return _SplitSchedule(rules).plan_at(at) is not None
+
+
 def _cents(amount: Decimal) -> int:
     return int(amount.scaleb(2))  # a Fen: exact to the fen, so this is exact
 

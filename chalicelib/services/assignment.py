@@ -41,15 +41,17 @@ from chalicelib.domain.assignment import (
     score,
 )
 from chalicelib.domain.common import Clock, ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from chalicelib.domain.configuration import ConfigKind
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.notifications import Channel
 from chalicelib.domain.phones import mask_phone, normalize_phone
 from chalicelib.domain.ticket_templates import TicketTemplate, preset_templates
 from chalicelib.domain.tickets import Assignment, HistoryEntry, Ticket, TicketStatus
-from chalicelib.services.cache import ConfigCache
+from chalicelib.services.cache import PROCESS_VERSIONS, ConfigCache
 from chalicelib.services.ports import (
     AssignmentStore,
     AssignmentWrite,
+    ConfigVersions,
     CustomerLookup,
     QueuedTicket,
     Roster,
@@ -174,12 +176,14 @@ class TemplateCatalog:
     """`template_of` for the service: the presets overlaid by the tenant's own templates, kept per process
     for a few minutes (required skills change rarely; this keeps a Query off every assignment)."""
 
-    def __init__(self, source: TemplateSource, *, ttl_s: float = TEMPLATE_TTL_S) -> None:
+    def __init__(self, source: TemplateSource, *, config_versions: ConfigVersions = PROCESS_VERSIONS) -> None:
         self._source = source
-        self._cache: ConfigCache[str, dict[str, TicketTemplate]] = ConfigCache(ttl_s)
+        self._cache: ConfigCache[str, dict[str, TicketTemplate]] = ConfigCache(
+            ConfigKind.TICKET_TEMPLATES, config_versions
+        )
 
     def __call__(self, tenant_id: str, template_id: str) -> TicketTemplate | None:
-        return self._cache.get(tenant_id, lambda: self._load(tenant_id)).get(template_id)
+        return self._cache.get(tenant_id, tenant_id, lambda: self._load(tenant_id)).get(template_id)
 
     def _load(self, tenant_id: str) -> dict[str, TicketTemplate]:
         templates = {t.id: t for t in preset_templates()}

@@ -11,8 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from chalicelib.domain.access import Permission, Principal
 from chalicelib.domain.common import Clock, NotFoundError
-from chalicelib.services.cache import ConfigCache
-from chalicelib.services.ports import IntegrationRepository
+from chalicelib.domain.configuration import ConfigKind
+from chalicelib.services.cache import PROCESS_VERSIONS, ConfigCache
+from chalicelib.services.ports import ConfigVersions, IntegrationRepository
 
 CACHE_SECONDS = 60.0  # a changed secret takes effect within a minute on warm functions
 WECOM = "wecom"
@@ -75,11 +76,17 @@ def mask_secret(value: str) -> str:
 
 
 class IntegrationService:
-    def __init__(self, *, integrations: IntegrationRepository, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        integrations: IntegrationRepository,
+        clock: Clock,
+        config_versions: ConfigVersions = PROCESS_VERSIONS,
+    ) -> None:
         self._repo = integrations
         self._clock = clock
         self._cache: ConfigCache[tuple[str, str], tuple[dict[str, Any], dict[str, str]] | None] = ConfigCache(
-            CACHE_SECONDS
+            ConfigKind.INTEGRATIONS, config_versions
         )
 
     def set_wecom(self, *, principal: Principal, settings: WeComSettingsIn) -> WeComSettingsPublic:
@@ -92,7 +99,7 @@ class IntegrationService:
             "secret": settings.secret.get_secret_value(),
         }
         self._repo.put(principal.tenant_id, WECOM, public, secrets)
-        self._cache.invalidate((principal.tenant_id, WECOM))
+        self._cache.changed(principal.tenant_id, (principal.tenant_id, WECOM))
         return _public(public, secrets)
 
     def get_wecom_public(self, *, principal: Principal) -> WeComSettingsPublic:
@@ -116,13 +123,13 @@ class IntegrationService:
         self._repo.put(
             principal.tenant_id, kind, {**public, "updated_at": self._clock.now().isoformat()}, secrets
         )
-        self._cache.invalidate((principal.tenant_id, kind))
+        self._cache.changed(principal.tenant_id, (principal.tenant_id, kind))
 
     def get_raw(self, tenant_id: str, kind: str) -> tuple[dict[str, Any], dict[str, str]] | None:
         return self._cached(tenant_id, kind)
 
     def _cached(self, tenant_id: str, kind: str) -> tuple[dict[str, Any], dict[str, str]] | None:
-        return self._cache.get((tenant_id, kind), lambda: self._repo.get(tenant_id, kind))
+        return self._cache.get(tenant_id, (tenant_id, kind), lambda: self._repo.get(tenant_id, kind))
 
 
 def _public(public: dict[str, Any], secrets: dict[str, str]) -> WeComSettingsPublic:

@@ -19,6 +19,7 @@ from chalicelib.domain.assignment import (
 )
 from chalicelib.domain.billing import Bill, Part, RegionCoefficient
 from chalicelib.domain.calendars import BusinessCalendar
+from chalicelib.domain.configuration import ConfigKind
 from chalicelib.domain.customers import Customer, Identity
 from chalicelib.domain.imports_jobs import ImportJob
 from chalicelib.domain.inventory import LowStock, Reservation, ReservationStatus, Stock
@@ -44,6 +45,7 @@ from chalicelib.domain.tenants import ApiKey, Tenant, User
 from chalicelib.domain.ticket_templates import TicketTemplate
 from chalicelib.domain.tickets import HistoryEntry, Ticket, TicketSettings
 from chalicelib.domain.timeline import TimelineEvent
+from chalicelib.domain.unsettled import UnsettledSource
 from chalicelib.domain.workflow_stats import NodeCounters
 from chalicelib.domain.workflows import WorkflowDefinition
 
@@ -383,6 +385,21 @@ class SettlementLedger(Protocol):
         late: bool = False,
     ) -> bool: ...
     def posting(self, tenant_id: str, posting_id: str) -> Posting | None: ...
+    def keep_unsettled(self, tenant_id: str, unsettled: UnsettledSource) -> None: ...
+    def unsettled(self, tenant_id: str) -> list[UnsettledSource]: ...
+    def unsettled_page(
+        self, tenant_id: str, *, after: str | None, limit: int
+    ) -> tuple[list[UnsettledSource], str | None]: ...
+    def note_unsettled(
+        self,
+        tenant_id: str,
+        source: Source,
+        *,
+        refunded: Decimal | None = None,
+        reversed_at: str | None = None,
+        rating: int | None = None,
+    ) -> bool: ...
+    def drop_unsettled(self, tenant_id: str, source: Source) -> None: ...
     def late_accounts(self, tenant_id: str, period: str) -> set[str]: ...
     def postings_for_source(self, tenant_id: str, source_type: str, source_id: str) -> list[Posting]: ...
     def customer_postings(self, tenant_id: str, customer_id: str, *, limit: int) -> list[Posting]: ...
@@ -539,3 +556,13 @@ class DeliveryQueue(Protocol):
 
 class StaffContacts(Protocol):
     def contacts(self, tenant_id: str, user_id: str) -> dict[Channel, str]: ...
+
+
+class ConfigVersions(Protocol):
+    """A tenant's configuration counters (services/cache.py; store/config_versions.py)."""
+
+    def read(self, tenant_id: str) -> Mapping[str, int]:
+        """Every counter of the tenant, strongly consistent (absent: 0)."""
+        ...
+
+    def bump(self, tenant_id: str, kind: ConfigKind) -> None: ...

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from chalicelib.domain.access import Permission, Principal, ScopeKind, in_scope
 from chalicelib.domain.billing import Bill, BillRequest, PartUsed, WarrantyBasis, bill
 from chalicelib.domain.common import Clock, ForbiddenError, InvalidInputError, NotFoundError
+from chalicelib.domain.configuration import ConfigKind
 from chalicelib.domain.inventory import ReservationStatus
 from chalicelib.domain.ledger import ZERO, Posting, Source, SourceType, partial_reversal, reverse
 from chalicelib.domain.money import Amount, to_fen
@@ -47,18 +48,27 @@ from chalicelib.domain.statements import (
     period_of,
 )
 from chalicelib.domain.tickets import Ticket
+from chalicelib.domain.unsettled import UnsettledPublic, UnsettledSource, unsettled_reason
 from chalicelib.observability import logger
-from chalicelib.services.cache import ConfigCache
+from chalicelib.services.cache import PROCESS_VERSIONS, ConfigCache
+from chalicelib.services.events import envelope
 from chalicelib.services.inventory import InventoryService
-from chalicelib.services.ports import CustomerRepository, Notifier, SettlementLedger, TicketRepository
+from chalicelib.services.ports import (
+    ConfigVersions,
+    CustomerRepository,
+    Notifier,
+    Publisher,
+    SettlementLedger,
+    TicketRepository,
+)
 from chalicelib.services.pricing import PricingService
 
 ONE = Decimal(1)  # a share of 1/1: everything
+RULE_PUBLISHED = "settlement.rule_published"  # the events worker settles what waited for a rule
 PLATFORM_ID = "hq"  # the tenant itself, as the platform party
 DEFAULT_STORE = "default"
 UNASSIGNED = "unassigned"
 LABOUR_WARRANTY_MONTHS = 12  # whole-machine labour warranty unless the ticket says otherwise
-RULES_TTL_S = 30.0
 # ticket_rush: the share of a ticket's rush surcharge (加急费分成), split apart from the rest of the bill.
 AppliesTo = Literal["ticket", "ticket_rush", "order"]
 
@@ -139,6 +149,9 @@ class Reconciliation(BaseModel):
     parties: list[PartyBalance]
     parties_total: str
     balanced: bool
+    # Paid orders / completed tickets of the period that no rule settled yet, with why: settled when a rule
+    # covering their date is published (`balanced` covers what was settled).
+    unsettled: list[UnsettledPublic] = Field(default_factory=list)
 
 
 class SettlementService:
@@ -152,7 +165,10 @@ class SettlementService:
         inventory: InventoryService,
         notifier: Notifier,
         clock: Clock,
+        config_versions: ConfigVersions = PROCESS_VERSIONS,
+        publisher: Publisher | None = None,
     ) -> None:
+        self._publisher = publisher
         self._ledger = ledger
         self._tickets = tickets
         self._customers = customers
@@ -161,7 +177,7 @@ class SettlementService:
         self._notifier = notifier
         self._clock = clock
         self._rules_cache: ConfigCache[str, list[tuple[str, AnyRule | AnyPeriodModifier]]] = ConfigCache(
-            RULES_TTL_S
+            ConfigKind.SETTLEMENT_RULES, config_versions
         )
 
     # -- rules ------------------------------------------------------------------------------------
@@ -178,7 +194,18 @@ class SettlementService:
                 details=[{"field": "rule.effective_from", "message": "must be now or later"}],
             )
         self._ledger.add_rule(principal.tenant_id, draft.applies_to, rule)
-        self._rules_cache.invalidate(principal.tenant_id)
+        self._rules_cache.changed(principal.tenant_id, principal.tenant_id)
+        if self._publisher is not None:  # sources waiting for a rule are settled by the events worker
+            self._publisher.publish(
+                [
+                    envelope(
+                        RULE_PUBLISHED,
+                        principal.tenant_id,
+                        f"rule:{rule.id}:{rule.version}",
+                        {"applies_to": draft.applies_to, "after": None},
+                    )
+                ]
+            )
         return {"applies_to": draft.applies_to, "rule": rule.model_dump(mode="json")}
 
     def list_rules(self, *, principal: Principal) -> list[dict[str, object]]:
@@ -189,7 +216,8 @@ class SettlementService:
         ]
 
     def rules(self, tenant_id: str, applies_to: AppliesTo) -> list[AnyRule]:
-        """The tenant's rules for tickets or orders (cached RULES_TTL_S: settling reads them per event)."""
+        """The tenant's rules for tickets or orders (cached while the tenant's rules counter stands: settling
+        reads them per event)."""
         return [
             r
             for kind, r in self._all_rules(tenant_id)
@@ -203,7 +231,7 @@ class SettlementService:
         ]
 
     def _all_rules(self, tenant_id: str) -> list[tuple[str, AnyRule | AnyPeriodModifier]]:
-        return self._rules_cache.get(tenant_id, lambda: self._ledger.rules(tenant_id))
+        return self._rules_cache.get(tenant_id, tenant_id, lambda: self._ledger.rules(tenant_id))
 
     # -- tickets ----------------------------------------------------------------------------------
     def ticket_closed(self, tenant_id: str, ticket_id: str) -> Bill | None:
@@ -343,6 +371,7 @@ class SettlementService:
         if ticket.closed_at is not None:
             source = Source(type=SourceType.TICKET, id=ticket.id)
             self._ledger.rate(tenant_id, period_of(ticket.closed_at), source, score)
+            self._ledger.note_unsettled(tenant_id, source, rating=score)  # counted once it is settled
 
     # -- orders -----------------------------------------------------------------------------------
     def order_changed(self, tenant_id: str, order: Order) -> list[Posting]:
@@ -387,6 +416,15 @@ class SettlementService:
         """Take back what the source's postings gave, dated now, in the current period: all that is left of
         each, or `refunded` of `of` (cumulative) for a partial refund. Fully reversed postings are skipped."""
         posted = self._ledger.postings_for_source(tenant_id, source_type.value, source_id)
+        if not posted:  # waiting for a rule: the refund is noted, taken back once the source is settled
+            partial = refunded is not None and of is not None and refunded < of
+            self._ledger.note_unsettled(
+                tenant_id,
+                Source(type=source_type, id=source_id),
+                refunded=refunded if partial else None,
+                reversed_at=None if partial else self._clock.now().isoformat(),
+            )
+            return []
         earlier: dict[str, list[Posting]] = defaultdict(list)
         for p in posted:
             if p.reverses:
@@ -461,16 +499,79 @@ class SettlementService:
         self, tenant_id: str, facts: Facts, applies_to: AppliesTo, customer_id: str | None
     ) -> list[Posting]:
         """Real-time settlement of one completed ticket / paid order (also for settled history imports):
-        its split posting, once, and its facts kept for the month-end run."""
+        its split posting, once, and its facts kept for the month-end run. No split rule in force at its
+        date (or one it cannot satisfy): kept as unsettled, with the reason, until a rule is published."""
+        return self._settle(tenant_id, facts, applies_to, customer_id)[0]
+
+    def _settle(
+        self, tenant_id: str, facts: Facts, applies_to: AppliesTo, customer_id: str | None
+    ) -> tuple[list[Posting], bool]:
+        """(what was posted now, whether the source is settled: now or before)."""
         rules = self.rules(tenant_id, applies_to)
-        if not any(isinstance(r, SplitRule) for r in rules):
-            return []
+        try:
+            postings = settle_source(rules, facts, tenant_id=tenant_id)
+            reason = None if postings else unsettled_reason(rules, facts, applies_to)
+        except InvalidInputError as e:  # a rule naming a party the source lacks, two rules in force …
+            postings, reason = [], e.message
+        if reason is not None:
+            logger.warning("source kept unsettled", extra={"source": facts.source.id, "reason": reason})
+            self._ledger.keep_unsettled(
+                tenant_id,
+                UnsettledSource(applies_to=applies_to, facts=facts, customer_id=customer_id, reason=reason),
+            )
+            return [], False
         out: list[Posting] = []
-        for posting in settle_source(rules, facts, tenant_id=tenant_id):
+        for posting in postings:
             entries = entries_of(posting, basis=facts.amount, customer_id=customer_id)
             if self._ledger.post(tenant_id, posting, entries, customer_id=customer_id, facts=facts):
                 out.append(posting)
-        return out
+        return out, True
+
+    def rule_published(self, tenant_id: str, applies_to: str, *, after: str | None = None) -> int:
+        """The events worker's step after a rule was published: one page of the waiting sources; the next
+        page is a continuation event of its own. Returns how many were settled."""
+        settled, cursor = self.settle_unsettled(tenant_id, applies_to, after=after)
+        if cursor is not None and self._publisher is not None:
+            self._publisher.publish(
+                [
+                    envelope(
+                        RULE_PUBLISHED,
+                        tenant_id,
+                        f"unsettled:{applies_to}:{cursor}",
+                        {"applies_to": applies_to, "after": cursor},
+                    )
+                ]
+            )
+        return settled
+
+    def settle_unsettled(
+        self, tenant_id: str, applies_to: str | None, *, after: str | None = None, limit: int = 200
+    ) -> tuple[int, str | None]:
+        """After a rule was published (events worker): the waiting sources it now covers are settled, a
+        refund noted meanwhile taken back, and each settled one leaves the list. Returns (how many were
+        settled, where the next page starts: the caller publishes a continuation, so no invocation's work
+        grows with the backlog)."""
+        page, cursor = self._ledger.unsettled_page(tenant_id, after=after, limit=limit)
+        settled = 0
+        for u in page:
+            if applies_to is not None and u.applies_to != applies_to:
+                continue
+            source = u.facts.source
+            if u.reversed:  # refunded in full before any rule: nothing to settle
+                self._ledger.drop_unsettled(tenant_id, source)
+                continue
+            facts = u.facts if u.rating is None else u.facts.model_copy(update={"rating": u.rating})
+            _, done = self._settle(tenant_id, facts, u.applies_to, u.customer_id)  # type: ignore[arg-type]
+            if not done:
+                continue
+            if u.refunded is not None:
+                reason = f"refunded {u.refunded:.2f} of {facts.amount:.2f} before it was settled"
+                self.reverse_source(
+                    tenant_id, source.type, source.id, reason, refunded=u.refunded, of=facts.amount
+                )
+            self._ledger.drop_unsettled(tenant_id, source)
+            settled += 1
+        return settled, cursor
 
     # -- statements -------------------------------------------------------------------------------
     def statement(self, *, principal: Principal, party: str, period: str) -> PartyStatement:
@@ -522,6 +623,11 @@ class SettlementService:
             parties=rows,
             parties_total=f"{total:.2f}",
             balanced=total == settled + incentives,
+            unsettled=[
+                UnsettledPublic.of(u)
+                for u in self._ledger.unsettled(tenant_id)
+                if u.facts.period == period and not u.reversed
+            ],
         )
 
     # -- the 360 view -------------------------------------------------------------------------------
@@ -544,17 +650,17 @@ class SettlementService:
 
 def _check_may_see(principal: Principal, party: Party) -> None:
     principal.require(Permission.SETTLEMENT_READ)
-    if principal.has(Permission.SETTLEMENT_MANAGE):
-        return
-    if (
-        principal.scope.kind is ScopeKind.STORE
-        and party.role is PartyRole.STORE
-        and party.id == principal.scope.value
-    ):
-        return
-    if party.id == principal.user_id and party.role is not PartyRole.PLATFORM:
-        return
-    raise ForbiddenError("a partner sees only their own statement")
+    if not principal.has(Permission.SETTLEMENT_MANAGE) and not _may_see(principal, party):
+        raise ForbiddenError("a partner sees only their own statement")
+
+
+def _may_see(principal: Principal, party: Party | None) -> bool:
+    """A partner's own money: their store's (a store-scoped manager) or their own (an engineer)."""
+    if party is None:
+        return False
+    if principal.scope.kind is ScopeKind.STORE and party.role is PartyRole.STORE:
+        return party.id == principal.scope.value
+    return party.id == principal.user_id and party.role is not PartyRole.PLATFORM
 
 
 def _order_source(order: Order) -> str:

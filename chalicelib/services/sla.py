@@ -13,6 +13,7 @@ from typing import Any
 from chalicelib.domain.access import Permission, Principal
 from chalicelib.domain.calendars import BusinessCalendar, china_public_holidays
 from chalicelib.domain.common import Clock, ConflictError, InvalidInputError
+from chalicelib.domain.configuration import ConfigKind
 from chalicelib.domain.notifications import NotificationRequest, RecipientKind
 from chalicelib.domain.sla import (
     Escalation,
@@ -26,9 +27,10 @@ from chalicelib.domain.sla import (
     preset_policies,
 )
 from chalicelib.domain.tickets import HistoryEntry, Ticket, TicketSla, TicketStatus
-from chalicelib.services.cache import ConfigCache
+from chalicelib.services.cache import PROCESS_VERSIONS, ConfigCache
 from chalicelib.services.events import envelope
 from chalicelib.services.ports import (
+    ConfigVersions,
     Notifier,
     PeopleDirectory,
     Publisher,
@@ -54,6 +56,7 @@ class SlaService:
         people: PeopleDirectory,
         publisher: Publisher,
         clock: Clock,
+        config_versions: ConfigVersions = PROCESS_VERSIONS,
     ) -> None:
         self._publisher = publisher
         self._config = config
@@ -63,7 +66,7 @@ class SlaService:
         self._people = people
         self._clock = clock
         self._cache: ConfigCache[str, tuple[dict[str, SlaPolicy], dict[str, BusinessCalendar]]] = ConfigCache(
-            CONFIG_TTL_SECONDS
+            ConfigKind.SLA, config_versions
         )
 
     # -- configuration ---------------------------------------------------------------------------
@@ -82,7 +85,7 @@ class SlaService:
                 f"no calendar {policy.calendar_id}", details=[{"field": "calendar_id", "message": "unknown"}]
             )
         self._config.put_policy(principal.tenant_id, policy)
-        self._cache.invalidate(principal.tenant_id)
+        self._cache.changed(principal.tenant_id, principal.tenant_id)
         return policy
 
     def put_calendar(self, *, principal: Principal, calendar: BusinessCalendar) -> BusinessCalendar:
@@ -90,7 +93,7 @@ class SlaService:
         (`recompute`), so a holiday added today moves the deadlines of tickets already running."""
         principal.require(Permission.WORKFLOWS_MANAGE)
         self._config.put_calendar(principal.tenant_id, calendar)
-        self._cache.invalidate(principal.tenant_id)
+        self._cache.changed(principal.tenant_id, principal.tenant_id)
         self._publisher.publish(
             [
                 envelope(
@@ -105,7 +108,6 @@ class SlaService:
 
     def recompute_open(self, tenant_id: str, calendar_id: str) -> int:
         """The events worker's step after a calendar edit: every open ticket on it. Returns how many."""
-        self._cache.invalidate(tenant_id)
         n = 0
         for ticket in self._tickets.open_tickets(tenant_id):
             if ticket.sla is not None and ticket.sla.calendar_id == calendar_id:
@@ -114,9 +116,9 @@ class SlaService:
         return n
 
     def _load(self, tenant_id: str) -> tuple[dict[str, SlaPolicy], dict[str, BusinessCalendar]]:
-        """Presets overlaid by the tenant's own, cached per process for a minute (config changes rarely;
-        every ticket step would otherwise read it)."""
-        return self._cache.get(tenant_id, lambda: self._read_config(tenant_id))
+        """Presets overlaid by the tenant's own, cached per process while the tenant's SLA counter stands
+        (every ticket step would otherwise read it)."""
+        return self._cache.get(tenant_id, tenant_id, lambda: self._read_config(tenant_id))
 
     def _read_config(self, tenant_id: str) -> tuple[dict[str, SlaPolicy], dict[str, BusinessCalendar]]:
         own_policies, own_calendars = self._config.config(tenant_id)
@@ -225,7 +227,6 @@ class SlaService:
             ticket = self._tickets.get(tenant_id, ticket_id)
             if ticket is None or ticket.sla is None or ticket.status is TicketStatus.CLOSED:
                 return
-            self._cache.invalidate(tenant_id)
             after = self._recompute(ticket.model_copy(deep=True))
             assert after.sla is not None and ticket.sla is not None
             if after.sla.deadlines == ticket.sla.deadlines:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain.access import Permission, Principal, Role, Scope, ScopeKind, in_scope
 from chalicelib.domain.common import Clock, ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from chalicelib.domain.configuration import ConfigKind
 from chalicelib.domain.customers import IdentityIn
 from chalicelib.domain.notifications import NotificationRequest, RecipientKind
 from chalicelib.domain.orders import Order
@@ -53,9 +54,10 @@ from chalicelib.domain.workflows import (
     preset_workflows,
     publish,
 )
-from chalicelib.services.cache import ConfigCache
+from chalicelib.services.cache import PROCESS_VERSIONS, ConfigCache, config_changed
 from chalicelib.services.events import envelope
 from chalicelib.services.ports import (
+    ConfigVersions,
     CustomerRepository,
     Notifier,
     Page,
@@ -70,7 +72,6 @@ if TYPE_CHECKING:
     from chalicelib.services.sla import SlaService
 
 HISTORY_SHOWN = 50
-SETTINGS_TTL_SECONDS = 60.0
 MAX_CACHED_VERSIONS = 2000
 
 
@@ -136,8 +137,10 @@ class TicketService:
         notifier: Notifier | None = None,
         people: PeopleDirectory | None = None,
         resolver: IdentityResolver | None = None,
+        config_versions: ConfigVersions = PROCESS_VERSIONS,
     ) -> None:
         self._resolver = resolver
+        self._config_versions = config_versions
         self._starter = starter
         self._notifier = notifier
         self._people = people
@@ -150,7 +153,9 @@ class TicketService:
         # A published workflow version never changes: kept per process, so a transition reads only the
         # ticket (bounded: a tenant has a handful of workflows with a few versions each).
         self._versions: dict[tuple[str, str, int], WorkflowDefinition] = {}
-        self._settings_cache: ConfigCache[str, TicketSettings] = ConfigCache(SETTINGS_TTL_SECONDS)
+        self._settings_cache: ConfigCache[str, TicketSettings] = ConfigCache(
+            ConfigKind.TICKET_SETTINGS, config_versions
+        )
 
     # -- templates -------------------------------------------------------------------------------
     def templates(self, *, principal: Principal) -> list[TicketTemplate]:
@@ -182,6 +187,8 @@ class TicketService:
         self._tickets.put_template(
             principal.tenant_id, saved, expected_version=read if template.id in stored else None
         )
+        # Assignment (another process) caches templates: the next ticket is assigned by this version.
+        config_changed(self._config_versions, principal.tenant_id, ConfigKind.TICKET_TEMPLATES)
         return saved
 
     # -- settings --------------------------------------------------------------------------------
@@ -192,13 +199,13 @@ class TicketService:
     def put_settings(self, *, principal: Principal, settings: TicketSettings) -> TicketSettings:
         principal.require(Permission.WORKFLOWS_MANAGE)
         self._tickets.put_settings(principal.tenant_id, settings)
-        self._settings_cache.invalidate(principal.tenant_id)
+        self._settings_cache.changed(principal.tenant_id, principal.tenant_id)
         return settings
 
     def _settings(self, tenant_id: str) -> TicketSettings:
-        """Read on every ticket opened: cached per process for a minute."""
+        """Read on every ticket opened: cached per process while the tenant's settings counter stands."""
         return self._settings_cache.get(
-            tenant_id, lambda: self._tickets.settings(tenant_id) or TicketSettings()
+            tenant_id, tenant_id, lambda: self._tickets.settings(tenant_id) or TicketSettings()
         )
 
     # -- workflows -------------------------------------------------------------------------------

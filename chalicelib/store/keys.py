@@ -387,6 +387,16 @@ def settled_facts_pk(tenant_id: str, period: str) -> str:
     return f"T#{tenant_id}#SETTLED#{period}"
 
 
+def unsettled_pk(tenant_id: str) -> str:
+    """Sources no split rule settled yet (sk = `<source type>#<id>`): a published rule's retry and a
+    reconciliation Query it; bounded by what is waiting, not by the tenant's size."""
+    return f"T#{tenant_id}#UNSETTLED"
+
+
+# The tenant's configuration counters (services/cache.py), in the tenant's own partition.
+CONFIG_VERSIONS_SK = "CONFIG#VERSIONS"
+
+
 # -- notifications: deliveries, their idempotency keys, templates, policy, subscriptions -----------------
 DELIVERY_SK = "NOTIF"
 KEY_SK = "KEY"

@@ -23,6 +23,7 @@ from chalicelib.domain.ledger import ZERO, Posting, Source
 from chalicelib.domain.settlement import AnyPeriodModifier, AnyRule, Facts, RuleOrModifier
 from chalicelib.domain.settlement_runs import SettlementRun
 from chalicelib.domain.statements import Entry
+from chalicelib.domain.unsettled import UnsettledSource
 from chalicelib.store import keys
 from chalicelib.store.table import (
     AccountMonthItem,
@@ -34,6 +35,7 @@ from chalicelib.store.table import (
     RunItem,
     SettledFactsItem,
     SettlementRuleItem,
+    UnsettledItem,
 )
 from chalicelib.store.transactions import write_transaction
 
@@ -208,6 +210,67 @@ class DynamoLedger:
             if e.cause_response_code != "ConditionalCheckFailedException":
                 raise
 
+    # -- sources no rule settled yet ------------------------------------------------------------
+    def keep_unsettled(self, tenant_id: str, unsettled: UnsettledSource) -> None:
+        """Kept (or its reason updated) without touching what was noted on it meanwhile (refunds, rating)."""
+        source = unsettled.facts.source
+        doc = unsettled.model_dump_json(exclude={"refunded", "reversed", "rating"}, exclude_defaults=True)
+        UnsettledItem(keys.unsettled_pk(tenant_id), f"{source.type.value}#{source.id}").update(
+            actions=[UnsettledItem.type.set(UnsettledItem), UnsettledItem.doc.set(doc)]
+        )
+
+    def unsettled(self, tenant_id: str) -> list[UnsettledSource]:
+        """Every source waiting for a rule (a paged Query of what is waiting)."""
+        return [
+            _unsettled(i) for i in UnsettledItem.query(keys.unsettled_pk(tenant_id), consistent_read=True)
+        ]
+
+    def unsettled_page(
+        self, tenant_id: str, *, after: str | None, limit: int
+    ) -> tuple[list[UnsettledSource], str | None]:
+        """Up to `limit` waiting sources after the cursor; the next cursor, or None at the end."""
+        condition = UnsettledItem.sk > after if after else None
+        items = list(
+            UnsettledItem.query(
+                keys.unsettled_pk(tenant_id),
+                condition,
+                consistent_read=True,
+                limit=limit,
+                page_size=limit,
+            )
+        )
+        return [_unsettled(i) for i in items], (items[-1].sk if len(items) == limit else None)
+
+    def note_unsettled(
+        self,
+        tenant_id: str,
+        source: Source,
+        *,
+        refunded: Decimal | None = None,
+        reversed_at: str | None = None,
+        rating: int | None = None,
+    ) -> bool:
+        """A refund or rating of a source that is waiting for a rule; False when none is waiting."""
+        actions: list[Any] = []
+        if refunded is not None:
+            actions.append(UnsettledItem.refunded.set(f"{refunded:.2f}"))
+        if reversed_at is not None:
+            actions.append(UnsettledItem.reversed_at.set(reversed_at))
+        if rating is not None:
+            actions.append(UnsettledItem.rating.set(rating))
+        try:
+            UnsettledItem(keys.unsettled_pk(tenant_id), f"{source.type.value}#{source.id}").update(
+                actions=actions, condition=UnsettledItem.pk.exists()
+            )
+        except UpdateError as e:
+            if e.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def drop_unsettled(self, tenant_id: str, source: Source) -> None:
+        UnsettledItem(keys.unsettled_pk(tenant_id), f"{source.type.value}#{source.id}").delete()
+
     # -- commission rules ---------------------------------------------------------------------------
     def add_rule(self, tenant_id: str, applies_to: str, rule: AnyRule | AnyPeriodModifier) -> None:
         item = SettlementRuleItem(
@@ -268,6 +331,17 @@ class DynamoLedger:
                 page_size=limit,
             )
         ]
+
+
+def _unsettled(item: UnsettledItem) -> UnsettledSource:
+    u = UnsettledSource.model_validate_json(item.doc or "")
+    return u.model_copy(
+        update={
+            "refunded": Decimal(item.refunded) if item.refunded else None,
+            "reversed": bool(item.reversed_at),
+            "rating": int(item.rating) if item.rating is not None else None,
+        }
+    )
 
 
 class DynamoSettlementRuns:

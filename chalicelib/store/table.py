@@ -333,3 +333,22 @@ class SettledFactsItem(Item, discriminator="settled_facts"):
     rating = NumberAttribute(null=True)  # set when the customer rates after settlement
     reversed_at = UnicodeAttribute(null=True)  # refunded/charged back: no longer counts towards the period
     refunded = UnicodeAttribute(null=True)  # partly refunded: the amount so far; counts amount − refunded
+
+
+class UnsettledItem(Item, discriminator="unsettled"):
+    """A source no split rule could settle yet (sk = `<source type>#<id>`; doc: domain/unsettled.py): retried
+    when a rule is published. A refund meanwhile is noted on it and taken back once it is settled."""
+
+    refunded = UnicodeAttribute(null=True)  # the total refunded so far
+    reversed_at = UnicodeAttribute(null=True)  # refunded in full: nothing left to settle
+    rating = NumberAttribute(null=True)
+
+
+class ConfigVersionsItem(Item, discriminator="config_versions"):
+    """A tenant's configuration counters (services/cache.py): one number per kind, changed only by ADD."""
+
+    settlement_rules = NumberAttribute(null=True)
+    ticket_templates = NumberAttribute(null=True)
+    ticket_settings = NumberAttribute(null=True)
+    sla = NumberAttribute(null=True)
+    integrations = NumberAttribute(null=True)

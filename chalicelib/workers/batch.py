@@ -13,6 +13,7 @@ from chalice.app import SQSEvent
 from pydantic import BaseModel
 
 from chalicelib.observability import logger
+from chalicelib.services.cache import config_scope
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -33,6 +34,9 @@ def process_batch(
             logger.remove_keys(list(keys))
 
     processor = BatchProcessor(event_type=EventType.SQS)
-    return dict(
-        process_partial_response(event=event.to_dict(), record_handler=record_handler, processor=processor)
-    )
+    with config_scope():  # configuration the API acknowledged before this batch applies to all of it
+        return dict(
+            process_partial_response(
+                event=event.to_dict(), record_handler=record_handler, processor=processor
+            )
+        )

@@ -19,6 +19,7 @@ from chalicelib.observability import logger
 from chalicelib.resources import EVENTS_QUEUE
 from chalicelib.services.assignment import AssignmentOutcome, OutcomeStatus
 from chalicelib.services.events import EventEnvelope
+from chalicelib.services.settlement import RULE_PUBLISHED
 from chalicelib.workers.batch import process_batch
 
 bp = Blueprint(__name__)
@@ -33,6 +34,13 @@ def handle_event(envelope: EventEnvelope) -> None:
         logger.info("tag synced", extra={"event_type": envelope.type, "customers_changed": changed})
     elif envelope.type.startswith("ticket."):
         _ticket_step(envelope)
+    elif envelope.type == RULE_PUBLISHED:
+        data = envelope.data
+        after = data.get("after")
+        n = container().settlement.rule_published(
+            envelope.tenant_id, str(data["applies_to"]), after=str(after) if after else None
+        )
+        logger.info("waiting sources settled", extra={"applies_to": data["applies_to"], "settled": n})
     elif envelope.type == "sla.calendar_changed":
         n = container().sla.recompute_open(envelope.tenant_id, str(envelope.data["calendar_id"]))
         logger.info("deadlines recomputed", extra={"calendar_id": envelope.data["calendar_id"], "tickets": n})

@@ -39,6 +39,7 @@ from chalicelib.integrations.wecom.events import (
 )
 from chalicelib.observability import logger
 from chalicelib.resources import INGEST_QUEUE
+from chalicelib.services.cache import config_scope
 from chalicelib.services.ingest import IngestMessage
 from chalicelib.services.orders import touch_key
 from chalicelib.services.resolver import Touch
@@ -567,7 +568,7 @@ def on_ingest_message(event: SQSEvent) -> dict[str, Any]:
     c = container()
     # Markers and domain events are written once per batch; identities and orders are read together; the
     # detail fetches put off go out before the markers (the innermost context exits first).
-    with c.resolver.batch(), c.orders.batch(), _details_later():
+    with config_scope(), c.resolver.batch(), c.orders.batch(), _details_later():
         plan = plan_batch(list(event.to_dict().get("Records", [])))
         for tenant_id, touches in plan.touches.items():
             c.resolver.prefetch(tenant_id, touches)

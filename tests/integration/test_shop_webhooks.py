@@ -142,8 +142,8 @@ def test_a_batch_looks_up_its_buyers_together_and_a_repeated_buyer_is_still_one_
     customers = api.call("GET", "/v1/customers?limit=50", shops).data["items"]
     assert len(customers) == 8
     # One shared lookup of the buyers (plus the repeated buyer's own) and one of the orders, instead of a
-    # lookup and a GetItem per order.
-    assert counted.calls["BatchGetItem"] <= 4 and "GetItem" not in counted.calls, counted.calls
+    # lookup and a GetItem per order; the one GetItem is the tenant's configuration counters, per batch.
+    assert counted.calls["BatchGetItem"] <= 4 and counted.calls["GetItem"] <= 1, counted.calls
 
 
 def test_partial_refunds_from_the_webhook_take_back_their_share_even_out_of_order(

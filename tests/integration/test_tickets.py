@@ -251,8 +251,9 @@ def test_a_transition_reads_the_ticket_and_writes_once(container, api: Api, tena
         container.tickets.transition(
             principal=agent, ticket_id=t["ticket"]["id"], command=TransitionCommand(action="accept")
         )
-    # the ticket (GetItem) and one transaction: ticket, history entry, customer timeline event
-    assert dict(n.calls) == {"GetItem": 1, "TransactWriteItems": 1}
+    # the ticket and the tenant's configuration counters (GetItem each; the counters once per request or
+    # batch) and one transaction: ticket, history entry, customer timeline event
+    assert dict(n.calls) == {"GetItem": 2, "TransactWriteItems": 1}
 
 
 def test_a_low_rating_through_the_customers_link_opens_one_follow_up(container, api: Api, tenant: TenantKeys):
