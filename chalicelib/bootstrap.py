@@ -56,6 +56,7 @@ from chalicelib.services.resolver import IdentityResolver
 from chalicelib.services.settlement import SettlementService
 from chalicelib.services.settlement_runs import SettlementRunService, engineer_regions
 from chalicelib.services.sla import SlaService
+from chalicelib.services.subscriptions import TicketSubscriptions
 from chalicelib.services.tags import TagService, WeComTagSync
 from chalicelib.services.tenants import TenantService, UsersDirectory
 from chalicelib.services.tickets import TicketService
@@ -131,7 +132,7 @@ class Container:
     def inbox(self) -> Inbox:
         from chalicelib.store.integrations import DynamoInbox
 
-        return DynamoInbox()
+        return DynamoInbox(cipher=self.cipher)
 
     @cached_property
     def http(self) -> Any:
@@ -248,6 +249,12 @@ class Container:
             notifier=self.notifier,
             people=self.people,
             resolver=self.resolver,
+        )
+
+    @cached_property
+    def ticket_subscriptions(self) -> TicketSubscriptions:
+        return TicketSubscriptions(
+            tickets=self.ticket_repo, customers=self.customer_repo, notifications=self.notifications
         )
 
     @cached_property

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -171,12 +172,14 @@ def _parse_body(model: type[BaseModel], raw: bytes) -> BaseModel:
 
 
 def parse_json_object(raw: bytes | str | None) -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 naming `body`."""
+    """The request body as a JSON object, its strings without control characters, or a 400 naming `body`."""
     raw = raw or b""
     if not raw.strip():
         raise InvalidInputError("a JSON body is required", details=[{"field": "body", "message": "required"}])
     try:
         data = json.loads(raw)
+    except RecursionError as e:  # json.loads gives up near 1,000 levels
+        raise _too_deep() from e
     except (ValueError, UnicodeDecodeError) as e:
         raise InvalidInputError(
             "the body is not valid JSON", details=[{"field": "body", "message": str(e)}]
@@ -185,11 +188,44 @@ def parse_json_object(raw: bytes | str | None) -> dict[str, Any]:
         raise InvalidInputError(
             "the body must be a JSON object", details=[{"field": "body", "message": "object"}]
         )
-    return data
+    cleaned: dict[str, Any] = _clean(data, 1)
+    return cleaned
+
+
+# Arrays and objects inside one another. Nothing we accept needs a tenth of it; pydantic cannot serialise past
+# about 255 levels and json.loads stops near 1,000 (both were 500s).
+MAX_JSON_DEPTH = 64
+# C0 controls but tab, LF and CR; DEL; C1 controls: invisible, they break logs, CSV exports, WeCom texts.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def strip_controls(text: str) -> str:
+    return _CONTROL.sub("", text)
+
+
+def _clean(value: Any, depth: int) -> Any:
+    """Control characters stripped from every string and key *before* any model checks a length, so what is
+    stored is what was checked (a name of only control characters fails `min_length`); too deep → 400."""
+    if isinstance(value, str):
+        return strip_controls(value)
+    if isinstance(value, dict | list) and depth > MAX_JSON_DEPTH:
+        raise _too_deep()
+    if isinstance(value, dict):
+        return {strip_controls(k): _clean(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v, depth + 1) for v in value]
+    return value
+
+
+def _too_deep() -> InvalidInputError:
+    return InvalidInputError(
+        f"the body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep",
+        details=[{"field": "body", "message": f"at most {MAX_JSON_DEPTH} levels of nesting"}],
+    )
 
 
 def _parse_query(model: type[BaseModel], request: Request) -> BaseModel:
-    params = dict(request.query_params or {})
+    params = {strip_controls(k): strip_controls(v) for k, v in (request.query_params or {}).items()}
     return model.model_validate(params)
 
 

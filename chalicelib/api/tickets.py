@@ -11,7 +11,6 @@ from chalicelib.api.http import Api, Ctx, Result
 from chalicelib.api.schemas import PageQuery
 from chalicelib.bootstrap import container
 from chalicelib.domain.calendars import BusinessCalendar
-from chalicelib.domain.common import InvalidInputError
 from chalicelib.domain.notifications import (
     Channel,
     Delivery,
@@ -193,7 +192,7 @@ def transition_ticket(ctx: Ctx, ticket_id: str) -> Result:
     summary="A customer's tickets, newest first",
     query=PageQuery,
     response=TicketsPublic,
-    errors=(400,),
+    errors=(400, 404),
 )
 def customer_tickets(ctx: Ctx, customer_id: str) -> Result:
     q: PageQuery = ctx.query
@@ -343,7 +342,9 @@ def ticket_notifications(ctx: Ctx, ticket_id: str) -> Result:
 class SubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: str | None = Field(default=None, description="default: the ticket's customer")
+    customer_id: str | None = Field(
+        default=None, min_length=1, max_length=64, description="default: the ticket's customer"
+    )
     channels: list[Channel] = Field(default_factory=list, description="empty: the default order")
     events: list[str] = Field(default_factory=list, description="empty: every ticket event")
     active: bool = Field(default=True, description="false unsubscribes")
@@ -359,17 +360,11 @@ class SubscriptionIn(BaseModel):
 )
 def subscribe(ctx: Ctx, ticket_id: str) -> Result:
     body: SubscriptionIn = ctx.body
-    ticket = container().tickets.get(principal=ctx.user, ticket_id=ticket_id).ticket  # readable, or 404
-    customer_id = body.customer_id or ticket.customer_id
-    if not customer_id:
-        raise InvalidInputError(
-            "the ticket has no customer: name one", details=[{"field": "customer_id", "message": "required"}]
-        )
     return Result(
-        container().notifications.subscribe(
-            tenant_id=ctx.user.tenant_id,
+        container().ticket_subscriptions.subscribe(
+            principal=ctx.user,
             ticket_id=ticket_id,
-            customer_id=customer_id,
+            customer_id=body.customer_id,
             channels=body.channels,
             events=body.events,
             active=body.active,

@@ -75,7 +75,9 @@ from chalicelib.domain.ledger import (
 from chalicelib.domain.money import FEN, largest_remainder
 
 HUNDRED = Decimal(100)
-PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+# YYYY-MM in years 1900-2999: a month far outside them is a typo, and year 1 or 9999 does not survive the
+# conversion of its bounds to UTC (a 500 before; now a 400 naming the field).
+PERIOD_PATTERN = r"^(19|2\d)\d{2}-(0[1-9]|1[0-2])$"
 
 
 def _percent(value: object) -> Decimal:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.domain.access import Permission, Principal, Role, Scope, ScopeKind, in_scope
+from chalicelib.domain.access import Permission, Principal, Role, Scope, ScopeKind, can_read, in_scope
 from chalicelib.domain.common import Clock, ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from chalicelib.domain.configuration import ConfigKind
 from chalicelib.domain.customers import IdentityIn
@@ -644,6 +644,9 @@ class TicketService:
         self, *, principal: Principal, customer_id: str, limit: int, cursor: str | None
     ) -> Page[Ticket]:
         principal.require(Permission.TICKETS_READ)
+        customer = self._customers.get(principal.tenant_id, customer_id)  # an unknown one is a 404, not []
+        if customer is None or not can_read(principal, customer.ownership):
+            raise NotFoundError(f"no customer {customer_id}")
         page = self._tickets.for_customer(principal.tenant_id, customer_id, limit=limit, cursor=cursor)
         return Page([t for t in page.items if in_scope(principal, t.ownership)], page.next_cursor)
 

@@ -69,18 +69,36 @@ class DynamoTokenCache:
 
 
 class DynamoInbox:
-    """Raw payloads that were received and verified but that no handler maps yet: nothing is dropped."""
+    """Raw payloads that were received and verified but that no handler maps yet: nothing is dropped.
+
+    The payload is kept encrypted (AES-GCM, bound to the tenant and the inbox), as personal data is everywhere
+    else: no handler maps it, so nothing says which of its fields are personal (a Shopify `orders/updated`
+    carries the buyer's phone, e-mail and address; a WeCom text, what a person wrote), so all of it is treated
+    as personal. What lists it (kind, source, platform, key, time) stays readable."""
+
+    def __init__(self, *, cipher: PiiCipher) -> None:
+        self._cipher = cipher
 
     def put(self, tenant_id: str, *, key: str, received_at: datetime, record: dict[str, Any]) -> None:
+        kept = {k: v for k, v in record.items() if k != "payload"}
+        if "payload" in record:
+            plain = json.dumps(record["payload"], ensure_ascii=False, default=str)
+            kept["payload_enc"] = self._cipher.encrypt(plain, context=f"{tenant_id}:inbox")
         InboxItem(
             keys.inbox_pk(tenant_id, received_at.strftime("%Y-%m")),
             keys.inbox_sk(received_at, key),
-            doc=json.dumps(record, ensure_ascii=False, default=str),
+            doc=json.dumps(kept, ensure_ascii=False, default=str),
         ).save()
 
     def list(self, tenant_id: str, month: str, limit: int) -> list[dict[str, Any]]:
+        """Newest first, payloads decrypted (GET /v1/inbox is for admins, who see personal data)."""
         items = InboxItem.query(keys.inbox_pk(tenant_id, month), scan_index_forward=False, limit=limit)
-        return [json.loads(i.doc or "{}") for i in items]
+        records = [json.loads(i.doc or "{}") for i in items]
+        for record in records:
+            sealed = record.pop("payload_enc", None)
+            if sealed is not None:  # items kept before encryption carry `payload` as it came
+                record["payload"] = json.loads(self._cipher.decrypt(sealed, context=f"{tenant_id}:inbox"))
+        return records
 
 
 class DynamoGroupChats:
