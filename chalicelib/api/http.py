@@ -21,7 +21,7 @@ from chalicelib.api.errors import (
     internal_error,
 )
 from chalicelib.bootstrap import container
-from chalicelib.domain.access import Principal
+from chalicelib.domain.access import KeyKind, Principal
 from chalicelib.domain.common import DomainError, InvalidInputError
 from chalicelib.observability import logger
 from chalicelib.services.cache import config_scope
@@ -52,6 +52,7 @@ class RouteSpec:
     response: type[BaseModel] | None
     headers: tuple[str, ...] = ()
     errors: tuple[int, ...] = ()
+    key: KeyKind = KeyKind.STAFF  # the one kind of API key the route accepts (the other gets 403)
 
 
 ROUTES: list[RouteSpec] = []
@@ -104,9 +105,10 @@ class Api:
         auth: bool = True,
         headers: tuple[str, ...] = (),
         errors: tuple[int, ...] = (),
+        key: KeyKind = KeyKind.STAFF,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         spec = RouteSpec(
-            path, method, summary, self._tag, auth, status, body, query, response, headers, errors
+            path, method, summary, self._tag, auth, status, body, query, response, headers, errors, key
         )
         ROUTES.append(spec)
 
@@ -130,7 +132,9 @@ class Api:
                 )
             logger.set_correlation_id((request.context or {}).get("requestId"))
             principal = (
-                container().tenants.authenticate(request.headers.get("authorization")) if spec.auth else None
+                container().tenants.authenticate(request.headers.get("authorization"), accepts=spec.key)
+                if spec.auth
+                else None
             )
             if principal is not None:
                 logger.append_keys(tenant_id=principal.tenant_id, user_id=principal.user_id)

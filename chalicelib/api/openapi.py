@@ -10,13 +10,14 @@ from pydantic.json_schema import models_json_schema
 
 from chalicelib.api.http import ROUTES, RouteSpec
 from chalicelib.config import VERSION
+from chalicelib.domain.access import KeyKind
 
 _PARAM = re.compile(r"{(\w+)}")
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _REASONS = {
     400: "Invalid input",
-    401: "Missing or unknown API key",
-    403: "Role or scope not allowed",
+    401: "Missing, unknown or revoked API key, or a disabled user",
+    403: "Role, scope or kind of key not allowed",
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
@@ -62,7 +63,15 @@ def build_openapi() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "a staff user's API key"},
+                "integrationKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "an integration key (POST /v1/integration-keys): only the ingestion "
+                    "routes take it, and they take nothing else",
+                },
+            },
         },
     }
 
@@ -96,7 +105,7 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
             "application/json": {"schema": {"$ref": f"#/components/schemas/{spec.response.__name__}"}}
         }
     responses: dict[str, Any] = {str(spec.status): ok}
-    codes = set(spec.errors) | ({401} if spec.auth else set()) | ({413} if spec.body else set())
+    codes = set(spec.errors) | ({401, 403} if spec.auth else set()) | ({413} if spec.body else set())
     for code in sorted(codes):
         responses[str(code)] = {
             "description": _REASONS.get(code, "Error"),
@@ -104,7 +113,7 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
         }
     op["responses"] = responses
     if spec.auth:
-        op["security"] = [{"bearer": []}]
+        op["security"] = [{"integrationKey" if spec.key is KeyKind.INTEGRATION else "bearer": []}]
     return op
 
 

@@ -10,18 +10,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain.customers import CustomerDraft, CustomerPatch
 from chalicelib.domain.tags import TagGroup
-from chalicelib.domain.tenants import User
+from chalicelib.domain.tenants import ApiKey, User
 from chalicelib.domain.tickets import Ticket
 from chalicelib.domain.timeline import TimelineEvent
 from chalicelib.services.customers import CustomerView
 from chalicelib.services.tags import TagGroupDraft, TagGroupPatch
-from chalicelib.services.tenants import UserDraft
+from chalicelib.services.tenants import IntegrationKeyDraft, UserDraft, UserPatch
 
 CustomerCreate = CustomerDraft
 CustomerUpdate = CustomerPatch
 TagGroupCreate = TagGroupDraft
 TagGroupUpdate = TagGroupPatch
 UserCreate = UserDraft
+UserUpdate = UserPatch
+IntegrationKeyCreate = IntegrationKeyDraft
 
 
 class PageQuery(BaseModel):
@@ -195,6 +197,7 @@ class UserPublic(BaseModel):
     scope: str
     department: str | None = None
     created_at: datetime
+    disabled: bool = False
 
     @classmethod
     def of(cls, user: User) -> UserPublic:
@@ -205,6 +208,7 @@ class UserPublic(BaseModel):
             scope=str(user.scope),
             department=user.department,
             created_at=user.created_at,
+            disabled=user.disabled,
         )
 
 
@@ -213,6 +217,38 @@ class UsersPublic(BaseModel):
 
 
 class UserCreatedPublic(UserPublic):
+    api_key: str = Field(description="shown once; only its hash is stored")
+
+
+class ApiKeyPublic(BaseModel):
+    """A key as listed: never the secret, only its display prefix."""
+
+    id: str
+    kind: str = Field(description="staff (acts as its user) or integration (ingestion routes only)")
+    user_id: str | None = None
+    name: str | None = None
+    display: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @classmethod
+    def of(cls, key: ApiKey) -> ApiKeyPublic:
+        return cls(
+            id=key.id,
+            kind=key.kind.value,
+            user_id=key.user_id,
+            name=key.name,
+            display=key.display,
+            created_at=key.created_at,
+            revoked_at=key.revoked_at,
+        )
+
+
+class ApiKeysPublic(BaseModel):
+    items: list[ApiKeyPublic]
+
+
+class ApiKeyCreatedPublic(ApiKeyPublic):
     api_key: str = Field(description="shown once; only its hash is stored")
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib.api.http import Api, Ctx, Result
 from chalicelib.api.schemas import PageQuery
 from chalicelib.bootstrap import container
+from chalicelib.domain.access import KeyKind
 from chalicelib.domain.calendars import BusinessCalendar
 from chalicelib.domain.notifications import (
     Channel,
@@ -435,11 +436,13 @@ def put_ticket_settings(ctx: Ctx) -> Result:
 @api.route(
     "/v1/h5/tickets",
     "POST",
-    summary="A customer's own request from an H5 page or mini program (sent by the tenant's H5 backend)",
+    summary="A customer's own request from an H5 page or mini program (sent by the tenant's H5 backend "
+    "with an integration key)",
     body=H5TicketRequest,
     response=TicketView,
     status=201,
     errors=(400, 403, 404),
+    key=KeyKind.INTEGRATION,
 )
 def h5_ticket(ctx: Ctx) -> Result:
     return _ticket(container().tickets.from_h5(principal=ctx.user, request=ctx.body), 201)

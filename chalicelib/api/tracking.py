@@ -6,7 +6,7 @@ from pydantic import BaseModel
 
 from chalicelib.api.http import Api, Ctx, Result
 from chalicelib.bootstrap import container
-from chalicelib.domain.access import Permission
+from chalicelib.domain.access import KeyKind, Permission
 from chalicelib.domain.behaviour import BehaviourBatch
 from chalicelib.services.ingest import chunked
 
@@ -22,14 +22,15 @@ class EventsAccepted(BaseModel):
 @api.route(
     "/v1/events",
     "POST",
-    summary="Track behaviour events (resolved onto customers asynchronously)",
+    summary="Track behaviour events (resolved onto customers asynchronously; integration keys only)",
     body=BehaviourBatch,
     response=EventsAccepted,
     status=202,
     errors=(400, 403),
+    key=KeyKind.INTEGRATION,
 )
 def track_events(ctx: Ctx) -> Result:
-    ctx.user.require(Permission.CUSTOMERS_WRITE)
+    ctx.user.require(Permission.INGEST)
     batch: BehaviourBatch = ctx.body
     c = container()
     messages = chunked(

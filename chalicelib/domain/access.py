@@ -15,6 +15,15 @@ class Role(StrEnum):
     AGENT = "agent"
     ENGINEER = "engineer"
     FINANCE = "finance"
+    INTEGRATION = "integration"  # an integration key's caller (an H5 backend): never a staff user's
+
+
+class KeyKind(StrEnum):
+    """What an API key (and so its caller) is: a staff user, or an integration that only sends ingestion
+    traffic (tracking events, H5 requests). A route accepts exactly one kind."""
+
+    STAFF = "staff"
+    INTEGRATION = "integration"
 
 
 class Permission(StrEnum):
@@ -30,10 +39,11 @@ class Permission(StrEnum):
     SETTLEMENT_READ = "settlement:read"  # statements: partners see only their own
     SETTLEMENT_MANAGE = "settlement:manage"  # commission rules, period runs, every party's statement
     DEAD_LETTERS_MANAGE = "dead-letters:manage"  # see and replay the tenant's failed queue messages
+    INGEST = "ingest"  # send tracking events and customers' H5 requests: integration keys only
 
 
 _ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset(Permission),
+    Role.ADMIN: frozenset(Permission) - {Permission.INGEST},
     Role.MANAGER: frozenset(
         {
             Permission.CUSTOMERS_READ,
@@ -73,6 +83,7 @@ _ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.SETTLEMENT_MANAGE,
         }
     ),
+    Role.INTEGRATION: frozenset({Permission.INGEST}),
 }
 
 
@@ -119,6 +130,7 @@ class Principal(BaseModel):
     role: Role
     scope: Scope
     department: str | None = None  # e.g. warehouse, finance, after_sales: workflow steps may name one
+    kind: KeyKind = KeyKind.STAFF
 
     def has(self, permission: Permission) -> bool:
         return permission in _ROLE_PERMISSIONS[self.role]
@@ -126,6 +138,19 @@ class Principal(BaseModel):
     def require(self, permission: Permission) -> None:
         if not self.has(permission):
             raise ForbiddenError(f"role '{self.role}' may not {permission.value.replace(':', ' ')}")
+
+    def require_kind(self, accepted: KeyKind) -> None:
+        """Each route takes one kind of key: a leaked integration key reaches no staff data, and staff keys
+        cannot feed ingestion (where one event may merge customers outside the sender's scope)."""
+        if self.kind is accepted:
+            return
+        if accepted is KeyKind.INTEGRATION:
+            raise ForbiddenError(
+                "this route takes an integration key (POST /v1/integration-keys), not a staff user's key"
+            )
+        raise ForbiddenError(
+            "an integration key may only call the ingestion routes: /v1/events, /v1/h5/tickets"
+        )
 
 
 class Ownership(BaseModel):

@@ -4,19 +4,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from chalicelib.domain.access import Permission, Principal, Role, Scope, ScopeKind
-from chalicelib.domain.common import Clock, NotFoundError, UnauthorizedError
+from chalicelib.domain.access import KeyKind, Permission, Principal, Role, Scope, ScopeKind
+from chalicelib.domain.common import (
+    Clock,
+    ForbiddenError,
+    NotFoundError,
+    UnauthorizedError,
+)
 from chalicelib.domain.tags import new_tag_group
 from chalicelib.domain.tenants import (
+    INTEGRATION_HOLDER,
+    MAX_ACTIVE_KEYS,
+    ApiKey,
     Tenant,
     User,
-    hash_api_key,
+    edit_user,
     issue_api_key,
+    issue_integration_key,
     new_tenant_id,
     new_user_id,
-    tenant_of_api_key,
+    parse_api_key,
+    principal_for,
 )
 from chalicelib.services.ports import TagRepository, TenantRepository
 
@@ -28,18 +38,63 @@ PRESET_TAG_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
+def _staff_role(role: Role | None) -> Role | None:
+    if role is Role.INTEGRATION:
+        raise ValueError("integration is not a staff role: create an integration key instead")
+    return role
+
+
+def _scope(v: object) -> object:
+    return Scope.parse(v) if isinstance(v, str) else v
+
+
 class UserDraft(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     name: str = Field(min_length=1, max_length=64)
     role: Role
-    scope: Scope = Field(default_factory=lambda: Scope.parse("all"))
+    # Least privilege unless asked: a new user sees only the customers they own.
+    scope: Scope = Field(default_factory=lambda: Scope(kind=ScopeKind.OWN))
     department: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,62}$")
 
-    @field_validator("scope", mode="before")
+    _check_role = field_validator("role")(_staff_role)
+    _parse_scope = field_validator("scope", mode="before")(_scope)
+
+
+class UserPatch(BaseModel):
+    """PATCH /v1/users/{id}: what is sent changes, the rest stays. Takes effect on the user's next request."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    disabled: bool | None = Field(default=None, description="true: every key of the user stops working")
+    role: Role | None = None
+    scope: Scope | None = None
+    department: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,62}$", description="null clears")
+
+    _check_role = field_validator("role")(_staff_role)
+    _parse_scope = field_validator("scope", mode="before")(_scope)
+
+    @field_validator("disabled", "role", "scope", mode="before")
     @classmethod
-    def _parse_scope(cls, v: object) -> object:
-        return Scope.parse(v) if isinstance(v, str) else v
+    def _not_null(cls, v: object) -> object:
+        if v is None:
+            raise ValueError("cannot be null: leave it out to keep it")
+        return v
+
+    @model_validator(mode="after")
+    def _something(self) -> UserPatch:
+        if not self.model_fields_set:
+            raise ValueError("send at least one of disabled, role, scope, department")
+        return self
+
+    def changes(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class IntegrationKeyDraft(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=64, description="what sends with it, e.g. 官网 H5")
 
 
 @dataclass
@@ -47,6 +102,12 @@ class IssuedCredentials:
     tenant_id: str
     user: User
     api_key: str  # shown once, never stored
+
+
+@dataclass
+class IssuedKey:
+    key: ApiKey
+    secret: str  # shown once, never stored
 
 
 class TenantService:
@@ -102,16 +163,79 @@ class TenantService:
             raise NotFoundError("tenant not found")
         return tenant
 
-    def authenticate(self, authorization: str | None) -> Principal:
-        """`Authorization: Bearer <key>` → the caller. One GetItem: the key names its tenant."""
+    def authenticate(self, authorization: str | None, *, accepts: KeyKind = KeyKind.STAFF) -> Principal:
+        """`Authorization: Bearer <key>` → the caller, if the route `accepts` its kind of key. One request:
+        the key names its tenant and user, and both are read together (401: unknown, revoked, disabled)."""
         scheme, _, secret = (authorization or "").strip().partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise UnauthorizedError("send `Authorization: Bearer <api key>`")
-        secret = secret.strip()
-        key = self._tenants.get_api_key(tenant_of_api_key(secret), hash_api_key(secret))
+        ref = parse_api_key(secret.strip())
+        key, user = self._tenants.get_credentials(ref)
+        principal = principal_for(ref, key, user)
+        principal.require_kind(accepts)
+        return principal
+
+    # -- users and their keys --------------------------------------------------------------------
+    def update_user(self, *, principal: Principal, user_id: str, patch: UserPatch) -> User:
+        principal.require(Permission.USERS_MANAGE)
+        user = self._user(principal, user_id)
+        changed = edit_user(user, principal, patch.changes())
+        self._tenants.update_user(changed)
+        return changed
+
+    def list_keys(self, *, principal: Principal, user_id: str) -> list[ApiKey]:
+        """A user's keys, revoked ones too (admins; anyone their own)."""
+        self._may_handle_keys_of(principal, user_id)
+        self._user(principal, user_id)
+        return self._tenants.list_keys(principal.tenant_id, user_id)
+
+    def create_key(self, *, principal: Principal, user_id: str) -> IssuedKey:
+        """Admins only: a leaked key must not be able to mint its own successor."""
+        principal.require(Permission.USERS_MANAGE)
+        secret, key = issue_api_key(self._user(principal, user_id), self._clock.now())
+        self._tenants.add_key(key, limit=MAX_ACTIVE_KEYS)
+        return IssuedKey(key=key, secret=secret)
+
+    def revoke_key(self, *, principal: Principal, user_id: str, key_id: str) -> ApiKey:
+        """Idempotent: revoking a revoked key answers it unchanged. Admins; anyone their own."""
+        self._may_handle_keys_of(principal, user_id)
+        return self._revoke(principal, user_id, key_id)
+
+    def create_integration_key(self, *, principal: Principal, draft: IntegrationKeyDraft) -> IssuedKey:
+        principal.require(Permission.USERS_MANAGE)
+        secret, key = issue_integration_key(principal.tenant_id, draft.name, self._clock.now())
+        self._tenants.add_key(key, limit=MAX_ACTIVE_KEYS)
+        return IssuedKey(key=key, secret=secret)
+
+    def list_integration_keys(self, *, principal: Principal) -> list[ApiKey]:
+        principal.require(Permission.USERS_MANAGE)
+        return self._tenants.list_keys(principal.tenant_id, INTEGRATION_HOLDER)
+
+    def revoke_integration_key(self, *, principal: Principal, key_id: str) -> ApiKey:
+        principal.require(Permission.USERS_MANAGE)
+        return self._revoke(principal, INTEGRATION_HOLDER, key_id)
+
+    def _revoke(self, principal: Principal, holder: str, key_id: str) -> ApiKey:
+        key = self._tenants.get_key(principal.tenant_id, holder, key_id)
         if key is None:
-            raise UnauthorizedError("the API key is not valid")
-        return key.principal()
+            raise NotFoundError(f"no key {key_id}")
+        if not key.active:
+            return key
+        now = self._clock.now()
+        if self._tenants.revoke_key(key, now):
+            return key.model_copy(update={"revoked_at": now})
+        return self._tenants.get_key(principal.tenant_id, holder, key_id) or key
+
+    def _user(self, principal: Principal, user_id: str) -> User:
+        user = self._tenants.get_user(principal.tenant_id, user_id)
+        if user is None:
+            raise NotFoundError(f"no user {user_id}")
+        return user
+
+    @staticmethod
+    def _may_handle_keys_of(principal: Principal, user_id: str) -> None:
+        if user_id != principal.user_id and not principal.has(Permission.USERS_MANAGE):
+            raise ForbiddenError("only an admin handles another user's keys")
 
 
 class UsersDirectory:

@@ -311,11 +311,11 @@ class TicketService:
     def from_h5(self, *, principal: Principal, request: H5TicketRequest) -> TicketView:
         """The customer's own form: the customer is resolved from the identities the form carries (created
         if new, like any touchpoint), the fields are validated by the template (a 400 names each), and a
-        resubmission with the same request id returns the same ticket."""
-        principal.require(Permission.TICKETS_WRITE)
+        resubmission with the same request id returns the same ticket. Integration keys only (ingestion)."""
+        principal.require(Permission.INGEST)
         if self._resolver is None:
             raise InvalidInputError("H5 tickets are not configured")
-        template = self.template(principal=principal, template_id=request.template_id)
+        template = self.template(principal=_system(principal.tenant_id), template_id=request.template_id)
         validate_fields(template, request.fields)  # before anything is written
         now = self._clock.now()
         resolved = self._resolver.touch(

@@ -31,6 +31,19 @@ def api_key_pk(tenant_id: str, key_hash: str) -> str:
     return f"T#{tenant_id}#KEY#{key_hash}"
 
 
+# A key's listing row, in the tenant partition: a user's keys (or the integration keys) are one Query.
+API_KEYS_PREFIX = "APIKEY#"
+
+
+def api_keys_prefix(holder: str) -> str:
+    """`holder`: a user id, or `integration` for the integration keys."""
+    return f"{API_KEYS_PREFIX}{holder}#"
+
+
+def api_key_listing_sk(holder: str, key_id: str) -> str:
+    return f"{api_keys_prefix(holder)}{key_id}"
+
+
 def customer_pk(tenant_id: str, customer_id: str) -> str:
     return f"T#{tenant_id}#C#{customer_id}"
 

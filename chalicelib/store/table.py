@@ -72,11 +72,15 @@ class TenantItem(Item, discriminator="tenant"):
 
 
 class UserItem(Item, discriminator="user"):
-    pass
+    version = NumberAttribute(null=True)  # = the doc's version; edits are conditional on it
+    active_keys = NumberAttribute(null=True)  # unrevoked keys, changed by ADD and capped by a condition
 
 
 class ApiKeyItem(Item, discriminator="api_key"):
-    pass
+    """Two rows per key, the same doc in each: `T#t#KEY#<hash>` (authentication) and one in the tenant
+    partition under its holder (listing, revocation by id); revocation sets both in one transaction."""
+
+    revoked_at = UnicodeAttribute(null=True)
 
 
 class CustomerItem(Item, discriminator="customer"):

@@ -18,7 +18,7 @@ from chalicelib.config import get_settings
 from chalicelib.domain.access import Role, Scope
 from chalicelib.local.provision import create_bucket, create_queue, create_table
 from chalicelib.resources import BUCKETS, QUEUES
-from chalicelib.services.tenants import UserDraft
+from chalicelib.services.tenants import IntegrationKeyDraft, UserDraft
 from tests.fakes.clock import FrozenClock
 from tests.fakes.wecom_api import FakeWeComApi
 from tests.fakes.workflows import FakeStarter
@@ -87,6 +87,11 @@ def make_tenant(c: bootstrap.Container, name: str = "Acme") -> TenantKeys:
         )
         u = c.tenants.create_user(tenant_id=issued.tenant_id, draft=draft)
         keys[who], users[who] = u.api_key, u.user.id
+    # What /v1/events and /v1/h5/tickets take: an integration key (staff keys get 403 there).
+    admin = c.tenants.authenticate(f"Bearer {issued.api_key}")
+    keys["integration"] = c.tenants.create_integration_key(
+        principal=admin, draft=IntegrationKeyDraft(name="H5 backend")
+    ).secret
     return TenantKeys(issued.tenant_id, keys, users)
 
 

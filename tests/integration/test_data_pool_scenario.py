@@ -73,7 +73,7 @@ def page_view(api: Api, tenant: TenantKeys, now: datetime) -> None:
         "identities": [{"type": "phone", "value": PHONE}],
         "properties": {"path": "/menu"},
     }
-    assert api.call("POST", "/v1/events", tenant, {"events": [event]}).status_code == 202
+    assert api.call("POST", "/v1/events", tenant, {"events": [event]}, role="integration").status_code == 202
 
 
 @pytest.mark.parametrize(

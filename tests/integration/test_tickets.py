@@ -373,14 +373,15 @@ def test_a_customers_h5_form_opens_one_ticket_for_them(api: Api, tenant: TenantK
         "fields": {"preferred_date": "2026-12-01", "time_slot": "上午"},
     }
     bad = api.call(
-        "POST", "/v1/h5/tickets", tenant, {**form, "fields": {"time_slot": "半夜"}}, role="agent_all"
+        "POST", "/v1/h5/tickets", tenant, {**form, "fields": {"time_slot": "半夜"}}, role="integration"
     )
     assert bad.status_code == 400
     assert {d["field"] for d in bad.data["error"]["details"]} >= {"fields.preferred_date", "fields.time_slot"}
     assert api.call("GET", "/v1/customers", tenant).data["items"] == []  # nothing stored
-    first = api.call("POST", "/v1/h5/tickets", tenant, form, role="agent_all")
+    assert api.call("POST", "/v1/h5/tickets", tenant, form, role="agent_all").status_code == 403  # staff
+    first = api.call("POST", "/v1/h5/tickets", tenant, form, role="integration")
     assert first.status_code == 201, first.data
-    again = api.call("POST", "/v1/h5/tickets", tenant, form, role="agent_all")
+    again = api.call("POST", "/v1/h5/tickets", tenant, form, role="integration")
     assert again.data["ticket"]["id"] == first.data["ticket"]["id"]
     ticket = first.data["ticket"]
     assert ticket["source"] == "h5" and ticket["type"] == "maintenance_booking"
