@@ -9,6 +9,7 @@ from chalicelib.domain.access import Permission, Principal, Role, Scope
 from chalicelib.domain.common import (
     Clock,
     ConflictError,
+    ContentionError,
     DomainError,
     InvalidInputError,
     NotFoundError,
@@ -103,6 +104,8 @@ class ImportJobService:
         )
         try:
             report = run(principal=operator, text=text, source=job.filename)
+        except ContentionError:
+            raise  # records busy through every retry, nothing written: the queue runs the job again
         except DomainError as e:  # the file itself is unusable: retrying cannot help
             job.error = e.message
             self._set(job, ImportStatus.FAILED)

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import boto3
+import pytest
+
 from chalicelib import bootstrap
+from chalicelib.domain.common import ContentionError
 from chalicelib.domain.ledger import SourceType
 from chalicelib.domain.orders import Order, OrderStatus
 from chalicelib.store import transactions
@@ -123,3 +128,21 @@ def test_a_failed_condition_is_not_retried(api: Api, tenant: TenantKeys):
     assert resp.status_code == 409  # the ticket's own "changed by someone else"
     assert resp.data["error"]["details"][0]["field"] == "version"
     assert len(conflicts.cancelled) == 1 and conflicts.sent == 0 and conflicts.slept == []
+
+
+def test_an_import_that_stays_contended_is_run_again_not_failed(api: Api, tenant: TenantKeys, container):
+    job = _ok(api.call("POST", "/v1/imports", tenant, {"kind": "customers", "filename": "legacy.csv"}), 201)
+    rows = (
+        (Path(__file__).resolve().parents[1] / "data" / "customers_legacy.csv").read_bytes().splitlines(True)
+    )
+    key = f"{tenant.tenant_id}/imports/{job['id']}.csv"
+    boto3.client("s3").put_object(Bucket=container.settings.bucket_imports, Key=key, Body=b"".join(rows[:21]))
+    _ok(api.call("POST", f"/v1/imports/{job['id']}/start", tenant), 202)
+    with transaction_conflicts(10_000), pytest.raises(ContentionError):
+        container.import_jobs.run(
+            tenant.tenant_id, job["id"]
+        )  # the ingest worker's call: the message comes back
+    assert _ok(api.call("GET", f"/v1/imports/{job['id']}", tenant))["status"] == "running"  # not "failed"
+    container.import_jobs.run(tenant.tenant_id, job["id"])  # the redelivery
+    done = _ok(api.call("GET", f"/v1/imports/{job['id']}", tenant))
+    assert done["status"] == "done" and done["summary"]["rows"] == 20
