@@ -42,6 +42,7 @@ def push_messages(ctx: Ctx) -> Result:
             list(relevant),
             per_message=PER_MESSAGE,
             received_at=c.clock.now(),
+            sent_by=ctx.user,
         )
     )
     return Result(MessagesAccepted(accepted=len(batch.messages), for_customers=len(relevant)))

@@ -90,18 +90,17 @@ def get_customer(ctx: Ctx, customer_id: str) -> Result:
             }
             for b in settlement.bills_of(ctx.user.tenant_id, view.customer.id)
         ]
-    if ctx.user.has(Permission.SETTLEMENT_READ):
-        public.settlements = [
-            {
-                "posting_id": p.id,
-                "at": p.at.isoformat(),
-                "source": p.source.model_dump(mode="json"),
-                "amount": f"{p.total:.2f}",
-                "memo": p.memo,
-                "reverses": p.reverses,
-            }
-            for p in settlement.history_of(ctx.user.tenant_id, view.customer.id)
-        ]
+    public.settlements = [
+        {
+            "posting_id": p.id,
+            "at": p.at.isoformat(),
+            "source": p.source.model_dump(mode="json"),
+            "amount": f"{p.amount:.2f}",
+            "memo": p.memo,
+            "reverses": p.reverses,
+        }
+        for p in settlement.history_of(principal=ctx.user, customer_id=view.customer.id)
+    ]
     return Result(public, headers={"ETag": f'"{view.customer.version}"'})
 
 

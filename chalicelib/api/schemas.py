@@ -127,7 +127,9 @@ class Customer360Public(CustomerPublic):
     tickets: list[dict[str, Any]] = Field(default_factory=list, description="newest first, up to 10")
     bills: list[dict[str, Any]] = Field(default_factory=list, description="ticket bills, newest first")
     settlements: list[dict[str, Any]] = Field(
-        default_factory=list, description="ledger postings for the customer's tickets/orders, newest first"
+        default_factory=list,
+        description="ledger postings for the customer's tickets/orders, newest first: whole for finance, "
+        "only a partner's own share (an engineer's, a store's) for them",
     )
 
     @classmethod

@@ -49,7 +49,13 @@ def publish_rule(ctx: Ctx) -> Result:
     return Result(RulePublished.model_validate(published), status=201)
 
 
-@api.route("/v1/settlement-rules", "GET", summary="Every version of every commission rule", response=RuleList)
+@api.route(
+    "/v1/settlement-rules",
+    "GET",
+    summary="Every version of every commission rule (finance, managers and admins; not partners)",
+    response=RuleList,
+    errors=(403,),
+)
 def list_rules(ctx: Ctx) -> Result:
     return Result(RuleList(items=container().settlement.list_rules(principal=ctx.user)))
 

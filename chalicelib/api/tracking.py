@@ -39,6 +39,7 @@ def track_events(ctx: Ctx) -> Result:
         list(batch.events),
         per_message=EVENTS_PER_MESSAGE,
         received_at=c.clock.now(),
+        sent_by=ctx.user,
     )
     c.ingest_publisher.publish(messages)
     return Result(EventsAccepted(accepted=len(batch.events)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -33,11 +34,14 @@ class Permission(StrEnum):
     USERS_MANAGE = "users:manage"
     TICKETS_READ = "tickets:read"
     TICKETS_WRITE = "tickets:write"  # open tickets and act in workflow steps (the step's actor decides)
+    # act on any ticket in the data scope; without it, only on tickets assigned to you (engineers)
+    TICKETS_ACT_IN_SCOPE = "tickets:act-in-scope"
     WORKFLOWS_MANAGE = "workflows:manage"  # edit ticket templates, publish workflows
     PRICING_MANAGE = "pricing:manage"  # publish price rules and modifiers
     INVENTORY_MANAGE = "inventory:manage"  # parts catalogue, stock, transfers
     SETTLEMENT_READ = "settlement:read"  # statements: partners see only their own
     SETTLEMENT_MANAGE = "settlement:manage"  # commission rules, period runs, every party's statement
+    SETTLEMENT_RULES_READ = "settlement-rules:read"  # every party's commission rules
     DEAD_LETTERS_MANAGE = "dead-letters:manage"  # see and replay the tenant's failed queue messages
     INGEST = "ingest"  # send tracking events and customers' H5 requests: integration keys only
 
@@ -51,10 +55,12 @@ _ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.TAGS_MANAGE,
             Permission.TICKETS_READ,
             Permission.TICKETS_WRITE,
+            Permission.TICKETS_ACT_IN_SCOPE,
             Permission.WORKFLOWS_MANAGE,
             Permission.PRICING_MANAGE,
             Permission.INVENTORY_MANAGE,
             Permission.SETTLEMENT_READ,
+            Permission.SETTLEMENT_RULES_READ,
         }
     ),
     Role.AGENT: frozenset(
@@ -63,6 +69,7 @@ _ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.CUSTOMERS_WRITE,
             Permission.TICKETS_READ,
             Permission.TICKETS_WRITE,
+            Permission.TICKETS_ACT_IN_SCOPE,
         }
     ),
     Role.ENGINEER: frozenset(
@@ -78,9 +85,11 @@ _ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.CUSTOMERS_READ,
             Permission.TICKETS_READ,
             Permission.TICKETS_WRITE,
+            Permission.TICKETS_ACT_IN_SCOPE,
             Permission.PRICING_MANAGE,
             Permission.SETTLEMENT_READ,
             Permission.SETTLEMENT_MANAGE,
+            Permission.SETTLEMENT_RULES_READ,
         }
     ),
     Role.INTEGRATION: frozenset({Permission.INGEST}),
@@ -131,9 +140,10 @@ class Principal(BaseModel):
     scope: Scope
     department: str | None = None  # e.g. warehouse, finance, after_sales: workflow steps may name one
     kind: KeyKind = KeyKind.STAFF
+    grants: frozenset[Permission] = frozenset()  # given to this user beyond the role's (tickets:act-in-scope)
 
     def has(self, permission: Permission) -> bool:
-        return permission in _ROLE_PERMISSIONS[self.role]
+        return permission in _ROLE_PERMISSIONS[self.role] or permission in self.grants
 
     def require(self, permission: Permission) -> None:
         if not self.has(permission):
@@ -191,3 +201,44 @@ def can_see_pii(principal: Principal, record: Ownership) -> bool:
     if principal.role is Role.ENGINEER:
         return False
     return in_scope(principal, record)
+
+
+# Permissions an admin may grant a user beyond the role's (least privilege: nothing that manages others).
+GRANTABLE = frozenset({Permission.TICKETS_ACT_IN_SCOPE})
+
+
+def can_act_on_ticket(principal: Principal, ticket: Ownership) -> bool:
+    """Act on a ticket (a workflow step, an SLA pause, its parts): inside the scope, and either assigned to
+    the caller or with tickets:act-in-scope (every role but engineers; an engineer by grant)."""
+    if not principal.has(Permission.TICKETS_WRITE) or not in_scope(principal, ticket):
+        return False
+    return ticket.owner_id == principal.user_id or principal.has(Permission.TICKETS_ACT_IN_SCOPE)
+
+
+def new_customer_defaults(principal: Principal) -> Ownership:
+    """Where a customer a staff member brings in lands unless the record says otherwise: inside their
+    scope (an `own` agent owns it), so what they create stays theirs to see and change."""
+    scope = principal.scope
+    return Ownership(
+        region=scope.value if scope.kind is ScopeKind.REGION else None,
+        store=scope.value if scope.kind is ScopeKind.STORE else None,
+        owner_id=principal.user_id if scope.kind is ScopeKind.OWN else None,
+    )
+
+
+def authorize_customer_change(
+    principal: Principal, *, changed: Sequence[Ownership], result: Ownership, creates: bool
+) -> None:
+    """The check on an effect on customers, wherever it comes from (a form, an event, an import row): every
+    existing customer it changes (updated, merged away, giving up an identity) and the customer it leaves
+    must be writable by the caller. Integrations that ingest (signed webhooks, integration keys) are not
+    staff: their touches act tenant-wide, as a webhook's do."""
+    if principal.has(Permission.INGEST):
+        return
+    if not principal.has(Permission.CUSTOMERS_WRITE):
+        verb = "create" if creates and not changed else "change"
+        raise ForbiddenError(f"role '{principal.role}' may not {verb} customers")
+    if any(not in_scope(principal, record) for record in changed):
+        raise ForbiddenError("this touches a customer outside your data scope")
+    if not in_scope(principal, result):
+        raise ForbiddenError("the customer would be outside your data scope")

@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from chalicelib.domain.access import Principal
+
 
 class ImportKind(StrEnum):
     CUSTOMERS = "customers"
@@ -34,6 +36,9 @@ class ImportJob(BaseModel):
     summary: dict[str, Any] | None = None
     error: str | None = None
     version: int = 1
+    # Who started it: the worker runs the import as them, so each row is checked against their role and
+    # data scope (an `own` agent's file cannot change a colleague's customers).
+    operator: Principal | None = None
 
     @property
     def upload_key(self) -> str:

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from chalicelib.domain.access import Ownership
-from chalicelib.domain.common import new_id
+from chalicelib.domain.access import Ownership, Role
+from chalicelib.domain.common import ConflictError, new_id
 from chalicelib.domain.sla import SlaClock
 from chalicelib.domain.ticket_templates import (
     DEFAULT_URGENCY_KEYWORDS,
@@ -25,6 +25,8 @@ from chalicelib.domain.ticket_templates import (
     validate_fields,
 )
 from chalicelib.domain.workflows import (
+    NodeActionType,
+    NodeKind,
     Performer,
     Step,
     WorkflowDefinition,
@@ -268,6 +270,7 @@ def transition(
         node=node,
         comment=comment,
     )
+    _check_dispatched(ticket, workflow, step)
     after.version = ticket.version + 1
     _follow(after, step, at)
     entry = HistoryEntry(
@@ -283,6 +286,31 @@ def transition(
         fields=changed,
     )
     return after, step, entry
+
+
+def _check_dispatched(ticket: Ticket, workflow: WorkflowDefinition, step: Step) -> None:
+    """A step that dispatches to an engineer (its `assign` action names the engineer role) is completed only
+    once an engineer holds the ticket: otherwise the work, and the engineer's share of the bill, would
+    belong to nobody. Leaving it for an end step (cancelling) needs no one."""
+    if ticket.assignment is not None:
+        return
+    nodes = {n.id: n for n in workflow.nodes}
+    if all(nodes[n].kind is NodeKind.END for n in step.entered if n in nodes):
+        return
+    for node_id in step.exited:
+        node = nodes.get(node_id)
+        if node is not None and any(
+            a.type is NodeActionType.ASSIGN and a.params.get("role") == Role.ENGINEER for a in node.on_enter
+        ):
+            raise ConflictError(
+                f"'{node.name}' dispatches to an engineer: assign one before completing it",
+                details=[
+                    {
+                        "field": "assignee",
+                        "message": "no engineer is assigned (POST /v1/tickets/{id}/assign, or claim it)",
+                    }
+                ],
+            )
 
 
 def actions_for(ticket: Ticket, workflow: WorkflowDefinition, performer: Performer) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chalicelib.domain.access import Permission, Principal, Role, Scope
+from chalicelib.domain.access import Permission, Principal
 from chalicelib.domain.common import (
     Clock,
     ConflictError,
@@ -71,6 +71,7 @@ class ImportJobService:
             )
         expected = job.version
         job.status, job.version, job.updated_at = ImportStatus.QUEUED, job.version + 1, self._clock.now()
+        job.operator = principal
         self._jobs.save(job, expected_version=expected)  # a second start loses here: one run per job
         message = IngestMessage(
             source="import",
@@ -92,9 +93,11 @@ class ImportJobService:
         job = self._jobs.get(tenant_id, job_id)
         if job is None or job.status in (ImportStatus.DONE, ImportStatus.FAILED):
             return
-        operator = Principal(
-            tenant_id=tenant_id, user_id=job.created_by, role=Role.ADMIN, scope=Scope.parse("all")
-        )
+        operator = job.operator
+        if operator is None:  # queued before imports recorded who started them: never run as anyone else
+            job.error = "this import was started before its starter was recorded: create it again"
+            self._set(job, ImportStatus.FAILED)
+            return
         self._set(job, ImportStatus.RUNNING)
         text = decode_export(self._files.read(job.upload_key))
         run = (

@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from chalicelib.domain.access import Permission, Principal
-from chalicelib.domain.common import Clock
+from chalicelib.domain.access import Permission, Principal, authorize_customer_change
+from chalicelib.domain.common import Clock, ForbiddenError
 from chalicelib.domain.customers import Customer, Gender, is_placeholder_name
 from chalicelib.domain.imports import (
     CustomerRow,
@@ -33,6 +33,7 @@ from chalicelib.services.ports import CustomerRepository, OrderRepository, TagRe
 from chalicelib.services.resolver import IdentityResolver, Touch
 
 IMPORT_TAG_GROUP = "导入标签"
+FORBIDDEN = "forbidden"  # report code: a row the importer may not apply (outside their scope, a new tag)
 _LONG_DIGITS = re.compile(r"\d{5,}")
 Progress = Callable[[int, int], None]
 
@@ -85,6 +86,10 @@ def _import_event(customer: Customer, event: OrderEvent) -> TimelineEvent:
     )
 
 
+def _refused(rows: list[int], reason: str) -> list[RowIssue]:
+    return [RowIssue(row=row, code=FORBIDDEN, field=None, reason=reason) for row in rows]
+
+
 def _masked(issue: ImportIssue) -> RowIssue:
     """Reports never carry raw rows or whole numbers: phones and ids are PII."""
     reason = _LONG_DIGITS.sub(
@@ -116,7 +121,9 @@ class ImportService:
     ) -> ImportReport:
         """Orders link to customers by phone or unionid. Orders whose buyer is exactly one known customer take
         the bulk path (per customer: one conditional profile put, the rest batched, markers last so a crash
-        anywhere is redone idempotently); the others go through the live path (which may create or merge)."""
+        anywhere is redone idempotently); the others go through the live path (which may create or merge).
+        An order whose buyer the importer may not change (outside their data scope) is rejected, row by row,
+        and nothing of it is stored."""
         principal.require(Permission.CUSTOMERS_WRITE)
         tid = principal.tenant_id
         rows: list[OrderRow] = []
@@ -138,6 +145,23 @@ class ImportService:
         seen = {k.removeprefix("shop:") for k in self._customers.seen(tid, [f"shop:{k}" for k in events])}
         report.unchanged = len(seen)
         todo = [e for k, e in events.items() if k not in seen]
+        refused = self._apply_orders(principal, todo, progress)
+        for row in rows:
+            if row.dedupe_key in refused:
+                report.rejected += _refused(row.rows, refused[row.dedupe_key])
+        report.linked = sum(1 for e in todo if e.buyer and e.dedupe_key not in refused)
+        report.not_linked = sum(1 for e in todo if not e.buyer)
+        report.rejected.sort(key=lambda i: i.row)
+        report.rejected_rows = len(report.rejected)
+        report.reasons = dict(Counter(i.code for i in report.rejected))
+        return report
+
+    def _apply_orders(
+        self, principal: Principal, todo: list[OrderEvent], progress: Progress | None
+    ) -> dict[str, str]:
+        """Links and stores the orders; returns the refused ones: dedupe key → why."""
+        tid = principal.tenant_id
+        refused: dict[str, str] = {}
         owners = self._customers.owners_of(tid, [i for e in todo for i in e.buyer])
         by_customer: dict[str, list[OrderEvent]] = {}
         slow: list[OrderEvent] = []
@@ -152,22 +176,26 @@ class ImportService:
         for start in range(0, len(ids), 100):
             profiles = self._customers.get_many(tid, ids[start : start + 100])
             for cid in ids[start : start + 100]:
-                if cid not in profiles or not self._link_bulk(profiles[cid], by_customer[cid]):
-                    slow += by_customer[cid]
-                done += len(by_customer[cid])
+                mine, profile = by_customer[cid], profiles.get(cid)
+                reason = _refusal(principal, profile) if profile is not None else None
+                if reason is not None:
+                    refused.update((e.dedupe_key, reason) for e in mine)
+                elif profile is None or not self._link_bulk(profile, mine):
+                    slow += mine
+                done += len(mine)
                 if progress:
                     progress(done, len(todo))
         for event in slow:
-            self._order_service.ingest(tid, event)
+            try:
+                self._order_service.ingest(tid, event, principal=principal)
+            except ForbiddenError as e:
+                refused[event.dedupe_key] = e.message
             done += 1
             if progress:
                 progress(done, len(todo))
         # Orders without a buyer touch no customer (so the live path writes no marker): mark them here.
         self._customers.mark(tid, [f"shop:{e.dedupe_key}" for e in slow if not e.buyer], self._clock.now())
-        report.linked = sum(1 for e in todo if e.buyer)
-        report.not_linked = len(todo) - report.linked
-        report.reasons = dict(Counter(i.code for i in report.rejected))
-        return report
+        return refused
 
     def _link_bulk(self, customer: Customer, events: list[OrderEvent]) -> bool:
         tid = customer.tenant_id
@@ -206,7 +234,7 @@ class ImportService:
             else:
                 rows.append(parsed)
         people = cluster_people(rows)
-        tag_ids = self._ensure_tags(principal.tenant_id, {t for p in people for t in p.tags})
+        tag_ids = self._ensure_tags(principal, {t for p in people for t in p.tags})
         report = ImportReport(
             kind="customers",
             source=source,
@@ -216,8 +244,17 @@ class ImportService:
             rejected=[_masked(i) for i in issues],
             warnings=[_masked(w) for r in rows for w in r.warnings],
         )
-        touches = []
+        touches: list[Touch] = []
+        touched: list[PersonRecord] = []
         for person in people:
+            new_tags = [t for t in person.tags if t not in tag_ids]
+            if new_tags:  # tags the catalogue lacks, and the importer may not create
+                report.rejected += _refused(
+                    [r.row for r in person.rows],
+                    f"tag {', '.join(new_tags)} does not exist and creating tags needs "
+                    f"{Permission.TAGS_MANAGE.value}",
+                )
+                continue
             touch = self._person_touch(principal, person, tag_ids, source)
             if touch is None:
                 report.rejected += [
@@ -231,17 +268,22 @@ class ImportService:
                 ]
             else:
                 touches.append(touch)
+                touched.append(person)
         results = self._resolver.touch_many(
             touches, progress=(lambda n: progress(n, len(touches))) if progress else None
         )
-        for result in results:
-            if result.duplicate:
+        for person, result in zip(touched, results, strict=True):
+            if result.refused:  # outside the importer's scope: the customer is left as it was
+                report.rejected += _refused([r.row for r in person.rows], result.refused)
+            elif result.duplicate:
                 report.unchanged += 1
             elif result.created:
                 report.created += 1
             else:
                 report.updated += 1
             report.merged += len(result.merged)
+        report.rejected.sort(key=lambda i: i.row)
+        report.rejected_rows = len(report.rejected)
         report.reasons = dict(Counter(i.code for i in report.rejected))
         return report
 
@@ -275,15 +317,21 @@ class ImportService:
             idempotency_key=f"import:{content}",
             name_hint=draft.name,
             update=update,
+            principal=principal,  # the resolver checks every customer the row would change or merge
         )
 
-    def _ensure_tags(self, tenant_id: str, names: set[str]) -> dict[str, str]:
-        """Tag name → id, creating the missing ones in 「导入标签」 groups (one catalogue read per import)."""
+    def _ensure_tags(self, principal: Principal, names: set[str]) -> dict[str, str]:
+        """Tag name → id, creating the missing ones in 「导入标签」 groups (one catalogue read per import)
+        when the importer may manage tags; otherwise the missing ones are left out (their rows are
+        rejected)."""
+        tenant_id = principal.tenant_id
         catalogue = self._tags.catalogue(tenant_id)
         known: dict[str, str] = {}
         for group in catalogue.groups:
             for tag in group.tags:
                 known.setdefault(tag.name, tag.id)
+        if not principal.has(Permission.TAGS_MANAGE):
+            return {n: known[n] for n in names if n in known}
         missing = sorted(names - known.keys())
         groups = [g for g in catalogue.groups if g.name.startswith(IMPORT_TAG_GROUP)]
         now = self._clock.now()
@@ -303,6 +351,17 @@ class ImportService:
             group.updated_at = now
             self._tags.save_group(group, expected_version=expected)
         return {n: known[n] for n in names}
+
+
+def _refusal(principal: Principal, customer: Customer) -> str | None:
+    """Why the importer may not change this customer (outside their data scope), or None."""
+    try:
+        authorize_customer_change(
+            principal, changed=[customer.ownership], result=customer.ownership, creates=False
+        )
+    except ForbiddenError as e:
+        return e.message
+    return None
 
 
 def summary(report: ImportReport) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from chalicelib.domain.access import Principal
+
 
 class IngestMessage(BaseModel):
     source: Literal["wecom", "wecom_detail", "doudian_detail", "shop", "behaviour", "conversation", "import"]
@@ -17,6 +19,9 @@ class IngestMessage(BaseModel):
     received_at: datetime
     payload: Any  # WeCom: the decrypted XML; shop: a normalised OrderEvent; behaviour: one event
     platform: str | None = None
+    # Who sent it through the API (an integration key's caller): the worker applies its effects as them, so
+    # a permission is checked on the effect, not only on the route. None: a signed webhook or the system.
+    sent_by: Principal | None = None
 
     def record(self) -> dict[str, Any]:
         """The raw form kept in the inbox when no handler maps it."""
@@ -24,7 +29,13 @@ class IngestMessage(BaseModel):
 
 
 def chunked(
-    source: str, tenant_id: str, items: list[BaseModel], *, per_message: int, received_at: datetime
+    source: str,
+    tenant_id: str,
+    items: list[BaseModel],
+    *,
+    per_message: int,
+    received_at: datetime,
+    sent_by: Principal | None = None,
 ) -> list[dict[str, Any]]:
     """Batches from the API as ingest messages of `per_message` items each (fewer SQS requests); the worker
     applies each item under its own key, so a retried message redoes only what had not been applied."""
@@ -38,6 +49,7 @@ def chunked(
             key=f"{source}:{digest}",
             received_at=received_at,
             payload=payload,
+            sent_by=sent_by,
         )
         messages.append(message.model_dump(mode="json"))
     return messages

@@ -11,9 +11,9 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.domain.access import Permission, Principal, in_scope
+from chalicelib.domain.access import Permission, Principal, can_act_on_ticket, in_scope
 from chalicelib.domain.billing import Part
-from chalicelib.domain.common import Clock, ConflictError, InvalidInputError, NotFoundError
+from chalicelib.domain.common import Clock, ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from chalicelib.domain.inventory import (
     AlreadyDone,
     LowStock,
@@ -163,6 +163,10 @@ class InventoryService:
         ticket = self._tickets.get(principal.tenant_id, ticket_id)
         if ticket is None or not in_scope(principal, ticket.ownership):
             raise NotFoundError(f"no ticket {ticket_id}")
+        if not can_act_on_ticket(principal, ticket.ownership):
+            raise ForbiddenError(
+                f"ticket {ticket_id} is not assigned to you: you hold parts for your tickets"
+            )
         return self.reserve_for_ticket(principal.tenant_id, ticket_id, command.parts)
 
     def reserve_for_ticket(

@@ -56,11 +56,13 @@ class OrderService:
             return read.pop(ref)
         return self._orders.get(tenant_id, event.platform, event.order_id)
 
-    def ingest(self, tenant_id: str, event: OrderEvent) -> Order:
+    def ingest(self, tenant_id: str, event: OrderEvent, *, principal: Principal | None = None) -> Order:
         """Also links an order stored earlier without a buyer, when the same event comes back with one
-        (抖店: the buyer fetched later); the customer's touch has the event's own key, so it counts once."""
+        (抖店: the buyer fetched later); the customer's touch has the event's own key, so it counts once.
+        `principal`: who brought it (an import); ForbiddenError, nothing stored, when its buyer is not theirs
+        to change."""
         current = self._current(tenant_id, event)
-        customer_id = (self._touch(tenant_id, event, current) or None) if event.buyer else None
+        customer_id = (self._touch(tenant_id, event, current, principal) or None) if event.buyer else None
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
                 current = self._orders.get(tenant_id, event.platform, event.order_id)
@@ -75,7 +77,9 @@ class OrderService:
                 continue  # another status of this order landed first: fold ours into the fresh copy
         raise ConflictError(f"order {event.platform}/{event.order_id} keeps changing; it will be retried")
 
-    def _touch(self, tenant_id: str, event: OrderEvent, stored: Order | None) -> str:
+    def _touch(
+        self, tenant_id: str, event: OrderEvent, stored: Order | None, principal: Principal | None
+    ) -> str:
         def update(customer: Customer) -> None:
             # From the stored order when there is one: a late event (a buyer fetched later) must not show
             # the order back at an older status in recent_orders.
@@ -108,6 +112,7 @@ class OrderService:
             if isinstance(event.extra.get("buyer_name"), str)
             else None,
             update=update,
+            principal=principal,
         )
         return self._resolver.touch(touch).customer_id
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from chalicelib.domain.common import Clock, ConflictError, InvalidInputError, new_id
+from chalicelib.domain.access import Principal, authorize_customer_change, new_customer_defaults
+from chalicelib.domain.common import Clock, ConflictError, ForbiddenError, InvalidInputError, new_id
 from chalicelib.domain.customers import (
     Customer,
     Identity,
@@ -43,6 +44,9 @@ class Touch:
     idempotency_key: str | None = None  # the source event's stable key: a redelivery has one effect
     name_hint: str | None = None  # a name for a customer this touch creates
     update: Callable[[Customer], None] | None = None  # what the touch changes on the profile
+    # Who brought it, when someone did (a staff member's import, an integration key's event or form): its
+    # effects are checked against what they may change. None: a source trusted by signature or the system.
+    principal: Principal | None = None
 
 
 @dataclass
@@ -60,6 +64,7 @@ class Resolved:
     merged: list[str] = field(default_factory=list)
     duplicate: bool = False
     candidates: list[tuple[str, str]] = field(default_factory=list)
+    refused: str | None = None  # touch_many: why the bringer may not have this effect (nothing written)
 
 
 class IdentityResolver:
@@ -162,6 +167,7 @@ class IdentityResolver:
                     self._mark(touch.tenant_id, key)
                     return Resolved(customer_id=target.id, duplicate=True)
                 plan, resolved = self._plan(touch, decision, by_id, {k: c.id for k, c in holders.items()})
+                _authorize(touch, plan)
                 applied = (
                     self._customers.apply_simple(plan) if plan.simple else self._customers.apply_touch(plan)
                 )
@@ -188,40 +194,56 @@ class IdentityResolver:
         touches whose identities nobody holds become new customers, their claims taken in transactions
         of up to 100 and the rest written with BatchWriteItem; anything else (an identity already held,
         or taken by a concurrent writer) goes through `touch` one by one. `touches` must not share
-        identities: imports cluster rows into people first."""
+        identities: imports cluster rows into people first. Results in the order of `touches`; a touch whose
+        bringer may not have its effect is `refused` (nothing written for it), the others go on."""
         keys = [t.idempotency_key for t in touches if t.idempotency_key]
         seen = self._customers.seen(touches[0].tenant_id, keys) if keys else set()
-        results = [Resolved(customer_id="", duplicate=True) for t in touches if t.idempotency_key in seen]
-        pending = [t for t in touches if t.idempotency_key not in seen]
-        batch: list[tuple[Touch, TouchPlan]] = []
+        results: dict[int, Resolved] = {
+            i: Resolved(customer_id="", duplicate=True)
+            for i, t in enumerate(touches)
+            if t.idempotency_key in seen
+        }
+        pending = [(i, t) for i, t in enumerate(touches) if t.idempotency_key not in seen]
+        batch: list[tuple[int, Touch, TouchPlan]] = []
         claims = 0
-        for n, touch in enumerate(pending, 1):
-            if self._customers.holders(touch.tenant_id, touch.identities):
-                results.append(self.touch(touch))
-            else:
-                plan, _ = self._plan(touch, decide(touch.identities, {}), {}, {})
-                batch.append((touch, plan))
-                claims += len(plan.claims)
+        for n, (i, touch) in enumerate(pending, 1):
+            try:
+                if self._customers.holders(touch.tenant_id, touch.identities):
+                    results[i] = self.touch(touch)
+                else:
+                    plan, _ = self._plan(touch, decide(touch.identities, {}), {}, {})
+                    _authorize(touch, plan)
+                    batch.append((i, touch, plan))
+                    claims += len(plan.claims)
+            except ForbiddenError as e:
+                results[i] = Resolved(customer_id="", refused=e.message)
             if claims > MAX_CLAIMS_PER_TRANSACTION - 10 or n == len(pending):
-                results += self._create_batch(batch)
+                results.update(self._create_batch(batch))
                 batch, claims = [], 0
             if progress:
                 progress(len(results))
-        return results
+        return [results[i] for i in range(len(touches))]
 
-    def _create_batch(self, batch: list[tuple[Touch, TouchPlan]]) -> list[Resolved]:
+    def _create_batch(self, batch: list[tuple[int, Touch, TouchPlan]]) -> dict[int, Resolved]:
         if not batch:
-            return []
-        tenant_id = batch[0][1].tenant_id
-        claims = [(i, plan.target_after.id) for _, plan in batch for i in plan.claims]
+            return {}
+        tenant_id = batch[0][2].tenant_id
+        claims = [(i, plan.target_after.id) for _, _, plan in batch for i in plan.claims]
         if not self._customers.claim_all(tenant_id, claims, self._clock.now()):
-            return [self.touch(t) for t, _ in batch]  # someone took one of them meanwhile: one by one
-        plans = [plan for _, plan in batch]
+            # someone took one of them meanwhile: one by one
+            return {n: self._touch_or_refuse(t) for n, t, _ in batch}
+        plans = [plan for _, _, plan in batch]
         self._customers.bulk_create(plans)
         self._publish(
             [envelope(e.kind, e.tenant_id, e.id, e.model_dump(mode="json")) for p in plans for e in p.events]
         )
-        return [Resolved(customer_id=p.target_after.id, created=True) for p in plans]
+        return {n: Resolved(customer_id=p.target_after.id, created=True) for n, _, p in batch}
+
+    def _touch_or_refuse(self, touch: Touch) -> Resolved:
+        try:
+            return self.touch(touch)
+        except ForbiddenError as e:
+            return Resolved(customer_id="", refused=e.message)
 
     def _plan(
         self,
@@ -279,6 +301,11 @@ class IdentityResolver:
                 after.add_identity(ident)
         if touch.update is not None:
             touch.update(after)
+        if before is None and touch.principal is not None:  # lands inside its bringer's scope
+            home = new_customer_defaults(touch.principal)
+            after.region = after.region or home.region
+            after.store = after.store or home.store
+            after.owner_id = after.owner_id or home.owner_id
         after.version = (before.version if before else 0) + 1
         after.updated_at = now
         if touch.idempotency_key:
@@ -337,6 +364,21 @@ class IdentityResolver:
             candidates=decision.candidates,
         )
         return plan, resolved
+
+
+def _authorize(touch: Touch, plan: TouchPlan) -> None:
+    """The effect is checked, not the route that brought it: every customer the plan changes, merges away
+    or takes an identity from, and the customer it leaves, must be the bringer's to change."""
+    if touch.principal is None:
+        return
+    changed = [c.ownership for c in (plan.target_before, *(b for b, _ in plan.absorbed)) if c is not None]
+    changed += [before.ownership for before, _ in plan.losers]
+    authorize_customer_change(
+        touch.principal,
+        changed=changed,
+        result=plan.target_after.ownership,
+        creates=plan.target_before is None,
+    )
 
 
 def _holder(customer: Customer) -> Holder:

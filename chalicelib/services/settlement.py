@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -116,6 +117,17 @@ class PostingList(BaseModel):
     items: list[Posting]
 
 
+class PostingShare(BaseModel):
+    """A posting in the customer 360 view: its whole amount for finance, a partner's own share for them."""
+
+    id: str
+    at: datetime
+    source: Source
+    amount: Decimal
+    memo: str
+    reverses: str | None
+
+
 class BillView(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -209,7 +221,7 @@ class SettlementService:
         return {"applies_to": draft.applies_to, "rule": rule.model_dump(mode="json")}
 
     def list_rules(self, *, principal: Principal) -> list[dict[str, object]]:
-        principal.require(Permission.SETTLEMENT_READ)
+        principal.require(Permission.SETTLEMENT_RULES_READ)  # every party's rates: not a partner's business
         return [
             {"applies_to": applies_to, "rule": rule.model_dump(mode="json")}
             for applies_to, rule in self._ledger.rules(principal.tenant_id)
@@ -634,8 +646,25 @@ class SettlementService:
     def bills_of(self, tenant_id: str, customer_id: str, *, limit: int = 10) -> list[Bill]:
         return self._ledger.customer_bills(tenant_id, customer_id, limit=limit)
 
-    def history_of(self, tenant_id: str, customer_id: str, *, limit: int = 20) -> list[Posting]:
-        return self._ledger.customer_postings(tenant_id, customer_id, limit=limit)
+    def history_of(self, *, principal: Principal, customer_id: str, limit: int = 20) -> list[PostingShare]:
+        """The customer's postings as the caller may see them: finance (settlement:manage) whole; a partner
+        (an engineer, a store) only those paying them, for their own share; nothing else."""
+        if not principal.has(Permission.SETTLEMENT_READ):
+            return []
+        shares = []
+        for p in self._ledger.customer_postings(principal.tenant_id, customer_id, limit=limit):
+            if principal.has(Permission.SETTLEMENT_MANAGE):
+                amount: Decimal | None = p.total
+            else:
+                legs = [leg for leg in p.legs if _may_see(principal, Party.of_account(leg.account))]
+                amount = -sum((leg.net for leg in legs), ZERO) if legs else None  # as the party reads it
+            if amount is not None:
+                shares.append(
+                    PostingShare(
+                        id=p.id, at=p.at, source=p.source, amount=amount, memo=p.memo, reverses=p.reverses
+                    )
+                )
+        return shares
 
     def bill_view(self, *, principal: Principal, ticket_id: str) -> BillView:
         principal.require(Permission.TICKETS_READ)

@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.domain.access import Permission, Principal, Role, Scope, ScopeKind, can_read, in_scope
+from chalicelib.domain.access import (
+    Permission,
+    Principal,
+    Role,
+    Scope,
+    ScopeKind,
+    can_act_on_ticket,
+    can_read,
+    in_scope,
+)
 from chalicelib.domain.common import Clock, ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from chalicelib.domain.configuration import ConfigKind
 from chalicelib.domain.customers import IdentityIn
@@ -329,6 +338,7 @@ class TicketService:
                 data={"template_id": template.id, "request_id": request.request_id},
                 idempotency_key=f"h5:{request.request_id}",
                 name_hint=request.name,
+                principal=principal,  # creating or merging customers is checked on the effect itself
             )
         )
         ticket_id = ticket_id_for(TicketSource.H5, request.request_id, datetime(2000, 1, 1, tzinfo=UTC))
@@ -586,6 +596,7 @@ class TicketService:
             comment=command.comment,
             node=command.node,
         )
+        _check_may_act(principal, ticket)  # after the workflow's own answer (who may act in the step)
         restart = False
         if self._sla is not None:  # a staff step is a response; closing resolves; reopening re-arms
             after, restart = self._sla.follow(ticket, after, by_staff=True, at=now)
@@ -606,6 +617,7 @@ class TicketService:
         ticket = self._tickets.get(principal.tenant_id, ticket_id)
         if ticket is None or not in_scope(principal, ticket.ownership):
             raise NotFoundError(f"no ticket {ticket_id}")
+        _check_may_act(principal, ticket)
         now = self._clock.now()
         after, restart = self._sla.clock_event(ticket, action, now)
         after.version = ticket.version + 1
@@ -655,7 +667,8 @@ class TicketService:
         """The ticket with the actions the caller may take in its pinned workflow version (cached)."""
         workflow = self._workflow(ticket.tenant_id, ticket.workflow_id, ticket.workflow_version)
         try:
-            allowed = actions_for(ticket, workflow, Performer.of(principal))
+            mine = can_act_on_ticket(principal, ticket.ownership)
+            allowed = actions_for(ticket, workflow, Performer.of(principal)) if mine else []
         except ForbiddenError:
             allowed = []
         return TicketView(ticket=ticket, history=history, allowed_actions=allowed)
@@ -860,6 +873,16 @@ def _approval_timeout(node: Node) -> int:
         if action.type is NodeActionType.START_TIMER:
             return _timer_seconds(action.params, DEFAULT_APPROVAL_TIMEOUT)
     return DEFAULT_APPROVAL_TIMEOUT
+
+
+def _check_may_act(principal: Principal, ticket: Ticket) -> None:
+    if not can_act_on_ticket(principal, ticket.ownership):
+        held = "assigned to someone else" if ticket.assignment else "not assigned to you"
+        raise ForbiddenError(
+            f"ticket {ticket.id} is {held}: you act on tickets assigned to you "
+            f"(acting on any ticket in your scope needs {Permission.TICKETS_ACT_IN_SCOPE.value})",
+            details=[{"field": "assignee", "message": held}],
+        )
 
 
 def _system(tenant_id: str) -> Principal:

@@ -17,8 +17,9 @@ import httpx
 from chalice.app import Blueprint, SQSEvent
 
 from chalicelib.bootstrap import container
+from chalicelib.domain.access import Principal
 from chalicelib.domain.behaviour import BehaviourEventIn, count
-from chalicelib.domain.common import DomainError
+from chalicelib.domain.common import DomainError, ForbiddenError
 from chalicelib.domain.conversations import MAX_TEXT, ArchivedMessage
 from chalicelib.domain.customers import Customer, Gender, Identity, WeComFollow, is_placeholder_name
 from chalicelib.domain.orders import OrderEvent, OrderStatus
@@ -82,20 +83,44 @@ def handle(message: IngestMessage) -> None:
         _handle_conversation(message)
         return
     if message.source == "behaviour":
-        for item in message.payload:  # each event has its own key: a retried message redoes only what failed
-            container().resolver.touch(
-                behaviour_touch(message.tenant_id, BehaviourEventIn.model_validate(item))
-            )
+        _handle_behaviour(message)
         return
     _keep_raw(message, message.received_at, message.source)
 
 
+def _handle_behaviour(message: IngestMessage) -> None:
+    """Each event has its own key: a retried message redoes only what failed. The events are applied as
+    their sender: one its sender may not have (a customer outside their scope) is kept, not applied."""
+    if message.sent_by is None:  # only the API sends these, naming its caller
+        _keep_raw(message, message.received_at, "behaviour:no_sender")
+        return
+    refused: list[Any] = []
+    for item in message.payload:
+        touch = behaviour_touch(message.tenant_id, BehaviourEventIn.model_validate(item), message.sent_by)
+        try:
+            container().resolver.touch(touch)
+        except ForbiddenError:
+            refused.append(item)
+    if refused:
+        _keep_raw(message.model_copy(update={"payload": refused}), message.received_at, "behaviour:refused")
+
+
 def _handle_conversation(message: IngestMessage) -> None:
-    """Archived chat messages land on the customers' timelines; a customer's message may open a ticket."""
+    """Archived chat messages land on the customers' timelines; a customer's message may open a ticket.
+    Applied as their sender, like behaviour events: what they may not change is kept, not applied."""
+    if message.sent_by is None:
+        _keep_raw(message, message.received_at, "conversation:no_sender")
+        return
+    refused: list[Any] = []
     for item in message.payload:
         archived = ArchivedMessage.model_validate(item)
-        for touch in conversation_touches(message.tenant_id, archived):
-            resolved = container().resolver.touch(touch)
+        for touch in conversation_touches(message.tenant_id, archived, message.sent_by):
+            try:
+                resolved = container().resolver.touch(touch)
+            except ForbiddenError:
+                if not refused or refused[-1] is not item:
+                    refused.append(item)
+                continue
             if touch.data["direction"] == "in" and archived.text and resolved.customer_id:
                 container().tickets.from_customer_message(
                     tenant_id=message.tenant_id,
@@ -105,6 +130,10 @@ def _handle_conversation(message: IngestMessage) -> None:
                     source=TicketSource.WECOM,
                     ref=f"chat:{archived.msgid}",
                 )
+    if refused:
+        _keep_raw(
+            message.model_copy(update={"payload": refused}), message.received_at, "conversation:refused"
+        )
 
 
 def _ingest_order(tenant_id: str, event: OrderEvent) -> None:
@@ -122,7 +151,7 @@ def _ingest_order(tenant_id: str, event: OrderEvent) -> None:
             container().tickets.from_order(tenant_id=tenant_id, order=order, requested_at=at)
 
 
-def conversation_touches(tenant_id: str, m: ArchivedMessage) -> list[Touch]:
+def conversation_touches(tenant_id: str, m: ArchivedMessage, sender: Principal | None = None) -> list[Touch]:
     text = (m.text or "")[:MAX_TEXT]
     return [
         Touch(
@@ -141,12 +170,13 @@ def conversation_touches(tenant_id: str, m: ArchivedMessage) -> list[Touch]:
                 "roomid": m.roomid,
             },
             idempotency_key=f"chat:{m.msgid}:{external}",
+            principal=sender,
         )
         for external in m.customers()
     ]
 
 
-def behaviour_touch(tenant_id: str, event: BehaviourEventIn) -> Touch:
+def behaviour_touch(tenant_id: str, event: BehaviourEventIn, sender: Principal | None = None) -> Touch:
     return Touch(
         tenant_id=tenant_id,
         identities=[i.to_identity() for i in event.identities],
@@ -157,6 +187,7 @@ def behaviour_touch(tenant_id: str, event: BehaviourEventIn) -> Touch:
         data=event.properties,
         idempotency_key=f"behaviour:{event.event_id}",
         update=lambda customer: count(customer, event),
+        principal=sender,
     )
 
 

@@ -188,10 +188,13 @@ def test_a_completed_ticket_is_billed_split_and_stated(
         "store:SH-001": "169.94",
     }
 
-    # The 360 view lists the bill and the settlement.
+    # The 360 view lists the bill and the settlement: whole for finance, each partner's own share for them.
     view = _ok(api.call("GET", f"/v1/customers/{cid}", tenant, role="finance"))
     assert [b["total"] for b in view["bills"]] == ["485.54"]
     assert [s["amount"] for s in view["settlements"]] == ["485.54"]
+    for role, seen in (("engineer", ["218.49"]), ("store_mgr", ["169.94"]), ("agent_all", [])):
+        view = _ok(api.call("GET", f"/v1/customers/{cid}", tenant, role=role))
+        assert [s["amount"] for s in view["settlements"]] == seen, role
 
     # A redelivered completion posts nothing and bills nothing again.
     with count_requests() as again:
@@ -383,7 +386,7 @@ def test_an_open_ticket_shows_what_it_would_be_billed(api: Api, tenant: TenantKe
     )  # not stored
 
 
-def test_a_ticket_closed_without_an_assignee_keeps_the_engineers_share_visible(
+def test_dispatch_waits_for_an_engineer_and_a_flow_without_one_keeps_the_share_visible(
     container: bootstrap.Container, api: Api, tenant: TenantKeys
 ) -> None:
     cid = _setup(api, tenant)
@@ -392,16 +395,34 @@ def test_a_ticket_closed_without_an_assignee_keeps_the_engineers_share_visible(
         "customer_id": cid,
         "fields": {"fault_description": "异响", "city": "上海"},
     }
+    # GIVEN a repair at 派单, which dispatches to an engineer, and nobody assigned
     tid = _ok(api.call("POST", "/v1/tickets", tenant, body, role="agent_all"), 201)["ticket"]["id"]
-    for role, action in (
-        ("agent_all", "accept"),
-        ("agent_all", "assign"),
-        ("engineer", "resolve"),
-        ("agent_all", "confirm"),
-    ):
-        _ok(api.call("POST", f"/v1/tickets/{tid}/transitions", tenant, {"action": action}, role=role))
+    _ok(api.call("POST", f"/v1/tickets/{tid}/transitions", tenant, {"action": "accept"}, role="agent_all"))
+    # WHEN the agent completes the step THEN it is refused, naming the missing assignee
+    refused = api.call(
+        "POST", f"/v1/tickets/{tid}/transitions", tenant, {"action": "assign"}, role="agent_all"
+    )
+    assert refused.status_code == 409
+    assert refused.data["error"]["details"][0]["field"] == "assignee"
+    assert _ok(api.call("GET", f"/v1/tickets/{tid}", tenant))["ticket"]["state"]["active"] == ["dispatch"]
+
+    # GIVEN the tenant's own repair flow with no engineer step (the agent fixes it over the phone)
+    flow = _ok(api.call("GET", "/v1/workflows/wf_repair", tenant))
+    flow["nodes"] = [n for n in flow["nodes"] if n["id"] in ("new", "triage", "closed", "cancelled")]
+    flow["transitions"] = [
+        {"from_node": "new", "action": "auto", "to_node": "triage"},
+        {"from_node": "triage", "action": "resolve", "to_node": "closed", "label": "电话指导解决"},
+        {"from_node": "triage", "action": "cancel", "to_node": "cancelled"},
+    ]
+    _ok(api.call("POST", "/v1/workflows", tenant, flow), 201)
+    remote = _ok(api.call("POST", "/v1/tickets", tenant, body, role="agent_all"), 201)["ticket"]["id"]
+    closed = _ok(
+        api.call("POST", f"/v1/tickets/{remote}/transitions", tenant, {"action": "resolve"}, role="agent_all")
+    )
+    assert closed["ticket"]["status"] == "closed"
     drain("scrm-events")
-    assert container.ticket_repo.get(tenant.tenant_id, tid).assignment is None  # type: ignore[union-attr]
+    # THEN, as before, its engineer share waits for finance to assign it
+    assert container.ticket_repo.get(tenant.tenant_id, remote).assignment is None  # type: ignore[union-attr]
     # Labour 188.00 (no rush, not VIP-free: −5 % = 178.60); 45 % = 80.37 kept for finance to assign.
     held = _ok(
         api.call(
@@ -411,7 +432,7 @@ def test_a_ticket_closed_without_an_assignee_keeps_the_engineers_share_visible(
             role="finance",
         )
     )
-    assert [r["source_id"] for r in held["rows"]] == [tid] and held["closing_balance"] == "80.37"
+    assert [r["source_id"] for r in held["rows"]] == [remote] and held["closing_balance"] == "80.37"
 
 
 def test_partial_refunds_take_back_their_share_and_the_month_end_counts_the_rest(

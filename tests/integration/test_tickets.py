@@ -38,6 +38,17 @@ def active(view: dict[str, Any]) -> list[str]:
     return list(view["ticket"]["state"]["active"])
 
 
+def give_to(api: Api, tenant: TenantKeys, ticket_id: str, who: str = "engineer") -> None:
+    """Assign the ticket to a staff member (a manager's assignment; the profile made on first use)."""
+    user = tenant.user_ids[who]
+    if not any(s["profile"]["user_id"] == user for s in api.call("GET", "/v1/staff", tenant).data["items"]):
+        profile = {"region": "华东", "skills": {"appliance_repair": 3}, "shifts": {"0": [["08:00", "20:00"]]}}
+        assert api.call("PUT", f"/v1/staff/{user}", tenant, profile).status_code == 200
+    body = {"user_id": user, "reason": "on shift"}
+    resp = api.call("POST", f"/v1/tickets/{ticket_id}/assign", tenant, body)
+    assert resp.status_code == 200, resp.data
+
+
 def test_the_preset_library_is_there_for_a_new_tenant(api: Api, tenant: TenantKeys):
     items = api.call("GET", "/v1/ticket-templates", tenant, role="agent_all").data["items"]
     assert {t["id"] for t in items} >= {
@@ -104,7 +115,9 @@ def test_transitions_follow_the_workflow_with_role_checks_history_and_timeline(a
     assert impossible.status_code == 409
     assert {d["action"] for d in impossible.data["error"]["details"]} == {"accept", "cancel"}
 
-    for role, action in (("agent_all", "accept"), ("agent_all", "assign"), ("engineer", "resolve")):
+    assert act(api, tenant, tid, "agent_all", "accept", comment="accept done").status_code == 200
+    give_to(api, tenant, tid, "engineer")
+    for role, action in (("agent_all", "assign"), ("engineer", "resolve")):
         resp = act(api, tenant, tid, role, action, comment=f"{action} done")
         assert resp.status_code == 200, resp.data
     resp = act(api, tenant, tid, "agent_all", "confirm", fields={"labour_fee": "80"})
@@ -112,8 +125,10 @@ def test_transitions_follow_the_workflow_with_role_checks_history_and_timeline(a
     assert resp.data["ticket"]["fields"]["labour_fee"] == "80.00"
 
     view = api.call("GET", f"/v1/tickets/{tid}", tenant).data
-    assert [h["action"] for h in view["history"]] == ["confirm", "resolve", "assign", "accept", "create"]
-    assert view["ticket"]["version"] == 5
+    # the manager's assignment of the engineer is the second "assign" (the first is the dispatch step)
+    actions = [h["action"] for h in view["history"]]
+    assert actions == ["confirm", "resolve", "assign", "assign", "accept", "create"]
+    assert view["ticket"]["version"] == 6
     reopened = act(api, tenant, tid, "agent_all", "reopen")
     assert reopened.status_code == 200 and reopened.data["ticket"]["status"] == "open"
     assert reopened.data["ticket"]["closed_at"] is None
@@ -267,6 +282,7 @@ def test_a_low_rating_through_the_customers_link_opens_one_follow_up(container, 
     assert act(api, tenant, tid, "agent_all", "confirm").status_code == 409  # not closed yet
     too_early = api.call("POST", f"/v1/tickets/{tid}/rating", tenant, {"score": 5}, role="agent_all")
     assert too_early.status_code == 409
+    give_to(api, tenant, tid, "engineer")
     for role, action in (("agent_all", "assign"), ("engineer", "resolve"), ("agent_all", "confirm")):
         assert act(api, tenant, tid, role, action).status_code == 200
     drain("scrm-events")  # the closing asks the customer for a rating
@@ -302,6 +318,7 @@ def test_the_customer_hears_of_the_ticket_and_the_engineer_on_the_way(
         "POST", f"/v1/tickets/{tid}/subscriptions", tenant, {"channels": ["sms"]}, role="agent_all"
     )
     assert sub.status_code == 200, sub.data
+    give_to(api, tenant, tid, "engineer")
     assert act(api, tenant, tid, "agent_all", "assign").status_code == 200  # → on site: 工程师已出发
     drain("scrm-events")
     drain("scrm-events")
@@ -414,6 +431,7 @@ def test_a_steps_timer_auto_closes_a_ticket_the_customer_never_confirmed(
         api, tenant, {"template_id": "repair", "customer_id": cid, "fields": {"fault_description": "漏水"}}
     )
     tid = t["ticket"]["id"]
+    give_to(api, tenant, tid, "engineer")
     assert act(api, tenant, tid, "agent_all", "assign").status_code == 200
     assert act(api, tenant, tid, "engineer", "resolve").status_code == 200  # → 待客户确认, auto-close in 72 h
     [timer] = [
