@@ -493,7 +493,7 @@ def in_process_section(meter: Meter, unassigned: int) -> tuple[str, bool]:
         "The worker rows include the first-in-process reads of each round (template catalogue, staff "
         "roster). The SLA timer is started by the "
         "step itself (a Step Functions StartExecution at opening, none on a plain step). Each /v1 request "
-        "also authenticates its API key (see the customers table: one GetItem, cached)."
+        "also authenticates its API key (see the customers table: one request)."
         + (f" {unassigned} tickets were not auto-assigned (resolved by the admin)." if unassigned else "")
     )
     return text, target

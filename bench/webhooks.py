@@ -441,6 +441,7 @@ class InProcess:
         self.sqs = boto3.client("sqs")  # the bench's own client (purge, drain): not counted
         self.urls = {q.name: create_queue(self.sqs, q) for q in QUEUES}
         self.api_key = ""
+        self.integration_key = ""
         self.tenant_id = ""
 
     @property
@@ -484,6 +485,12 @@ class InProcess:
             ):
                 resp = self.client.http.put(path, headers=auth, body=json.dumps(body).encode())
                 assert resp.status_code == 200, resp.body
+            # /v1/events takes integration keys only
+            resp = self.client.http.post(
+                "/v1/integration-keys", headers=auth, body=json.dumps({"name": "bench"}).encode()
+            )
+            assert resp.status_code == 201, resp.body
+            self.integration_key = json.loads(resp.body)["api_key"]
 
     def post(self, d: Delivery) -> tuple[int, float]:
         start = time.perf_counter()
@@ -493,7 +500,7 @@ class InProcess:
         return resp.status_code, ms
 
     def post_behaviour(self, events: list[dict[str, Any]]) -> None:
-        headers = {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
+        headers = {"Authorization": f"Bearer {self.integration_key}", "Content-Type": "application/json"}
         self.post(Delivery("/v1/events", headers, json.dumps({"events": events}).encode()))
 
     def drain(self, spec: QueueSpec, out: Drain) -> None:
@@ -782,6 +789,8 @@ def _drive_local_stack(stack: Stack) -> LocalResult:
             ("/v1/integrations/shop/generic", {"secret": SHOP_SECRET}),
         ):
             http.put(path, headers=auth, json=body).raise_for_status()
+        made = http.post("/v1/integration-keys", headers=auth, json={"name": "bench"}).raise_for_status()
+        ingest = {"Authorization": f"Bearer {made.json()['api_key']}"}  # /v1/events takes no staff key
         baseline = _count_customers(http, auth)
         cpu_before = _stack_cpu(stack.process.pid) if stack.process else {}
         third = N_LOCAL // 3
@@ -798,7 +807,7 @@ def _drive_local_stack(stack: Stack) -> LocalResult:
         start = time.perf_counter()
         for send in sends:
             if isinstance(send, list):
-                http.post("/v1/events", headers=auth, json={"events": send}).raise_for_status()
+                http.post("/v1/events", headers=ingest, json={"events": send}).raise_for_status()
                 continue
             t0 = time.perf_counter()
             http.post(send.path, headers=send.headers, content=send.body).raise_for_status()

@@ -2,6 +2,12 @@
 
     scrm tenant create --name NAME                      → {"tenant_id", "user_id", "api_key"}
     scrm user create --tenant T --role R [--scope S]    → {"tenant_id", "user_id", "role", "scope", "api_key"}
+                                                          (scope defaults to own: least privilege)
+    scrm user disable|enable USER --tenant T            (a disabled user's keys all get 401 at once)
+    scrm key create|list --tenant T --user U            (create: the new key, shown once; at most 2 active)
+    scrm key revoke KEY --tenant T --user U             (its next request gets 401; idempotent)
+    scrm integration-key create --tenant T --name N     (for /v1/events and /v1/h5/tickets only)
+    scrm integration-key list|revoke [KEY] --tenant T
     scrm import customers|orders FILE.csv --tenant T [--report R.json]   (idempotent; progress on stderr)
     scrm customers merge-candidates --tenant T [--limit N] [--cursor C]
     scrm customers merge SURVIVOR ABSORBED --tenant T [--preview]   (preview changes nothing)
@@ -60,9 +66,43 @@ def build_parser() -> argparse.ArgumentParser:
     create_user.add_argument(
         "--role", required=True, choices=["admin", "manager", "agent", "engineer", "finance"]
     )
-    create_user.add_argument("--scope", default="all", help="all | region:<name> | store:<id> | own")
+    create_user.add_argument(
+        "--scope", default="own", help="own (the default: least privilege) | store:<id> | region:<name> | all"
+    )
     create_user.add_argument("--name", default=None)
     create_user.add_argument("--department", default=None, help="e.g. warehouse, finance (workflow steps)")
+    for action, text in (
+        ("disable", "stop every key of the user at once"),
+        ("enable", "let them work again"),
+    ):
+        cmd = user.add_parser(action, help=text)
+        cmd.add_argument("user_id")
+        cmd.add_argument("--tenant", required=True)
+
+    key = groups.add_parser("key").add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("create", "a new API key for the user (shown once; at most 2 active, for a rotation)"),
+        ("list", "the user's keys, revoked ones too (never the secrets)"),
+        ("revoke", "revoke KEY: its next request gets 401"),
+    ):
+        cmd = key.add_parser(action, help=text)
+        if action == "revoke":
+            cmd.add_argument("key_id")
+        cmd.add_argument("--tenant", required=True)
+        cmd.add_argument("--user", required=True)
+
+    integration = groups.add_parser("integration-key").add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("create", "a key for /v1/events and /v1/h5/tickets only (shown once)"),
+        ("list", "the tenant's integration keys, revoked ones too"),
+        ("revoke", "revoke KEY: its next request gets 401"),
+    ):
+        cmd = integration.add_parser(action, help=text)
+        if action == "revoke":
+            cmd.add_argument("key_id")
+        if action == "create":
+            cmd.add_argument("--name", required=True, help="what sends with it, e.g. 官网 H5")
+        cmd.add_argument("--tenant", required=True)
 
     imports = groups.add_parser("import").add_subparsers(dest="action", required=True)
     for kind, text in (
@@ -119,6 +159,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.group == "tenant":
             issued = c.tenants.create_tenant(name=args.name, admin_name=args.admin_name)
             return {"tenant_id": issued.tenant_id, "user_id": issued.user.id, "api_key": issued.api_key}
+        if (args.group, args.action) != ("user", "create"):
+            return _keys(c, args)
         draft = UserDraft.model_validate(
             {
                 "name": args.name or f"{args.role}",
@@ -148,6 +190,42 @@ def _operator(c: Any, tenant_id: str) -> Any:
     if c.tenant_repo.get_tenant(tenant_id) is None:
         raise SystemExit(f"tenant {tenant_id} does not exist")
     return Principal(tenant_id=tenant_id, user_id="cli-operator", role=Role.ADMIN, scope=Scope.parse("all"))
+
+
+def _keys(c: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Users disabled/enabled and keys created, listed, revoked: the same use cases as the API's."""
+    from chalicelib.services.tenants import IntegrationKeyDraft, UserPatch
+
+    operator, tenants = _operator(c, args.tenant), c.tenants
+    if args.group == "user":
+        patch = UserPatch(disabled=args.action == "disable")
+        user = tenants.update_user(principal=operator, user_id=args.user_id, patch=patch)
+        return {"user_id": user.id, "disabled": user.disabled}
+    if args.action == "create":
+        issued = (
+            tenants.create_key(principal=operator, user_id=args.user)
+            if args.group == "key"
+            else tenants.create_integration_key(principal=operator, draft=IntegrationKeyDraft(name=args.name))
+        )
+        return {**_key_out(issued.key), "api_key": issued.secret}
+    if args.action == "list":
+        found = (
+            tenants.list_keys(principal=operator, user_id=args.user)
+            if args.group == "key"
+            else tenants.list_integration_keys(principal=operator)
+        )
+        return {"items": [_key_out(k) for k in found]}
+    revoked = (
+        tenants.revoke_key(principal=operator, user_id=args.user, key_id=args.key_id)
+        if args.group == "key"
+        else tenants.revoke_integration_key(principal=operator, key_id=args.key_id)
+    )
+    return _key_out(revoked)
+
+
+def _key_out(key: Any) -> dict[str, Any]:
+    out: dict[str, Any] = key.model_dump(mode="json", exclude={"key_hash"})
+    return out
 
 
 def _customers(c: Any, args: argparse.Namespace) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from chalicelib.services.inventory import PartDraft
 from chalicelib.services.pricing import CoefficientDraft, ModifierDraft, PriceRuleDraft
 from chalicelib.services.settlement import RuleDraft
 from chalicelib.services.tags import TagGroupDraft
-from chalicelib.services.tenants import UserDraft
+from chalicelib.services.tenants import IntegrationKeyDraft, UserDraft
 
 DEMO_TENANT = "演示连锁餐饮 (Demo Chain Restaurants)"
 
@@ -30,6 +30,9 @@ def seed_demo(c: Container) -> dict[str, str]:
             tenant_id=tid, draft=UserDraft(name=name, role=role, scope=Scope.parse(scope))
         )
         keys[role.value] = user.api_key
+    # What the demo's H5 pages and tracking send with: /v1/events and /v1/h5/tickets take nothing else.
+    h5 = c.tenants.create_integration_key(principal=admin, draft=IntegrationKeyDraft(name="演示 H5 / 小程序"))
+    keys["integration"] = h5.secret
     c.tags.create_group(
         principal=admin, draft=TagGroupDraft(name="口味偏好", tags=["火锅", "川菜", "粤菜", "甜品"])
     )

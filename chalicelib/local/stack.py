@@ -132,6 +132,7 @@ class LocalStack:
         print(f"  API        {cfg.api_url}   (docs: {cfg.api_url}/docs, health: {cfg.api_url}/health)")
         print(f"  AWS (moto) {cfg.endpoint}; {cfg.workers} worker processes (SCRM_LOCAL_WORKERS)")
         print(f"  demo admin API key: {self.demo.get('key_admin', '(seeding disabled)')}")
+        print(f"  demo integration key (/v1/events, /v1/h5/tickets): {self.demo.get('key_integration', '-')}")
         print(f"  written to {cfg.local_dir / 'demo.env'}; stop with Ctrl-C (data is kept)")
         sys.stdout.flush()
 

@@ -57,9 +57,31 @@ def test_cli_tenant_create_key_works_at_once_and_tenants_are_isolated(stack: Sta
     user = stack.cli("user", "create", "--tenant", created["tenant_id"], "--role", "engineer")
     assert user.returncode == 0, user.stderr
     eng = json.loads(user.stdout)
-    assert eng["role"] == "engineer" and eng["scope"] == "all"
+    assert eng["role"] == "engineer" and eng["scope"] == "own"  # least privilege unless --scope says so
     seen = httpx.get(f"{stack.url}/v1/customers/{c.json()['id']}", headers=bearer(eng["api_key"])).json()
     assert seen["phone"] == "136****6666"
+
+
+def test_demo_integration_key_feeds_ingestion_and_a_revoked_key_stops(stack: Stack, admin_key: str):
+    demo = json.loads((stack.local_dir / "demo.json").read_text())
+    event = {
+        "event_id": "e2e-keys-1",
+        "type": "page_view",
+        "occurred_at": "2026-11-20T10:00:00+08:00",
+        "identities": [{"type": "openid", "value": "o-e2e-keys"}],
+    }
+    events = f"{stack.url}/v1/events"
+    sent = httpx.post(events, headers=bearer(demo["key_integration"]), json={"events": [event]})
+    assert sent.status_code == 202, sent.text
+    staff = httpx.post(events, headers=bearer(admin_key), json={"events": [event]})
+    assert staff.status_code == 403 and "integration key" in staff.json()["error"]["message"]
+    # an admin-issued key of the demo agent works, then stops on the request after its revocation
+    me = httpx.get(f"{stack.url}/v1/me", headers=bearer(demo["key_agent"])).json()
+    made = httpx.post(f"{stack.url}/v1/users/{me['user_id']}/keys", headers=bearer(admin_key)).json()
+    assert httpx.get(f"{stack.url}/v1/me", headers=bearer(made["api_key"])).status_code == 200
+    revoke = f"{stack.url}/v1/users/{me['user_id']}/keys/{made['id']}"
+    assert httpx.delete(revoke, headers=bearer(admin_key)).status_code == 200
+    assert httpx.get(f"{stack.url}/v1/me", headers=bearer(made["api_key"])).status_code == 401
 
 
 def test_cli_reports_bad_input(stack: Stack):
