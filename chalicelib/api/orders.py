@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from chalicelib.api.http import Api, Ctx, Result
 from chalicelib.api.schemas import PageQuery
 from chalicelib.bootstrap import container
+from chalicelib.domain.money import Money
 from chalicelib.domain.orders import Order
 
 api = Api(__name__, tag="orders")
@@ -23,8 +24,8 @@ class OrderPublic(BaseModel):
     status: str
     customer_id: str | None
     items: list[dict[str, Any]]
-    total_amount: str | None
-    refunded_amount: str | None
+    total_amount: Money | None
+    refunded_amount: Money | None
     currency: str
     created_at: datetime | None
     paid_at: datetime | None

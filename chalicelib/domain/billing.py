@@ -62,8 +62,7 @@ from pydantic import (
 )
 
 from chalicelib.domain.common import InvalidInputError
-from chalicelib.domain.ledger import exact_fen
-from chalicelib.domain.money import Amount, to_fen
+from chalicelib.domain.money import Money, NonNegativeMoney, to_fen
 from chalicelib.domain.pricing import (
     AppliedModifier,
     CityTier,
@@ -85,22 +84,6 @@ MAX_WARRANTY_MONTHS = 600  # 50 years: beyond any real warranty, far from date o
 
 def _money(d: Decimal) -> str:
     return f"{d:.2f}"
-
-
-def _exact_amount(value: object) -> Decimal:
-    """A catalogue amount: the ledger's exact-to-the-fen rule (no floats, no sub-fen), and >= 0; raised as
-    ValueError so that validation names the field."""
-    try:
-        parsed = exact_fen(value)
-    except InvalidInputError as e:
-        raise ValueError(e.message) from None
-    if parsed < 0:
-        raise ValueError("an amount must not be negative")
-    return parsed
-
-
-# A catalogue money field: exact to the fen (sub-fen is refused, not rounded), >= 0, serialised as "12.50".
-ExactAmount = Annotated[Decimal, BeforeValidator(_exact_amount), PlainSerializer(_money, return_type=str)]
 
 
 def _coefficient(value: object) -> Decimal:
@@ -155,8 +138,8 @@ class Part(BaseModel):
     sku: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=100)  # shown on the bill, e.g. "压缩机启动电容"
     category: str | None = Field(default=None, min_length=1, max_length=64)  # for per-category modifiers
-    unit_cost: ExactAmount  # what the tenant pays for one
-    price: ExactAmount  # the catalogue selling price of one; a region price rule for the sku overrides it
+    unit_cost: NonNegativeMoney  # what the tenant pays for one
+    price: NonNegativeMoney  # the catalogue selling price of one; a region price rule for the sku wins
     warranty_months: int = Field(default=0, ge=0, le=MAX_WARRANTY_MONTHS)  # from purchase/installation
     low_stock_threshold: int = Field(default=2, ge=0, le=1_000_000)  # stock <= this → low-stock alert
 
@@ -300,21 +283,21 @@ class BillLine(BaseModel):
     name: str  # the part's name; the labour code for labour
     category: str | None
     quantity: int
-    unit_price: Amount  # before depreciation: the price rule's, or the catalogue's
+    unit_price: Money  # before depreciation: the price rule's, or the catalogue's
     price_source: Literal["price_rule", "catalogue"]
     rule_id: str | None  # the price rule, when one priced the line
     rule_version: int | None
-    base_amount: Amount  # unit_price × quantity
+    base_amount: Money  # unit_price × quantity
     depreciation_coefficient: Decimal | None  # parts only, where configured and < 1
-    depreciation: Amount  # base − depreciated unit price × quantity
+    depreciation: Money  # base − depreciated unit price × quantity
     adjustments: tuple[AppliedModifier, ...]  # pricing's steps, on the depreciated base
-    surcharges: Amount
-    discounts: Amount
-    charge: Amount  # what the line costs out of warranty
+    surcharges: Money
+    discounts: Money
+    charge: Money  # what the line costs out of warranty
     in_warranty: bool
     warranty_last_day: date | None  # last day covered; None when the line has no warranty (or no basis)
-    waived: Amount  # = charge under warranty, else 0.00
-    total: Amount  # payable: charge − waived
+    waived: Money  # = charge under warranty, else 0.00
+    total: Money  # payable: charge − waived
     explain: str  # 中文
     explain_en: str
 
@@ -333,12 +316,12 @@ class Bill(BaseModel):
     currency: Literal["CNY"] = "CNY"
     warranty: WarrantyBasis | None
     lines: tuple[BillLine, ...]
-    subtotal: Amount  # Σ base amounts
-    depreciation: Amount
-    surcharges: Amount
-    discounts: Amount
-    waived: Amount
-    total: Amount  # payable
+    subtotal: Money  # Σ base amounts
+    depreciation: Money
+    surcharges: Money
+    discounts: Money
+    waived: Money
+    total: Money  # payable
     price_rules: tuple[PriceRule, ...]
     modifiers: tuple[Modifier, ...]
     parts: tuple[Part, ...]

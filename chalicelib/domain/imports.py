@@ -55,7 +55,7 @@ from chalicelib.domain.customers import (
     IdentityIn,
     parse_gender,
 )
-from chalicelib.domain.money import Amount, parse_amount
+from chalicelib.domain.money import Money, parse_money
 from chalicelib.domain.orders import STATUS_RANK, OrderEvent, OrderItem, OrderStatus
 from chalicelib.domain.phones import normalize_phone
 
@@ -569,7 +569,7 @@ class OrderRow(BaseModel):
     buyer_unionid: str | None
     buyer_nick: str | None  # an attribute, not an identity: nicks are neither unique nor stable
     items: list[OrderItem]
-    total_amount: Amount
+    total_amount: Money
     status: OrderStatus
     paid_at: datetime | None
     store: str | None
@@ -672,9 +672,10 @@ def _order_key_error(platform: str, order_id: str) -> tuple[str, str] | None:
 
 def _amount(raw: dict[str, str], field: str) -> Decimal:
     try:
-        value = parse_amount(raw.get(field, ""))
-    except ArithmeticError:  # parse_amount lets decimal.InvalidOperation out for e.g. "1e30"
-        raise ValueError(f"{field} '{raw[field]}' is not an amount in fen") from None
+        # The API's money format (exact to the fen, no exponent); spaces around a CSV cell are not content.
+        value = parse_money(raw.get(field, "").strip())
+    except ValueError as e:
+        raise ValueError(f"{field}: {e}") from None
     if value < 0:
         raise ValueError(f"{field} '{raw[field]}' is negative")
     return value

@@ -2,7 +2,8 @@
 
 The invariants are the ones TigerBeetle and Modern Treasury promise:
 - every posting is balanced (sum of debits == sum of credits), has at least two legs, and every leg amount is
-  a positive Decimal exact to the fen (CNY; floats are refused, sub-fen amounts are refused, never rounded);
+  a positive `Money` (domain/money.py: exact to the fen, CNY; floats and sub-fen amounts are refused, never
+  rounded);
 - a posting is never edited: it is frozen, and a mistake or a refund is undone by `reverse`, which writes the
   mirror posting under the derived id `rev:<id>`;
 - a posting's id is its idempotency key: posting the same id twice writes nothing new (`new_postings`), and
@@ -20,61 +21,24 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     ValidationError,
     ValidatorFunctionWrapHandler,
     model_validator,
 )
 
 from chalicelib.domain.common import ConflictError, InvalidInputError
-from chalicelib.domain.money import largest_remainder, to_fen
+from chalicelib.domain.money import Money, largest_remainder, to_fen
 
 ZERO = Decimal("0.00")
-
-
-def exact_fen(value: object) -> Decimal:
-    """A Decimal/int/decimal-string amount exact to the fen → Decimal with two places.
-
-    Floats (and bools) are refused: they are not exact. Sub-fen amounts are refused rather than rounded:
-    rounding belongs to the rule that produced the amount, where it is explicit and tested."""
-    if isinstance(value, float | bool):
-        raise InvalidInputError(
-            f"amount {value!r} must be a decimal string or Decimal, not {type(value).__name__}"
-        )
-    if isinstance(value, Decimal):
-        if value.is_finite() and value.as_tuple().exponent == -2:
-            return value  # already two places: the common case on hot settlement paths
-        parsed = value
-    elif isinstance(value, int | str):
-        try:
-            parsed = Decimal(str(value).strip())
-        except InvalidOperation:
-            raise InvalidInputError(f"amount {value!r} is not a decimal number") from None
-    else:
-        raise InvalidInputError(f"amount {value!r} must be a decimal string or Decimal")
-    if not parsed.is_finite():
-        raise InvalidInputError(f"amount {value!r} is not finite")
-    try:
-        fen = to_fen(parsed)
-    except InvalidOperation:
-        raise InvalidInputError(f"amount {value!r} is too large") from None
-    if fen != parsed:
-        raise InvalidInputError(f"amount {value!r} is not exact to the fen (0.01)")
-    return fen
-
-
-# A money field: exact to the fen, never a float; serialised as "12.50".
-Fen = Annotated[Decimal, BeforeValidator(exact_fen), PlainSerializer(lambda d: f"{d:.2f}", return_type=str)]
 
 
 class AccountType(StrEnum):
@@ -137,8 +101,8 @@ class Leg(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     account: str = Field(pattern=r"^[^\s:]+(:[^\s:]+)+$", max_length=200)
-    debit: Fen | None = None
-    credit: Fen | None = None
+    debit: Money | None = None
+    credit: Money | None = None
 
     @model_validator(mode="after")
     def _one_positive_side(self) -> Leg:
@@ -358,7 +322,7 @@ def legs_for(nets: Mapping[str, Decimal]) -> tuple[Leg, ...]:
 
 
 def _cents(amount: Decimal) -> int:
-    return int(amount.scaleb(2))  # a Fen amount: exact to the fen
+    return int(amount.scaleb(2))  # a Money amount: exact to the fen
 
 
 def unique(postings: Iterable[Posting]) -> list[Posting]:
@@ -406,9 +370,9 @@ class StatementLine(BaseModel):
     source: Source
     rule: RuleRef | None
     memo: str
-    debit: Fen = ZERO
-    credit: Fen = ZERO
-    balance: Decimal  # running balance after this line, debits - credits
+    debit: Money = ZERO
+    credit: Money = ZERO
+    balance: Money  # running balance after this line, debits - credits
 
 
 class Statement(BaseModel):
@@ -422,9 +386,9 @@ class Statement(BaseModel):
     account: str
     period_from: datetime
     period_to: datetime
-    opening_balance: Decimal
+    opening_balance: Money
     lines: tuple[StatementLine, ...]
-    closing_balance: Decimal
+    closing_balance: Money
 
     @property
     def total_debits(self) -> Decimal:

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain.customers import Identity
-from chalicelib.domain.money import Amount, parse_amount
+from chalicelib.domain.money import Money, parse_money
 
 
 class OrderStatus(StrEnum):
@@ -40,7 +40,7 @@ class OrderItem(BaseModel):
     sku: str
     name: str
     quantity: int = Field(ge=0)
-    unit_price: Amount
+    unit_price: Money
 
 
 class Coupon(BaseModel):
@@ -48,7 +48,7 @@ class Coupon(BaseModel):
 
     code: str
     name: str | None = None
-    discount: Amount | None = None
+    discount: Money | None = None
 
 
 class OrderEvent(BaseModel):
@@ -66,7 +66,7 @@ class OrderEvent(BaseModel):
     dedupe_key: str
     buyer: list[Identity]  # phone (E.164), openid, unionid, <platform>_buyer_id
     items: list[OrderItem] = Field(default_factory=list)
-    total_amount: Amount | None = None
+    total_amount: Money | None = None
     currency: str = "CNY"
     coupons: list[Coupon] = Field(default_factory=list)
     created_at: datetime | None = None
@@ -96,8 +96,8 @@ class Order(BaseModel):
         default_factory=list
     )  # which identities the buyer came with (no values: PII)
     items: list[OrderItem] = Field(default_factory=list)
-    total_amount: Amount | None = None
-    refunded_amount: Amount | None = None
+    total_amount: Money | None = None
+    refunded_amount: Money | None = None
     currency: str = "CNY"
     coupons: list[Coupon] = Field(default_factory=list)
     created_at: datetime | None = None
@@ -139,7 +139,8 @@ class Order(BaseModel):
             self.total_amount = event.total_amount
         refund = event.extra.get("refund_amount")
         if refund is not None:
-            self.refunded_amount = (self.refunded_amount or 0) + parse_amount(refund)
+            # The adapters' own "12.50": the API's money format.
+            self.refunded_amount = (self.refunded_amount or 0) + parse_money(refund)
         self.coupons = event.coupons or self.coupons
         self.currency = event.currency
         self.created_at = self.created_at or event.created_at
@@ -166,7 +167,7 @@ class OrderSummary(BaseModel):
     platform: str
     order_id: str
     status: OrderStatus
-    total_amount: Amount | None
+    total_amount: Money | None
     at: datetime
 
 

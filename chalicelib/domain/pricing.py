@@ -50,7 +50,7 @@ from pydantic import (
 )
 
 from chalicelib.domain.common import InvalidInputError
-from chalicelib.domain.money import Amount, to_fen
+from chalicelib.domain.money import Money, NonNegativeMoney, to_fen
 
 HUNDRED = Decimal(100)
 CityTier = Annotated[int, Field(ge=1, le=5)]
@@ -109,14 +109,12 @@ class PriceRule(BaseModel):
     province: str | None = None
     city: str | None = None
     tier: CityTier | None = None
-    price: Amount
+    price: NonNegativeMoney
     effective_from: date
     effective_to: date | None = None
 
     @model_validator(mode="after")
     def _valid(self) -> PriceRule:
-        if self.price < 0:
-            raise ValueError("price must not be negative")
         _check_dates(self.effective_from, self.effective_to)
         return self
 
@@ -220,7 +218,7 @@ class Modifier(BaseModel):
     name: str = Field(min_length=1)  # shown on the quote, e.g. "三月空调清洗 7 折"
     name_en: str | None = None
     percent: Percent | None = None  # "30" = 30 % of the running amount
-    amount: Amount | None = None  # fixed, per unit
+    amount: NonNegativeMoney | None = None  # fixed, per unit
     items: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     customer_types: tuple[str, ...] = ()
@@ -239,8 +237,6 @@ class Modifier(BaseModel):
             raise ValueError("give exactly one of percent or amount")
         if self.percent is not None and self.effect is Effect.DISCOUNT and self.percent > HUNDRED:
             raise ValueError("a discount cannot exceed 100 %")
-        if self.amount is not None and self.amount < 0:
-            raise ValueError("amount must not be negative")
         if self.kind is ModifierKind.RUSH and not (self.requires_rush or self.window):
             raise ValueError("a rush surcharge needs requires_rush or a window")
         _check_dates(self.effective_from, self.effective_to)
@@ -329,8 +325,8 @@ class AppliedModifier(BaseModel):
     kind: ModifierKind
     effect: Effect
     name: str
-    amount: Amount  # positive; `effect` gives the sign
-    running_total: Amount  # the line amount after this step
+    amount: Money  # positive; `effect` gives the sign
+    running_total: Money  # the line amount after this step
 
 
 class QuoteLine(BaseModel):
@@ -339,14 +335,14 @@ class QuoteLine(BaseModel):
     item: str
     category: str | None
     quantity: int
-    unit_price: Amount
+    unit_price: Money
     rule_id: str
     rule_version: int
-    base_amount: Amount  # unit_price × quantity
+    base_amount: Money  # unit_price × quantity
     adjustments: tuple[AppliedModifier, ...]
-    discounts: Amount
-    surcharges: Amount
-    total: Amount
+    discounts: Money
+    surcharges: Money
+    total: Money
     explain: str  # 中文
     explain_en: str
 
@@ -361,10 +357,10 @@ class Quote(BaseModel):
     service_time: time | None  # the local time rush windows were matched on
     currency: Literal["CNY"] = "CNY"
     lines: tuple[QuoteLine, ...]
-    subtotal: Amount
-    discounts: Amount
-    surcharges: Amount
-    total: Amount
+    subtotal: Money
+    discounts: Money
+    surcharges: Money
+    total: Money
     price_rules: tuple[PriceRule, ...]
     modifiers: tuple[Modifier, ...]
 

@@ -42,6 +42,7 @@ Accounts the engine posts to (colon-separated ids, see ledger.Account):
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import re
@@ -56,14 +57,22 @@ from itertools import pairwise
 from typing import Annotated, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from chalicelib.domain.common import InvalidInputError, NotFoundError
 from chalicelib.domain.ledger import (
     ZERO,
     Account,
     AccountType,
-    Fen,
     Leg,
     Posting,
     RuleRef,
@@ -72,7 +81,7 @@ from chalicelib.domain.ledger import (
     trusted_leg,
     trusted_posting,
 )
-from chalicelib.domain.money import FEN, largest_remainder
+from chalicelib.domain.money import FEN, Money, NonNegativeMoney, largest_remainder
 
 HUNDRED = Decimal(100)
 # YYYY-MM in years 1900-2999: a month far outside them is a typo, and year 1 or 9999 does not survive the
@@ -187,16 +196,16 @@ class BasePlusIncentiveRule(RuleBase):
 
     kind: Literal["base_plus_incentive"] = "base_plus_incentive"
     beneficiary: PartyRole
-    base: Fen = ZERO
+    base: NonNegativeMoney = ZERO
     rate_percent: Percent = ZERO
-    per_unit: Fen = ZERO
-    incentive_cap: Fen | None = None
+    per_unit: NonNegativeMoney = ZERO
+    incentive_cap: NonNegativeMoney | None = None
 
 
 class Tier(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    from_amount: Fen  # inclusive lower bound; the tier ends where the next one starts
+    from_amount: NonNegativeMoney  # inclusive lower bound; the tier ends where the next one starts
     rate_percent: Percent
 
 
@@ -225,7 +234,7 @@ class ThresholdBonusRule(RuleBase):
 
     kind: Literal["threshold_bonus"] = "threshold_bonus"
     beneficiary: PartyRole
-    threshold: Fen
+    threshold: NonNegativeMoney
     rate_percent: Percent
     basis: Literal["whole", "excess"] = "whole"
 
@@ -373,6 +382,28 @@ RuleOrModifier = Annotated[
 ]
 
 
+@functools.cache
+def _rule_or_modifier() -> TypeAdapter[AnyRule | AnyPeriodModifier]:
+    return TypeAdapter(RuleOrModifier)  # built on first use, not at every cold start
+
+
+def parse_rule(data: Mapping[str, object], *, field: str = "rule") -> AnyRule | AnyPeriodModifier:
+    """A rule or period modifier from a request's `rule` object. A malformed one is an InvalidInputError
+    naming each field under `field` ("rule.tiers.1.from_amount"), as the API names body fields."""
+    try:
+        return _rule_or_modifier().validate_python(data)
+    except ValidationError as e:
+        details = []
+        for err in e.errors(include_url=False, include_input=False):
+            loc = list(err["loc"])
+            if loc and loc[0] == data.get("kind"):  # the union's tag, not a field of the body
+                loc = loc[1:]
+            path = ".".join(str(part) for part in [field, *loc])
+            details.append({"field": path, "message": err["msg"], "type": err["type"]})
+        fields = ", ".join(dict.fromkeys(d["field"] for d in details))
+        raise InvalidInputError(f"invalid body: {fields}", details=details) from e
+
+
 # ---------------------------------------------------------------- facts and allocations
 
 # A period modifier applied to an incentive: the scaled amount and one explanation per applied factor.
@@ -387,7 +418,7 @@ class Facts(BaseModel):
 
     source: Source
     period: str = Field(pattern=PERIOD_PATTERN)
-    amount: Fen
+    amount: Money
     count: int = Field(default=0, ge=0)  # units for per-unit incentives (completed tickets, lessons …)
     parties: dict[PartyRole, str]  # who plays each role: {"store": "SH-001", "platform": "hq"}
     # One order/ticket's: when it was completed (real-time settlement posts at this instant and with the rule
@@ -415,7 +446,7 @@ class Allocation(BaseModel):
 
     role: PartyRole
     party_id: str
-    amount: Fen
+    amount: Money
     basis: str
 
 
@@ -815,7 +846,7 @@ def split_rule_in_effect(rules: Iterable[AnyRule], at: datetime) -> bool:
 
 
 def _cents(amount: Decimal) -> int:
-    return int(amount.scaleb(2))  # a Fen: exact to the fen, so this is exact
+    return int(amount.scaleb(2))  # Money: exact to the fen, so this is exact
 
 
 @dataclass(frozen=True)
@@ -949,7 +980,7 @@ def _settle_sources(
         if key in seen:
             raise InvalidInputError(f"{source.type} {source.id} appears twice in the period's facts")
         seen.add(key)
-        cents = int(f.amount.scaleb(2))  # a Fen: exact
+        cents = int(f.amount.scaleb(2))  # Money: exact
         when = f.completed_at or close
         plan = plans[bisect_right(bounds, when)]
         if plan is not None:

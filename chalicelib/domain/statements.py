@@ -20,7 +20,8 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain.common import InvalidInputError
-from chalicelib.domain.ledger import ZERO, Fen, Posting, RuleRef, Source
+from chalicelib.domain.ledger import ZERO, Posting, RuleRef, Source
+from chalicelib.domain.money import Money
 from chalicelib.domain.settlement import PartyRole, account, party_account
 from chalicelib.domain.settlement import period_bounds as settlement_period_bounds
 
@@ -49,9 +50,9 @@ class Entry(BaseModel):
     source: Source
     rule: RuleRef | None = None
     memo: str = ""
-    debit: Fen = ZERO
-    credit: Fen = ZERO
-    basis: Fen = ZERO  # the source amount the leg was computed from (signed: reversals negate it)
+    debit: Money = ZERO
+    credit: Money = ZERO
+    basis: Money = ZERO  # the source amount the leg was computed from (signed: reversals negate it)
     customer_id: str | None = None
     reverses: str | None = None
 
@@ -137,8 +138,8 @@ class StatementRow(BaseModel):
     source_id: str
     rule: str | None  # "<rule id> v<version>"
     memo: str
-    amount: Fen  # signed as the party reads it: + earned, − reversed/charged
-    balance: Fen  # running, as the party reads it
+    amount: Money  # signed as the party reads it: + earned, − reversed/charged
+    balance: Money  # running, as the party reads it
 
 
 class PartyStatement(BaseModel):
@@ -149,10 +150,10 @@ class PartyStatement(BaseModel):
     party: str
     account: str
     period: str
-    opening_balance: Fen
-    earned: Fen  # Σ positive rows
-    reversed: Fen  # Σ negative rows, as a positive number
-    closing_balance: Fen
+    opening_balance: Money
+    earned: Money  # Σ positive rows
+    reversed: Money  # Σ negative rows, as a positive number
+    closing_balance: Money
     rows: list[StatementRow]
     settled_sources: int  # distinct tickets/orders with a row
 

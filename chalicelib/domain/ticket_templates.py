@@ -31,7 +31,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from chalicelib.domain.common import InvalidInputError
 from chalicelib.domain.imports import parse_date
-from chalicelib.domain.money import parse_amount
+from chalicelib.domain.money import parse_money
 from chalicelib.domain.phones import normalize_phone
 
 
@@ -346,9 +346,7 @@ def _number(spec: FieldSpec, value: Any) -> int | str:
 
 
 def _money(spec: FieldSpec, value: Any) -> str:
-    if isinstance(value, bool):
-        raise ValueError('must be an amount such as "12.50"')
-    amount = parse_amount(value)  # refuses floats; ROUND_HALF_UP to the fen
+    amount = parse_money(value)  # the API's one money format: a decimal string, exact to the fen
     _check_range(spec, amount, lambda d: f"{d:.2f}")
     return f"{amount:.2f}"
 
@@ -520,9 +518,7 @@ def _quantity(value: Any) -> int:
 
 
 def _unit_price(value: Any) -> str:
-    if isinstance(value, bool):
-        raise ValueError('must be an amount such as "12.50"')
-    amount = parse_amount(value)
+    amount = parse_money(value)
     if amount < 0:
         raise ValueError("must not be negative")
     return f"{amount:.2f}"

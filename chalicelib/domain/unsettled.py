@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
+from chalicelib.domain.money import Money
 from chalicelib.domain.settlement import AnyRule, Facts, split_rule_in_effect
 
 
@@ -43,7 +44,7 @@ class UnsettledPublic(BaseModel):
     source_type: str
     source_id: str
     applies_to: str
-    amount: str
+    amount: Money
     completed_at: str | None
     reason: str
 
@@ -54,7 +55,7 @@ class UnsettledPublic(BaseModel):
             source_type=u.facts.source.type.value,
             source_id=u.facts.source.id,
             applies_to=u.applies_to,
-            amount=f"{u.facts.amount:.2f}",
+            amount=u.facts.amount,
             completed_at=at.isoformat() if at else None,
             reason=u.reason,
         )

@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from chalicelib.domain.access import Permission, Principal, in_scope
 from chalicelib.domain.billing import RegionCoefficient
 from chalicelib.domain.common import Clock, NotFoundError
-from chalicelib.domain.money import Amount
+from chalicelib.domain.money import NonNegativeMoney
 from chalicelib.domain.price_book import (
     IssuedQuote,
     check_publishable,
@@ -53,7 +53,7 @@ class PriceRuleDraft(BaseModel):
     province: str | None = Field(default=None, max_length=50)
     city: str | None = Field(default=None, max_length=50)
     tier: CityTier | None = None
-    price: Amount
+    price: NonNegativeMoney
     effective_from: date | None = None  # default: today
     effective_to: date | None = None
 
@@ -68,7 +68,7 @@ class ModifierDraft(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     name_en: str | None = Field(default=None, max_length=100)
     percent: str | int | None = None
-    amount: Amount | None = None
+    amount: NonNegativeMoney | None = None
     items: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     customer_types: tuple[str, ...] = ()

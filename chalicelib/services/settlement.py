@@ -9,14 +9,13 @@ the source, so a redelivered event posts nothing. A refund posts the mirror of e
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain.access import Permission, Principal, ScopeKind, in_scope
 from chalicelib.domain.billing import Bill, BillRequest, PartUsed, WarrantyBasis, bill
@@ -24,7 +23,7 @@ from chalicelib.domain.common import Clock, ForbiddenError, InvalidInputError, N
 from chalicelib.domain.configuration import ConfigKind
 from chalicelib.domain.inventory import ReservationStatus
 from chalicelib.domain.ledger import ZERO, Posting, Source, SourceType, partial_reversal, reverse
-from chalicelib.domain.money import Amount, to_fen
+from chalicelib.domain.money import Money, PositiveMoney, to_fen
 from chalicelib.domain.notifications import NotificationRequest, RecipientKind
 from chalicelib.domain.orders import Order
 from chalicelib.domain.pricing import ModifierKind, QuoteItem, Region
@@ -36,9 +35,9 @@ from chalicelib.domain.settlement import (
     Facts,
     PartyRole,
     RegionCoefficient,
-    RuleOrModifier,
     SatisfactionMultiplier,
     SplitRule,
+    parse_rule,
     settle_source,
 )
 from chalicelib.domain.statements import (
@@ -74,11 +73,6 @@ LABOUR_WARRANTY_MONTHS = 12  # whole-machine labour warranty unless the ticket s
 AppliesTo = Literal["ticket", "ticket_rush", "order"]
 
 
-@functools.cache
-def _rule_adapter() -> TypeAdapter[AnyRule | AnyPeriodModifier]:
-    return TypeAdapter(RuleOrModifier)  # built on first use, not at every cold start
-
-
 _MODIFIERS = (SatisfactionMultiplier, RegionCoefficient)
 
 
@@ -105,9 +99,8 @@ class ChargebackCommand(BaseModel):
     source_type: Literal["ticket", "order"]
     source_id: str = Field(min_length=1, max_length=200)
     reason: str = Field(min_length=1, max_length=200)
-    refunded_total: Amount | None = Field(
+    refunded_total: PositiveMoney | None = Field(
         default=None,
-        gt=0,
         description="a partial refund: the total refunded so far, this one included (so a retried request "
         "posts nothing more); absent: everything",
     )
@@ -123,7 +116,7 @@ class PostingShare(BaseModel):
     id: str
     at: datetime
     source: Source
-    amount: Decimal
+    amount: Money
     memo: str
     reverses: str | None
 
@@ -147,19 +140,19 @@ class StatementQuery(BaseModel):
 class PartyBalance(BaseModel):
     party: str
     account: str
-    debits: str
-    credits: str
-    balance: str  # as the party reads it
+    debits: Money
+    credits: Money
+    balance: Money  # as the party reads it
 
 
 class Reconciliation(BaseModel):
     """A period's balances: what the parties were credited equals what was settled (collected) — exactly."""
 
     period: str
-    settled: str  # Σ of the amounts split (debited to collections) in the period, net of reversals
-    incentives: str  # Σ of what period rules paid (the platform's commission expense)
+    settled: Money  # Σ of the amounts split (debited to collections) in the period, net of reversals
+    incentives: Money  # Σ of what period rules paid (the platform's commission expense)
     parties: list[PartyBalance]
-    parties_total: str
+    parties_total: Money
     balanced: bool
     # Paid orders / completed tickets of the period that no rule settled yet, with why: settled when a rule
     # covering their date is published (`balanced` covers what was settled).
@@ -199,7 +192,7 @@ class SettlementService:
         rule_id = str(draft.rule.get("id") or "")
         version = max((r.version for r in existing if r.id == rule_id), default=0) + 1
         body = {"effective_from": self._clock.now().isoformat(), **draft.rule, "version": version}
-        rule = _rule_adapter().validate_python(body)
+        rule = parse_rule(body)
         if rule.effective_from < self._clock.now().replace(microsecond=0) and version > 1:
             raise InvalidInputError(
                 "a new version cannot take effect in the past: settled amounts must stay reproducible",

@@ -399,7 +399,7 @@ def test_part_amounts_are_exact_non_negative_decimals_never_floats(field: str, v
 
 
 def test_part_round_trips_as_json_with_string_amounts() -> None:
-    part = Part(sku=" CAP ", name="电容", unit_cost=5, price="30.1", warranty_months=24)
+    part = Part(sku=" CAP ", name="电容", unit_cost="5", price="30.1", warranty_months=24)
     dumped = part.model_dump(mode="json")
     assert dumped == {
         "sku": "CAP",

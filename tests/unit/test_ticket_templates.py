@@ -112,7 +112,7 @@ def test_repair_ticket_validates_and_applies_defaults():
         "fault_photos": [{"url": "https://img.example.com/a.jpg", "caption": "外机"}, "t_1/tickets/b.jpg"],
         "contact_phone": "138-1234-5678",
         "parts_used": [{"sku": "CMP-01", "name": "压缩机", "quantity": 1, "unit_price": "680"}],
-        "labour_fee": 150,
+        "labour_fee": "150",
     }
     result = validate_fields(preset("repair"), values)
     assert result == {
@@ -164,38 +164,47 @@ def test_every_preset_accepts_a_realistic_ticket():
 
 # --- values by type --------------------------------------------------------------------------------------
 
-FLOAT_REFUSED = 'amounts are decimal strings such as "12.50", not floating-point numbers'
+FLOAT_REFUSED = 'must be a decimal string such as "12.50", not float'
 MONEY = FieldSpec(key="fee", label="费用", type=FieldType.MONEY, min=Decimal(0), max=Decimal(1000))
 
 
 @pytest.mark.parametrize(
-    ("raw", "stored"),
-    [
-        ("12.345", "12.35"),
-        ("12.344", "12.34"),
-        ("0.005", "0.01"),
-        (12, "12.00"),
-        (" 7.1 ", "7.10"),
-        ("1e2", "100.00"),
-    ],
+    ("raw", "stored"), [("12.5", "12.50"), ("12", "12.00"), ("0", "0.00"), ("7.10", "7.10")]
 )
-def test_money_rounds_half_up_to_the_fen(raw, stored):
+def test_money_is_the_api_money_format(raw, stored):
     assert validate_fields(template(MONEY), {"fee": raw}) == {"fee": stored}
 
 
-@given(st.decimals(min_value=0, max_value=1000, places=4))
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("12.345", "more than 2 decimal places"),  # refused, not rounded: the sender meant something else
+        (12, "not a JSON number"),
+        (" 7.1 ", "no spaces"),
+        ("1e2", "no exponent"),
+        ("１２", "ASCII digits only"),
+    ],
+)
+def test_money_is_never_rounded_or_guessed(raw, message):
+    assert message in problems(template(MONEY), {"fee": raw})["fields.fee"]
+
+
+@given(st.decimals(min_value=0, max_value=1000, places=2))
 def test_money_is_always_a_two_place_string(amount: Decimal):
-    stored = validate_fields(template(MONEY), {"fee": str(amount)})["fee"]
-    assert Decimal(stored) == amount.quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
+    stored = validate_fields(template(MONEY), {"fee": format(amount, "f")})["fee"]
+    assert Decimal(stored) == amount
     assert len(stored.split(".")[1]) == 2
 
 
 def test_money_refuses_floats_and_out_of_range_amounts():
-    assert "floating-point" in problems(template(MONEY), {"fee": 12.5})["fields.fee"]
+    assert problems(template(MONEY), {"fee": 12.5})["fields.fee"] == FLOAT_REFUSED
     assert problems(template(MONEY), {"fee": "-1"}) == {"fields.fee": "must be at least 0.00"}
     assert problems(template(MONEY), {"fee": "1000.01"}) == {"fields.fee": "must be at most 1000.00"}
-    assert "not a decimal amount" in problems(template(MONEY), {"fee": "¥12"})["fields.fee"]
-    assert problems(template(MONEY), {"fee": True})["fields.fee"] == 'must be an amount such as "12.50"'
+    assert "is not an amount" in problems(template(MONEY), {"fee": "¥12"})["fields.fee"]
+    assert (
+        problems(template(MONEY), {"fee": True})["fields.fee"]
+        == 'must be a decimal string such as "12.50", not bool'
+    )
 
 
 def test_numbers_are_exact_json_values():
@@ -295,7 +304,7 @@ def test_parts_lines():
     tpl = preset("repair")
     base = {"fault_description": "坏了"}
     lines = [
-        {"sku": "A1", "name": "滤网", "quantity": "2", "unit_price": "12.345"},
+        {"sku": "A1", "name": "滤网", "quantity": "2", "unit_price": "12.35"},
         {"sku": "B2", "name": "遥控器", "quantity": "３", "unit_price": None},
     ]
     assert validate_fields(tpl, {**base, "parts_used": lines})["parts_used"] == [
@@ -404,7 +413,8 @@ def test_values_must_be_an_object():
             {"key": "k", "label": "x", "type": "enum", "options": ["a"], "default": "b"},
             "default: must be one of",
         ),
-        ({"key": "k", "label": "x", "type": "money", "default": 1.5}, "default: amounts are decimal strings"),
+        ({"key": "k", "label": "x", "type": "money", "default": 1.5}, "default: must be a decimal string"),
+        ({"key": "k", "label": "x", "type": "money", "default": "9.999"}, "default: has more than 2 decimal"),
         ({"key": "k", "label": "x", "type": "text", "colour": "red"}, "Extra inputs are not permitted"),
     ],
 )
@@ -414,9 +424,9 @@ def test_field_specs_are_checked(definition, message):
 
 
 def test_field_spec_default_is_stored_normalised():
-    fee = FieldSpec(key="fee", label="费用", type=FieldType.MONEY, default="9.999")
-    assert fee.default == "10.00"
-    assert validate_fields(template(fee), {}) == {"fee": "10.00"}
+    fee = FieldSpec(key="fee", label="费用", type=FieldType.MONEY, default="9.9")
+    assert fee.default == "9.90"
+    assert validate_fields(template(fee), {}) == {"fee": "9.90"}
 
 
 def test_templates_are_checked():

@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Annotated, Any, Protocol, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ValidationError
+from pydantic import BaseModel, BeforeValidator, PlainSerializer, ValidationError
 
 from chalicelib.domain.common import InvalidInputError
 from chalicelib.domain.customers import Identity, normalize_identity_value, validate_identity_type
-from chalicelib.domain.money import Amount, parse_amount, to_fen
+from chalicelib.domain.money import parse_money
 from chalicelib.domain.orders import OrderEvent, OrderStatus
 
 # China has had no daylight saving since 1991: a fixed offset is exact and needs no tz database.
@@ -119,27 +119,41 @@ def describe(error: ValidationError, *, where: str = "") -> str:
 
 
 # -- amounts -----------------------------------------------------------------------------------------------
-def yuan(value: object, *, field: str) -> Decimal:
-    """A decimal amount in yuan ("12.50", 12, Decimal) → Decimal to the fen."""
-    try:
-        return parse_amount(value)
-    except ValueError as e:
-        raise PayloadError(f"{field}: {e}") from None
+# Platforms are not our API: what they send goes through the one money parser (domain/money.py) with the
+# options their formats need, stated here once. Youzan (有赞 "payment": "0.01", yuan strings) and Shopify
+# (REST Admin API money fields, decimal strings in the shop currency, e.g. "199.00") send strings; the
+# generic format documents a bare JSON number as accepted, read exactly (docs/integrations.md); Shopify
+# currencies such as KWD have 3 decimal places. So: numbers read exactly (`load_json` makes them Decimal,
+# never float) and rounding half-up to the fen, as docs/integrations.md says. Exponents, spaces, floats,
+# NaN and amounts beyond the bound are refused like everywhere else.
+def platform_amount(value: object) -> Decimal:
+    return parse_money(value, numbers=True, rounding=True)
 
 
 def fen(value: object, *, field: str) -> Decimal:
-    """An integer amount in fen (抖店 sends these) → yuan, with Decimal arithmetic only."""
+    """An integer amount in fen (抖店 sends these: "pay_amount": 8990 is 89.90 yuan) → yuan, exact."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise PayloadError(f"{field}: an amount in fen must be an integer, got {value!r}")
-    return to_fen(Decimal(value) / 100)
+    try:
+        return parse_money(Decimal(value).scaleb(-2))
+    except ValueError as e:
+        raise PayloadError(f"{field}: {e}") from None
 
 
 def _blank_is_none(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
 
 
+def _money_text(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+# A platform amount (see above), serialised as "12.50".
+PlatformAmount = Annotated[
+    Decimal, BeforeValidator(platform_amount), PlainSerializer(_money_text, return_type=str)
+]
 # A platform amount that may be absent, null or "" (platform payloads use all three for "not set").
-OptionalAmount = Annotated[Amount | None, BeforeValidator(_blank_is_none)]
+OptionalAmount = Annotated[PlatformAmount | None, BeforeValidator(_blank_is_none)]
 
 
 # -- time --------------------------------------------------------------------------------------------------

@@ -29,10 +29,10 @@ from pydantic import (
 
 from chalicelib.domain.common import InvalidInputError
 from chalicelib.domain.customers import MAX_IDENTITY_VALUE
-from chalicelib.domain.money import Amount
 from chalicelib.domain.orders import Coupon, OrderEvent, OrderItem, OrderStatus
 from chalicelib.domain.phones import normalize_phone
 from chalicelib.integrations.shops.base import (
+    PlatformAmount,
     SignatureError,
     expect_credentials,
     identities,
@@ -111,6 +111,25 @@ class GenericBuyer(BaseModel):
         return self
 
 
+class GenericItem(BaseModel):
+    """`OrderItem` with the platform amount format (a JSON number is read exactly, see shops/base.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sku: str
+    name: str
+    quantity: int = Field(ge=0)
+    unit_price: PlatformAmount
+
+
+class GenericCoupon(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    name: str | None = None
+    discount: PlatformAmount | None = None
+
+
 class GenericOrder(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -120,10 +139,10 @@ class GenericOrder(BaseModel):
     # hence the same shape as identity types allow.
     platform: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9]{1,23}$")
     buyer: GenericBuyer
-    items: list[OrderItem] = Field(default_factory=list, max_length=500)
-    total_amount: Amount | None = None
+    items: list[GenericItem] = Field(default_factory=list, max_length=500)
+    total_amount: PlatformAmount | None = None
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
-    coupons: list[Coupon] = Field(default_factory=list, max_length=50)
+    coupons: list[GenericCoupon] = Field(default_factory=list, max_length=50)
     created_at: AwareDatetime | None = None
     paid_at: AwareDatetime | None = None
 
@@ -137,7 +156,7 @@ class GenericEvent(BaseModel):
     # Optional: when the status changed at the source (relays know it: TMC pub_time). Default: receipt.
     occurred_at: AwareDatetime | None = None
     # order.refunded only: what this refund paid back (a part of the order); absent = the whole order.
-    refund_amount: Amount | None = None
+    refund_amount: PlatformAmount | None = None
 
     @field_validator("refund_amount")
     @classmethod
@@ -200,10 +219,10 @@ class GenericAdapter:
                 # with another platform's message ids.
                 dedupe_key=f"{PLATFORM}:{event.event_id}",
                 buyer=buyer,
-                items=order.items,
+                items=[OrderItem.model_validate(i, from_attributes=True) for i in order.items],
                 total_amount=order.total_amount,
                 currency=order.currency,
-                coupons=order.coupons,
+                coupons=[Coupon.model_validate(c, from_attributes=True) for c in order.coupons],
                 created_at=order.created_at,
                 paid_at=order.paid_at,
                 occurred_at=event.occurred_at or received_at,
