@@ -121,10 +121,11 @@ def test_publishing_refuses_the_past_ambiguity_and_floats(api: Api, tenant: Tena
 
 
 def test_quote_requests(container: bootstrap.Container, api: Api, tenant: TenantKeys) -> None:
-    """A quote of two items: a Query per item, one for the modifiers, one PutItem (and the API key)."""
+    """A quote of two items: a Query per item, one for the modifiers, one PutItem (and the API key with its
+    user: one BatchGetItem)."""
     _book(api, tenant)
     _rule(api, tenant, item="PART-CAP", price="35.00", effective_from="2026-11-23")
     with count_requests() as counted:
         issued = _quote(api, tenant, items=[{"item": "AC-REPAIR"}, {"item": "PART-CAP", "quantity": 2}])
-    assert counted.calls == {"GetItem": 1, "Query": 3, "PutItem": 1}
+    assert counted.calls == {"BatchGetItem": 1, "Query": 3, "PutItem": 1}
     assert Decimal(issued["quote"]["total"]) == Decimal("220.00")  # type: ignore[index]
