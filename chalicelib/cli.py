@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create_user.add_argument("--name", default=None)
     create_user.add_argument("--department", default=None, help="e.g. warehouse, finance (workflow steps)")
+    create_user.add_argument(
+        "--wecom-userid", default=None, help="their WeCom member UserID: customers they add are theirs"
+    )
     for action, text in (
         ("disable", "stop every key of the user at once"),
         ("enable", "let them work again"),
@@ -167,6 +170,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "role": args.role,
                 "scope": args.scope,
                 "department": args.department,
+                "wecom_userid": args.wecom_userid,
             }
         )
         issued = c.tenants.create_user(tenant_id=args.tenant, draft=draft)

@@ -200,6 +200,8 @@ class UserPublic(BaseModel):
     department: str | None = None
     created_at: datetime
     disabled: bool = False
+    wecom_userid: str | None = Field(default=None, description="their WeCom member UserID")
+    grants: list[str] = Field(default_factory=list, description="permissions beyond the role's")
 
     @classmethod
     def of(cls, user: User) -> UserPublic:
@@ -211,6 +213,8 @@ class UserPublic(BaseModel):
             department=user.department,
             created_at=user.created_at,
             disabled=user.disabled,
+            wecom_userid=user.wecom_userid,
+            grants=sorted(p.value for p in user.grants),
         )
 
 

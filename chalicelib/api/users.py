@@ -67,7 +67,7 @@ def list_users(ctx: Ctx) -> Result:
     body=UserCreate,
     response=UserCreatedPublic,
     status=201,
-    errors=(400, 403),
+    errors=(400, 403, 409),
 )
 def create_user(ctx: Ctx) -> Result:
     issued = container().tenants.create_user_as(principal=ctx.user, draft=ctx.body)
@@ -77,8 +77,8 @@ def create_user(ctx: Ctx) -> Result:
 @api.route(
     "/v1/users/{user_id}",
     "PATCH",
-    summary="Disable or enable a user, or change their role, scope or department (admin; applies to the "
-    "user's next request: a disabled user's keys all get 401)",
+    summary="Disable or enable a user, or change their role, scope, department, WeCom UserID or grants "
+    "(admin; applies to the user's next request: a disabled user's keys all get 401)",
     body=UserUpdate,
     response=UserPublic,
     errors=(400, 403, 404, 409),

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from chalicelib.domain.access import KeyKind, Principal, Role, Scope, ScopeKind
+from chalicelib.domain.access import KeyKind, Permission, Principal, Role, Scope, ScopeKind
 from chalicelib.domain.common import ConflictError, ForbiddenError, UnauthorizedError, new_id
 
 API_KEY_PREFIX = "scrm"
@@ -35,6 +35,10 @@ class User(BaseModel):
     created_at: datetime
     disabled: bool = False  # read on every request: a disabled user's keys all stop at once
     version: int = 0  # edits (role, scope, disabled) are conditional on the version read
+    # Their WeCom member id (成员 UserID): WeCom names staff by it, the data scopes by our id; an index row
+    # per tenant and UserID maps one to the other (customers a member adds are owned by our user).
+    wecom_userid: str | None = None
+    grants: frozenset[Permission] = frozenset()  # beyond the role's: access.GRANTABLE only
 
 
 class ApiKey(BaseModel):
@@ -161,6 +165,7 @@ def principal_for(ref: KeyRef, key: ApiKey | None, user: User | None) -> Princip
         role=user.role,
         scope=user.scope,
         department=user.department,
+        grants=user.grants,
     )
 
 

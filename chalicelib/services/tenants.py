@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from chalicelib.domain.access import KeyKind, Permission, Principal, Role, Scope, ScopeKind
+from chalicelib.domain.access import GRANTABLE, KeyKind, Permission, Principal, Role, Scope, ScopeKind
 from chalicelib.domain.common import (
     Clock,
     ForbiddenError,
@@ -48,6 +48,17 @@ def _scope(v: object) -> object:
     return Scope.parse(v) if isinstance(v, str) else v
 
 
+def _grantable(v: frozenset[Permission] | None) -> frozenset[Permission] | None:
+    if v is not None and not v <= GRANTABLE:
+        allowed = ", ".join(sorted(p.value for p in GRANTABLE))
+        raise ValueError(f"only {allowed} can be granted beyond a role")
+    return v
+
+
+WECOM_USERID = r"^[A-Za-z0-9_.@-]{1,64}$"  # WeCom's member UserID: letters, digits, _ - @ .
+WECOM_USERID_DOC = "the member's WeCom UserID (成员账号): customers they add on WeCom are theirs"
+
+
 class UserDraft(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -56,9 +67,14 @@ class UserDraft(BaseModel):
     # Least privilege unless asked: a new user sees only the customers they own.
     scope: Scope = Field(default_factory=lambda: Scope(kind=ScopeKind.OWN))
     department: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    wecom_userid: str | None = Field(default=None, pattern=WECOM_USERID, description=WECOM_USERID_DOC)
+    grants: frozenset[Permission] = Field(
+        default=frozenset(), description="beyond the role's, e.g. tickets:act-in-scope for an engineer"
+    )
 
     _check_role = field_validator("role")(_staff_role)
     _parse_scope = field_validator("scope", mode="before")(_scope)
+    _check_grants = field_validator("grants")(_grantable)
 
 
 class UserPatch(BaseModel):
@@ -70,11 +86,16 @@ class UserPatch(BaseModel):
     role: Role | None = None
     scope: Scope | None = None
     department: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,62}$", description="null clears")
+    wecom_userid: str | None = Field(
+        default=None, pattern=WECOM_USERID, description=f"{WECOM_USERID_DOC}; null clears"
+    )
+    grants: frozenset[Permission] | None = Field(default=None, description="replaces the user's grants")
 
     _check_role = field_validator("role")(_staff_role)
     _parse_scope = field_validator("scope", mode="before")(_scope)
+    _check_grants = field_validator("grants")(_grantable)
 
-    @field_validator("disabled", "role", "scope", mode="before")
+    @field_validator("disabled", "role", "scope", "grants", mode="before")
     @classmethod
     def _not_null(cls, v: object) -> object:
         if v is None:
@@ -84,7 +105,7 @@ class UserPatch(BaseModel):
     @model_validator(mode="after")
     def _something(self) -> UserPatch:
         if not self.model_fields_set:
-            raise ValueError("send at least one of disabled, role, scope, department")
+            raise ValueError("send at least one of disabled, role, scope, department, wecom_userid, grants")
         return self
 
     def changes(self) -> dict[str, object]:
@@ -143,10 +164,12 @@ class TenantService:
             role=draft.role,
             scope=draft.scope,
             department=draft.department,
+            wecom_userid=draft.wecom_userid,
+            grants=draft.grants,
             created_at=now,
         )
         secret, key = issue_api_key(user, now)
-        self._tenants.create_user(user, key)
+        self._tenants.create_user(user, key)  # ConflictError: the WeCom UserID is another user's
         return IssuedCredentials(tenant_id=tenant_id, user=user, api_key=secret)
 
     def create_user_as(self, *, principal: Principal, draft: UserDraft) -> IssuedCredentials:
@@ -180,8 +203,12 @@ class TenantService:
         principal.require(Permission.USERS_MANAGE)
         user = self._user(principal, user_id)
         changed = edit_user(user, principal, patch.changes())
-        self._tenants.update_user(changed)
+        self._tenants.update_user(changed, previous=user)
         return changed
+
+    def staff_for_wecom(self, tenant_id: str, wecom_userid: str) -> str | None:
+        """Our user id of a WeCom member (one GetItem on the index row), or None when no user has it."""
+        return self._tenants.user_for_wecom(tenant_id, wecom_userid)
 
     def list_keys(self, *, principal: Principal, user_id: str) -> list[ApiKey]:
         """A user's keys, revoked ones too (admins; anyone their own)."""

@@ -27,6 +27,11 @@ def user_sk(user_id: str) -> str:
     return f"{USER_PREFIX}{user_id}"
 
 
+def wecom_user_sk(wecom_userid: str) -> str:
+    """In the tenant partition: a WeCom member's UserID → our user id (one per UserID, so it is unique)."""
+    return f"WECOMUSER#{wecom_userid}"
+
+
 def api_key_pk(tenant_id: str, key_hash: str) -> str:
     return f"T#{tenant_id}#KEY#{key_hash}"
 

@@ -76,6 +76,12 @@ class UserItem(Item, discriminator="user"):
     active_keys = NumberAttribute(null=True)  # unrevoked keys, changed by ADD and capped by a condition
 
 
+class WeComUserItem(Item, discriminator="wecom_user"):
+    """A WeCom member's UserID → our user id (`user_id`): WeCom events name staff by the former."""
+
+    user_id = UnicodeAttribute()
+
+
 class ApiKeyItem(Item, discriminator="api_key"):
     """Two rows per key, the same doc in each: `T#t#KEY#<hash>` (authentication) and one in the tenant
     partition under its holder (listing, revocation by id); revocation sets both in one transaction."""

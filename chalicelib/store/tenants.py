@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.common import ConflictError, NotFoundError
 from chalicelib.domain.tenants import ApiKey, KeyRef, Tenant, TooManyKeysError, User
 from chalicelib.store import keys
-from chalicelib.store.table import ApiKeyItem, Item, TenantItem, UserItem
+from chalicelib.store.table import ApiKeyItem, Item, TenantItem, UserItem, WeComUserItem
 from chalicelib.store.transactions import write_transaction
 
 
@@ -39,6 +40,10 @@ def _key_items(key: ApiKey) -> tuple[ApiKeyItem, ApiKeyItem]:
             revoked_at=revoked,
         ),
     )
+
+
+def _wecom_row(user: User, wecom_userid: str) -> WeComUserItem:
+    return WeComUserItem(keys.tenant_pk(user.tenant_id), keys.wecom_user_sk(wecom_userid), user_id=user.id)
 
 
 def _key(item: Item) -> ApiKey:
@@ -80,10 +85,14 @@ class DynamoTenantRepository:
             tx.save(_user_item(user, active_keys=1), condition=UserItem.pk.does_not_exist())
             for row in _key_items(key):
                 tx.save(row, condition=ApiKeyItem.pk.does_not_exist())
+            if user.wecom_userid:
+                tx.save(_wecom_row(user, user.wecom_userid), condition=WeComUserItem.pk.does_not_exist())
 
         try:
             write_transaction(build, what=f"user {user.id}")
         except TransactWriteError as e:
+            if self._held_by_another(user):
+                raise _taken(str(user.wecom_userid)) from e
             raise NotFoundError(f"tenant {user.tenant_id} does not exist") from e
 
     def list_users(self, tenant_id: str) -> list[User]:
@@ -99,14 +108,18 @@ class DynamoTenantRepository:
             return None
         return _user(item)
 
-    def update_user(self, user: User) -> None:
-        """One UpdateItem conditional on the version read (`user.version - 1`); leaves the key count alone."""
+    def update_user(self, user: User, *, previous: User | None = None) -> None:
+        """One UpdateItem conditional on the version read (`user.version - 1`); leaves the key count alone.
+        A changed WeCom UserID moves its index row in the same transaction."""
         read = user.version - 1
         same = (
             (UserItem.version == read)
             if read
             else (UserItem.version.does_not_exist() | (UserItem.version == 0))
         )
+        if previous is not None and previous.wecom_userid != user.wecom_userid:
+            self._update_with_wecom(user, previous.wecom_userid, same)
+            return
         try:
             UserItem(keys.tenant_pk(user.tenant_id), keys.user_sk(user.id)).update(
                 actions=[UserItem.doc.set(user.model_dump_json()), UserItem.version.set(user.version)],
@@ -116,6 +129,36 @@ class DynamoTenantRepository:
             if e.cause_response_code == "ConditionalCheckFailedException":
                 raise ConflictError(f"user {user.id} was changed meanwhile: read it again") from e
             raise
+
+    def _update_with_wecom(self, user: User, old: str | None, same: Condition) -> None:
+        def build(tx: TransactWrite) -> None:
+            tx.update(
+                UserItem(keys.tenant_pk(user.tenant_id), keys.user_sk(user.id)),
+                actions=[UserItem.doc.set(user.model_dump_json()), UserItem.version.set(user.version)],
+                condition=UserItem.pk.exists() & same,
+            )
+            if old:
+                tx.delete(_wecom_row(user, old), condition=WeComUserItem.user_id == user.id)
+            if user.wecom_userid:
+                tx.save(_wecom_row(user, user.wecom_userid), condition=WeComUserItem.pk.does_not_exist())
+
+        try:
+            write_transaction(build, what=f"user {user.id}")
+        except TransactWriteError as e:
+            if self._held_by_another(user):
+                raise _taken(str(user.wecom_userid)) from e
+            raise ConflictError(f"user {user.id} was changed meanwhile: read it again") from e
+
+    def _held_by_another(self, user: User) -> bool:
+        holder = self.user_for_wecom(user.tenant_id, user.wecom_userid) if user.wecom_userid else None
+        return holder not in (None, user.id)
+
+    def user_for_wecom(self, tenant_id: str, wecom_userid: str) -> str | None:
+        try:
+            item = WeComUserItem.get(keys.tenant_pk(tenant_id), keys.wecom_user_sk(wecom_userid))
+        except WeComUserItem.DoesNotExist:
+            return None
+        return item.user_id
 
     def get_credentials(self, ref: KeyRef) -> tuple[ApiKey | None, User | None]:
         """The key and, for a staff key, its user: one strongly consistent request (BatchGetItem of two
@@ -205,3 +248,10 @@ class DynamoTenantRepository:
                 return False
             raise ConflictError(f"key {key.id} could not be revoked: try again") from e
         return True
+
+
+def _taken(wecom_userid: str) -> ConflictError:
+    return ConflictError(
+        f"WeCom UserID {wecom_userid} belongs to another user",
+        details=[{"field": "wecom_userid", "message": "already another user's"}],
+    )

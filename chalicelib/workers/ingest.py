@@ -200,7 +200,10 @@ def _handle_wecom(message: IngestMessage) -> None:
     elif isinstance(event, KfMsgOrEvent):
         _sync_kf_messages(message, event)
     elif isinstance(event, ExternalContactEvent):
-        touch = wecom_contact_touch(message, event)
+        adder = None
+        if str(event.change_type).startswith("add_"):  # who may own the customer: our user, not the UserID
+            adder = container().tenants.staff_for_wecom(message.tenant_id, event.user_id)
+        touch = wecom_contact_touch(message, event, owner_id=adder)
         if str(event.change_type) in DETAIL_CHANGES:
             # Details in the same touch when WeCom answers (one write, not two); else from the queue.
             try:
@@ -228,7 +231,11 @@ def event_time(event: WeComEvent) -> datetime:
     return datetime.fromtimestamp(event.create_time, tz=UTC)
 
 
-def wecom_contact_touch(message: IngestMessage, event: ExternalContactEvent) -> Touch:
+def wecom_contact_touch(
+    message: IngestMessage, event: ExternalContactEvent, *, owner_id: str | None = None
+) -> Touch:
+    """`owner_id`: our user id of the member who added the contact (None when no user carries their WeCom
+    UserID: the customer then stays unowned until an admin assigns one)."""
     at = event_time(event)
     change = str(event.change_type)
 
@@ -242,10 +249,12 @@ def wecom_contact_touch(message: IngestMessage, event: ExternalContactEvent) -> 
         elif change in ("del_external_contact", "del_follow_user") and current is not None:
             current.removed_at = at
             current.removed_by = "staff" if change == "del_external_contact" else "customer"
-        if customer.owner_id is None and change.startswith("add_"):
-            customer.owner_id = event.user_id  # the first staff member to add a customer owns them
+        if customer.owner_id is None and owner_id is not None:
+            customer.owner_id = owner_id  # the first staff member to add a customer owns them
 
     data: dict[str, Any] = {"staff_user_id": event.user_id, "change_type": change}
+    if owner_id is not None:
+        data["staff_id"] = owner_id  # ours; staff_user_id stays WeCom's
     if event.state:
         data["state"] = event.state  # the channel code of the 「联系我」 QR code: store or campaign
     if event.fail_reason:

@@ -15,6 +15,7 @@ class FakeTenantRepository:
         self.users: dict[tuple[str, str], User] = {}
         self.active_keys: Counter[tuple[str, str]] = Counter()
         self.keys: dict[tuple[str, str], ApiKey] = {}  # (tenant, hash) → key
+        self.wecom: dict[tuple[str, str], str] = {}  # (tenant, WeCom UserID) → user id
         self.requests: Counter[str] = Counter()  # what DynamoDB would be asked, by operation
 
     def create_tenant(self, tenant: Tenant, admin: User, key: ApiKey) -> None:
@@ -32,6 +33,10 @@ class FakeTenantRepository:
         self.requests["TransactWriteItems"] += 1
         if user.tenant_id not in self.tenants:
             raise NotFoundError(f"tenant {user.tenant_id} does not exist")
+        if user.wecom_userid and (user.tenant_id, user.wecom_userid) in self.wecom:
+            raise ConflictError(f"WeCom UserID {user.wecom_userid} belongs to another user")
+        if user.wecom_userid:
+            self.wecom[(user.tenant_id, user.wecom_userid)] = user.id
         self._add_user(user, key)
 
     def _add_user(self, user: User, key: ApiKey) -> None:
@@ -47,12 +52,23 @@ class FakeTenantRepository:
         self.requests["GetItem"] += 1
         return self.users.get((tenant_id, user_id))
 
-    def update_user(self, user: User) -> None:
-        self.requests["UpdateItem"] += 1
+    def update_user(self, user: User, *, previous: User | None = None) -> None:
+        moves = previous is not None and previous.wecom_userid != user.wecom_userid
+        self.requests["TransactWriteItems" if moves else "UpdateItem"] += 1
         stored = self.users.get((user.tenant_id, user.id))
         if stored is None or stored.version != user.version - 1:
             raise ConflictError(f"user {user.id} was changed meanwhile: read it again")
+        if moves and user.wecom_userid:
+            if self.wecom.get((user.tenant_id, user.wecom_userid), user.id) != user.id:
+                raise ConflictError(f"WeCom UserID {user.wecom_userid} belongs to another user")
+            self.wecom[(user.tenant_id, user.wecom_userid)] = user.id
+        if moves and previous is not None and previous.wecom_userid:
+            self.wecom.pop((user.tenant_id, previous.wecom_userid), None)
         self.users[(user.tenant_id, user.id)] = user
+
+    def user_for_wecom(self, tenant_id: str, wecom_userid: str) -> str | None:
+        self.requests["GetItem"] += 1
+        return self.wecom.get((tenant_id, wecom_userid))
 
     def get_credentials(self, ref: KeyRef) -> tuple[ApiKey | None, User | None]:
         self.requests["BatchGetItem" if ref.user_id else "GetItem"] += 1

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib import bootstrap
+from chalicelib import bootstrap, cli
 from chalicelib.domain.access import KeyKind, Principal, Role, Scope
 from chalicelib.domain.common import ForbiddenError
 from chalicelib.domain.customers import Identity
@@ -199,3 +199,88 @@ def test_an_engineer_sees_no_commission_rules(api: Api, tenant: TenantKeys) -> N
     assert api.call("GET", "/v1/settlement-rules", tenant, role="engineer").status_code == 403
     for role in ("finance", "store_mgr", "admin"):
         assert api.call("GET", "/v1/settlement-rules", tenant, role=role).status_code == 200
+
+
+def test_a_wecom_contact_is_owned_by_our_user_so_their_own_scope_covers_it(
+    api: Api, tenant: TenantKeys, container: bootstrap.Container, clock: Any, wecom_api: Any
+) -> None:
+    # GIVEN WeCom connected, and an `own` agent who is WeCom member staff0
+    from tests.integration.test_wecom_webhooks import VECTORS, post
+
+    settings = {k: VECTORS[k] for k in ("corp_id", "token", "encoding_aes_key")}
+    settings["secret"] = "app-secret-0123456789"
+    assert api.call("PUT", "/v1/integrations/wecom", tenant, settings).status_code == 200
+    wecom_api.contacts["wmEXT00000000AAAA"] = {"name": "张三", "unionid": "oUnionAAAA", "gender": 1}
+    body = {"name": "张三", "role": "agent", "scope": "own", "wecom_userid": "staff0"}
+    created = api.call("POST", "/v1/users", tenant, body)
+    assert created.status_code == 201 and created.data["wecom_userid"] == "staff0"
+    taken = api.call("POST", "/v1/users", tenant, {**body, "name": "李四"})
+    assert taken.status_code == 409 and taken.data["error"]["details"][0]["field"] == "wecom_userid"
+    staff0 = created.data["api_key"]
+    # WHEN staff0 adds a customer on WeCom (the signed callback, through the webhook route and the worker)
+    add = next(v for v in VECTORS["callbacks"] if v["kind"] == "add_external_contact")
+    assert post(api, tenant.tenant_id, add, clock).status_code == 200
+    drain(INGEST_QUEUE.name)
+    # THEN the customer is owned by our user id, so the agent's `own` scope covers it
+    [customer] = api.call("GET", "/v1/customers", tenant).data["items"]
+    assert customer["owner_id"] == created.data["id"]
+    headers = {"Authorization": f"Bearer {staff0}", "If-Match": str(customer["version"])}
+    edit = api.call("PATCH", f"/v1/customers/{customer['id']}", None, {"name": "张先生"}, headers=headers)
+    assert edit.status_code == 200, edit.data
+    mine = api.call("GET", "/v1/customers", None, headers={"Authorization": f"Bearer {staff0}"}).data
+    assert [c["id"] for c in mine["items"]] == [customer["id"]]
+    # The operator's CLI sets it too.
+    argv = ["user", "create", "--tenant", tenant.tenant_id, "--role", "agent", "--wecom-userid", "staff1"]
+    made = cli.run(cli.build_parser().parse_args(argv))
+    assert container.tenants.staff_for_wecom(tenant.tenant_id, "staff1") == made["user_id"]
+
+
+def _ticket_in(api: Api, tenant: TenantKeys, store: str) -> str:
+    body = {"name": "李雷", "phone": f"1390000{store[-3:]:0>4}", "region": "华东", "store": store}
+    cid = _customer(api, tenant, "admin", **body)["id"]
+    t = {"template_id": "repair", "customer_id": cid, "fields": {"fault_description": "漏水"}}  # → 派单
+    resp = api.call("POST", "/v1/tickets", tenant, t, role="agent_all")
+    assert resp.status_code == 201, resp.data
+    return str(resp.data["ticket"]["id"])
+
+
+def _assign(api: Api, tenant: TenantKeys, ticket_id: str, who: str) -> None:
+    user = tenant.user_ids[who]
+    profile = {"region": "华东", "skills": {"appliance_repair": 3}, "shifts": {"0": [["08:00", "20:00"]]}}
+    api.call("PUT", f"/v1/staff/{user}", tenant, profile)  # 409 once it exists: fine
+    body = {"user_id": user, "reason": "on shift"}
+    assert api.call("POST", f"/v1/tickets/{ticket_id}/assign", tenant, body).status_code == 200
+
+
+def test_engineers_act_on_their_own_tickets_and_with_a_grant_on_their_stores(
+    api: Api, tenant: TenantKeys, container: bootstrap.Container
+) -> None:
+    # GIVEN two engineers of store SH-001 and a ticket there assigned to the first, at 上门维修
+    for name in ("eng_a", "eng_b"):
+        draft = UserDraft(name=name, role=Role.ENGINEER, scope=Scope.parse("store:SH-001"))
+        issued = container.tenants.create_user(tenant_id=tenant.tenant_id, draft=draft)
+        tenant.keys[name], tenant.user_ids[name] = issued.api_key, issued.user.id
+    tid = _ticket_in(api, tenant, "SH-001")
+    _assign(api, tenant, tid, "eng_a")
+    move = {"action": "assign"}
+    assert (
+        api.call("POST", f"/v1/tickets/{tid}/transitions", tenant, move, role="agent_all").status_code == 200
+    )
+
+    # WHEN the colleague acts THEN 403 naming the assignee; they see no actions on it
+    resolve = {"action": "resolve"}
+    refused = api.call("POST", f"/v1/tickets/{tid}/transitions", tenant, resolve, role="eng_b")
+    assert refused.status_code == 403 and refused.data["error"]["details"][0]["field"] == "assignee"
+    assert api.call("GET", f"/v1/tickets/{tid}", tenant, role="eng_b").data["allowed_actions"] == []
+
+    # WHEN an admin grants them tickets:act-in-scope THEN they act in their store, and still not beyond it
+    grant = {"grants": ["tickets:act-in-scope"]}
+    granted = api.call("PATCH", f"/v1/users/{tenant.user_ids['eng_b']}", tenant, grant)
+    assert granted.status_code == 200 and granted.data["grants"] == ["tickets:act-in-scope"]
+    elsewhere = _ticket_in(api, tenant, "SH-002")
+    _assign(api, tenant, elsewhere, "engineer")
+    api.call("POST", f"/v1/tickets/{elsewhere}/transitions", tenant, move, role="agent_all")
+    ok = api.call("POST", f"/v1/tickets/{tid}/transitions", tenant, resolve, role="eng_b")
+    assert ok.status_code == 200, ok.data
+    far = api.call("POST", f"/v1/tickets/{elsewhere}/transitions", tenant, resolve, role="eng_b")
+    assert far.status_code == 404
