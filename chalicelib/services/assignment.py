@@ -65,7 +65,6 @@ from chalicelib.services.ports import (
 ENGINE = "engine"  # Assignment.by / HistoryEntry.actor_id of automatic assignments
 ATTEMPTS = 4  # re-reads after a conflicting write (ticket changed, staff filled up) before giving up
 QUEUE_BATCH = 200  # oldest queued tickets offered per drain pass
-TEMPLATE_TTL_S = 300.0
 _MANAGERS = (Role.ADMIN, Role.MANAGER)
 
 R = TypeVar("R")
@@ -174,7 +173,8 @@ TemplateOf = Callable[[str, str], TicketTemplate | None]
 
 class TemplateCatalog:
     """`template_of` for the service: the presets overlaid by the tenant's own templates, kept per process
-    for a few minutes (required skills change rarely; this keeps a Query off every assignment)."""
+    while the tenant's templates counter stands (this keeps a Query off every assignment; an edit the API
+    acknowledged applies to the next assignment)."""
 
     def __init__(self, source: TemplateSource, *, config_versions: ConfigVersions = PROCESS_VERSIONS) -> None:
         self._source = source

@@ -15,7 +15,6 @@ from chalicelib.domain.configuration import ConfigKind
 from chalicelib.services.cache import PROCESS_VERSIONS, ConfigCache
 from chalicelib.services.ports import ConfigVersions, IntegrationRepository
 
-CACHE_SECONDS = 60.0  # a changed secret takes effect within a minute on warm functions
 WECOM = "wecom"
 
 

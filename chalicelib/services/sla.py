@@ -40,7 +40,6 @@ from chalicelib.services.ports import (
 )
 
 TIMER = "ticket_sla"  # the state machine's logical id (chalicelib/resources.py)
-CONFIG_TTL_SECONDS = 60.0
 MAX_ATTEMPTS = 5
 DEFAULT_POLICY = "standard"
 

@@ -291,7 +291,7 @@ class DynamoLedger:
         """Every version of every rule and period modifier with what it applies to (ticket / order): one
         Query."""
         out: list[tuple[str, AnyRule | AnyPeriodModifier]] = []
-        for i in SettlementRuleItem.query(keys.settlement_rules_pk(tenant_id)):
+        for i in SettlementRuleItem.query(keys.settlement_rules_pk(tenant_id), consistent_read=True):
             data = json.loads(i.doc or "{}")
             out.append((str(data["applies_to"]), _RULE.validate_python(data["rule"])))
         return out
