@@ -79,6 +79,14 @@ def test_dlq_list_and_redrive(stack: Stack, admin_key: str):
         "key": "behaviour:dlq-e2e-1",
         "received_at": datetime.now(UTC).isoformat(),
         "payload": [event],
+        # what /v1/events records: the integration that sent it (a message without a sender is never applied)
+        "sent_by": {
+            "tenant_id": me["tenant_id"],
+            "user_id": "key_dlq_e2e",
+            "role": "integration",
+            "scope": {"kind": "all"},
+            "kind": "integration",
+        },
     }
     sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps(message))
     listed = json.loads(stack.cli("dlq", "list").stdout)

@@ -89,12 +89,17 @@ def test_escalations_fire_once_each_and_a_response_stops_them(container, tenant:
 
 
 def test_closing_ends_the_timer_and_a_stale_generation_is_told_to_stop(
-    container, tenant: TenantKeys, clock, timers
+    container, tenant: TenantKeys, clock, timers, api: Api
 ):
     starter, _ = timers
     clock.at = FRIDAY_1630_SHANGHAI
     tid = new_ticket(container, tenant, fault_description="冒烟了")  # urgent: triage skipped
     agent, engineer = who(container, tenant, "agent_all"), who(container, tenant, "engineer")
+    # the dispatch step completes only with an engineer assigned: a manager's assignment, as an agent would
+    profile = {"region": "华东", "skills": {"appliance_repair": 3}, "shifts": {"4": [["08:00", "20:00"]]}}
+    assert api.call("PUT", f"/v1/staff/{engineer.user_id}", tenant, profile).status_code == 200
+    body = {"user_id": engineer.user_id, "reason": "on shift"}
+    assert api.call("POST", f"/v1/tickets/{tid}/assign", tenant, body).status_code == 200
     for principal, action in ((agent, "assign"), (engineer, "resolve"), (agent, "confirm")):
         container.tickets.transition(
             principal=principal, ticket_id=tid, command=TransitionCommand(action=action)
