@@ -18,6 +18,7 @@ class OrderStatus(StrEnum):
     SHIPPED = "shipped"
     COMPLETED = "completed"
     REFUND_REQUESTED = "refund_requested"
+    PARTIALLY_REFUNDED = "partially_refunded"  # some money went back; the rest of the order stands
     REFUNDED = "refunded"
     CLOSED = "closed"
 
@@ -29,6 +30,7 @@ STATUS_RANK: dict[OrderStatus, int] = {
     OrderStatus.SHIPPED: 2,
     OrderStatus.COMPLETED: 3,
     OrderStatus.REFUND_REQUESTED: 4,
+    OrderStatus.PARTIALLY_REFUNDED: 4,  # level with a request: the later of the two is the status
     OrderStatus.REFUNDED: 5,
     OrderStatus.CLOSED: 5,
 }
