@@ -388,7 +388,8 @@ class SettlementService:
         if status == "refunded" and (not refunded or not total or refunded >= total):
             return self.reverse_source(tenant_id, SourceType.ORDER, source_id, f"order {status}")
         if not total or not (
-            status in ("paid", "shipped", "completed") or (status == "refunded" and refunded)
+            status in ("paid", "shipped", "completed")
+            or (status in ("refunded", "partially_refunded") and refunded)
         ):
             return []
         paid = order.paid_at or order.updated_at

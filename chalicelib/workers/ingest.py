@@ -22,7 +22,7 @@ from chalicelib.domain.behaviour import BehaviourEventIn, count
 from chalicelib.domain.common import DomainError, ForbiddenError
 from chalicelib.domain.conversations import MAX_TEXT, ArchivedMessage
 from chalicelib.domain.customers import Customer, Gender, Identity, WeComFollow, is_placeholder_name
-from chalicelib.domain.orders import OrderEvent, OrderStatus
+from chalicelib.domain.orders import MONEY_BACK, OrderEvent, OrderStatus
 from chalicelib.domain.tags import WeComTagGroup
 from chalicelib.domain.tickets import TicketSource
 from chalicelib.domain.timeline import Actor, ActorType
@@ -139,9 +139,10 @@ def _handle_conversation(message: IngestMessage) -> None:
 def _ingest_order(tenant_id: str, event: OrderEvent) -> None:
     """An order event; a refund request also opens the order's return ticket (once per request)."""
     order = container().orders.ingest(tenant_id, event)
-    if event.status in (OrderStatus.PAID, OrderStatus.REFUNDED):  # the split posts, or a refund takes back
-        # A late "paid" for an order already refunded settles nothing more than the refund leaves.
-        status = order.status if order.status is OrderStatus.REFUNDED else event.status
+    if event.status is OrderStatus.PAID or event.status in MONEY_BACK:
+        # The split posts, or a refund takes back what came back so far, whatever else the order did (closed
+        # after a partial refund); a late "paid" for a refunded order settles no more than the refunds leave.
+        status = order.refund_status() or event.status
         container().settlement.order_changed(tenant_id, order.model_copy(update={"status": status}))
     requests = [h.at for h in order.history if h.status is OrderStatus.REFUND_REQUESTED]
     if event.status is OrderStatus.REFUND_REQUESTED:
