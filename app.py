@@ -25,7 +25,7 @@ from chalicelib.api import (
 )
 from chalicelib.api.fallbacks import add_method_fallbacks
 from chalicelib.api.http_api import rest_event
-from chalicelib.workers import events, ingest, notify, sla
+from chalicelib.workers import events, ingest, month_end, notify, sla
 from chalicelib.workers import settlement as settlement_steps
 
 app = Chalice(app_name="scrm")
@@ -53,6 +53,7 @@ for blueprint in (
     sla.bp,
     notify.bp,
     settlement_steps.bp,
+    month_end.bp,
 ):
     app.register_blueprint(blueprint)
 

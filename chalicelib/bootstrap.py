@@ -28,6 +28,7 @@ from chalicelib.services.imports import ImportService
 from chalicelib.services.integrations import IntegrationService
 from chalicelib.services.inventory import InventoryService
 from chalicelib.services.merges import MergeService
+from chalicelib.services.month_end import MonthEndSchedule
 from chalicelib.services.notifications import DirectoryAddressBook, NotificationService
 from chalicelib.services.orders import OrderService
 from chalicelib.services.ports import (
@@ -577,6 +578,10 @@ class Container:
             starter=self.workflow_starter,
             clock=self.clock,
         )
+
+    @cached_property
+    def month_end(self) -> MonthEndSchedule:
+        return MonthEndSchedule(tenants=self.tenant_repo, runs=self.settlement_runs)
 
 
 _container: Container | None = None

@@ -6,8 +6,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from chalicelib.domain.access import KeyKind, Permission, Principal, Role, Scope, ScopeKind
 from chalicelib.domain.common import ConflictError, ForbiddenError, UnauthorizedError, new_id
@@ -18,11 +19,36 @@ MAX_ACTIVE_KEYS = 2
 INTEGRATION_HOLDER = "integration"  # integration keys are listed together, under this holder
 
 
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+def check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"'{name}' is not an IANA time zone, e.g. Asia/Shanghai") from None
+    return name
+
+
 class Tenant(BaseModel):
     id: str
     name: str
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE  # its local time: the month-end run starts at 02:00 on the 1st there
     created_at: datetime
+
+    _check_timezone = field_validator("timezone")(check_timezone)
+
+
+class RegisteredTenant(BaseModel):
+    """A tenant's row in the tenant registry, the one partition not under a tenant: what work across all
+    tenants (the month-end schedule) needs to know without reading each tenant."""
+
+    id: str
+    timezone: str
+
+    @classmethod
+    def of(cls, tenant: Tenant) -> RegisteredTenant:
+        return cls(id=tenant.id, timezone=tenant.timezone)
 
 
 class User(BaseModel):

@@ -117,6 +117,9 @@ class LocalStack:
 
             rearmed = rearm_open_tickets(container())
             print(f"  {rearmed} open tickets: SLA timers and approval waits started again")
+            # A snapshot from before the tenant registry: its tenants get their rows (month-end schedule).
+            if registered := container().tenants.backfill_registry():
+                print(f"  {registered} tenants added to the tenant registry")
         (
             cfg.local_dir / "demo.env"
         ).write_text(  # before /health answers: clients wait for that, then read it

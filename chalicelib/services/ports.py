@@ -41,7 +41,7 @@ from chalicelib.domain.settlement_runs import SettlementRun
 from chalicelib.domain.sla import SlaPolicy
 from chalicelib.domain.statements import Entry
 from chalicelib.domain.tags import TagCatalogue, TagGroup
-from chalicelib.domain.tenants import ApiKey, KeyRef, Tenant, User
+from chalicelib.domain.tenants import ApiKey, KeyRef, RegisteredTenant, Tenant, User
 from chalicelib.domain.ticket_templates import TicketTemplate
 from chalicelib.domain.tickets import HistoryEntry, Ticket, TicketSettings
 from chalicelib.domain.timeline import TimelineEvent
@@ -142,8 +142,19 @@ class PiiCipher(Protocol):
 
 
 class TenantRepository(Protocol):
-    def create_tenant(self, tenant: Tenant, admin: User, key: ApiKey) -> None: ...
+    def create_tenant(self, tenant: Tenant, admin: User, key: ApiKey) -> None:
+        """The tenant, its registry row, its first admin and key: one transaction."""
+        ...
+
     def get_tenant(self, tenant_id: str) -> Tenant | None: ...
+    def registered_tenants(self) -> list[RegisteredTenant]:
+        """Every tenant, from the registry (the one partition not under a tenant): schedules only."""
+        ...
+
+    def register_missing(self) -> int:
+        """Backfill: registry rows for tenants without one (operators; a Scan). Idempotent; how many."""
+        ...
+
     def create_user(self, user: User, key: ApiKey) -> None: ...
     def list_users(self, tenant_id: str) -> list[User]: ...
     def get_user(self, tenant_id: str, user_id: str) -> User | None: ...

@@ -17,6 +17,7 @@ from datetime import UTC
 from chalicelib.domain.access import Permission, Principal
 from chalicelib.domain.common import Clock, ConflictError, InvalidInputError, NotFoundError, new_id
 from chalicelib.domain.ledger import ZERO, Posting, SourceType
+from chalicelib.domain.month_end import SCHEDULE_STARTER
 from chalicelib.domain.settlement import Facts, PartyRole, settle_period
 from chalicelib.domain.settlement_runs import (
     RunStatus,
@@ -72,9 +73,38 @@ class SettlementRunService:
             version=(existing.version + 1) if existing else 1,
         )
         self._runs.save(run, expected_version=existing.version if existing else None)
-        payload = {"tenant_id": run.tenant_id, "period": period, "run_id": run.id}
-        self._starter.start(SETTLEMENT_RUN.logical_id, f"settle-{period}-{run.id}", payload)
+        self._execute(run)
         return run
+
+    def start_scheduled(self, tenant_id: str, period: str) -> SettlementRun | None:
+        """The month-end schedule's start (services/month_end.py): the period's run, once. A period that has
+        a run record already (started by an admin, or by an earlier or duplicate tick) gets none: None.
+        The caller has checked the period is over (domain/month_end.py)."""
+        existing = self._runs.get(tenant_id, period)
+        if existing is not None:
+            if existing.status is RunStatus.PLANNING:
+                # Its execution again, under the same name and input: nothing happens unless the tick that
+                # wrote the record failed before starting it (Step Functions answers an open execution of
+                # that name with itself, a closed one with ExecutionAlreadyExists, which the starter ignores).
+                self._execute(existing)
+            return None
+        run = SettlementRun(
+            id=new_id("run"),
+            tenant_id=tenant_id,
+            period=period,
+            started_at=self._clock.now(),
+            started_by=SCHEDULE_STARTER,
+        )
+        try:
+            self._runs.save(run, expected_version=None)
+        except ConflictError:
+            return None  # a duplicate delivery of the tick, or an admin, started it just now
+        self._execute(run)
+        return run
+
+    def _execute(self, run: SettlementRun) -> None:
+        payload = {"tenant_id": run.tenant_id, "period": run.period, "run_id": run.id}
+        self._starter.start(SETTLEMENT_RUN.logical_id, f"settle-{run.period}-{run.id}", payload)
 
     def get(self, *, principal: Principal, period: str) -> SettlementRun:
         principal.require(Permission.SETTLEMENT_MANAGE)

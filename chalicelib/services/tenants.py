@@ -15,6 +15,7 @@ from chalicelib.domain.common import (
 )
 from chalicelib.domain.tags import new_tag_group
 from chalicelib.domain.tenants import (
+    DEFAULT_TIMEZONE,
     INTEGRATION_HOLDER,
     MAX_ACTIVE_KEYS,
     ApiKey,
@@ -137,9 +138,12 @@ class TenantService:
         self._tags = tags
         self._clock = clock
 
-    def create_tenant(self, *, name: str, admin_name: str = "管理员") -> IssuedCredentials:
+    def create_tenant(
+        self, *, name: str, admin_name: str = "管理员", timezone: str = DEFAULT_TIMEZONE
+    ) -> IssuedCredentials:
+        """ValidationError: `timezone` is not an IANA zone."""
         now = self._clock.now()
-        tenant = Tenant(id=new_tenant_id(), name=name, created_at=now)
+        tenant = Tenant(id=new_tenant_id(), name=name, timezone=timezone, created_at=now)
         admin = User(
             id=new_user_id(),
             tenant_id=tenant.id,
@@ -154,6 +158,10 @@ class TenantService:
             group = new_tag_group(tenant_id=tenant.id, name=group_name, tag_names=list(tag_names), now=now)
             self._tags.save_group(group, expected_version=None)
         return IssuedCredentials(tenant_id=tenant.id, user=admin, api_key=secret)
+
+    def backfill_registry(self) -> int:
+        """Operators: registry rows for tenants created before the registry (idempotent; scans the table)."""
+        return self._tenants.register_missing()
 
     def create_user(self, *, tenant_id: str, draft: UserDraft) -> IssuedCredentials:
         now = self._clock.now()

@@ -1,4 +1,5 @@
-"""Every key pattern of the single table. Every partition key starts with `T#<tenant id>`.
+"""Every key pattern of the single table. Every partition key starts with `T#<tenant id>`, but one: the tenant
+registry (`TENANTS`), which lists the tenants for work across all of them (docs/data-model.md says why).
 
 docs/data-model.md lists these patterns with their access patterns; keep the two in step.
 """
@@ -21,6 +22,15 @@ _MAX_SEQ = 10**9 - 1
 
 def tenant_pk(tenant_id: str) -> str:
     return f"T#{tenant_id}"
+
+
+# The tenant registry: one row per tenant (sk = the tenant id), written in the tenant's creation transaction.
+# Read only by the schedules and operators, never by a request, and it holds no tenant data (id, time zone).
+TENANT_REGISTRY_PK = "TENANTS"
+
+
+def tenant_registry_sk(tenant_id: str) -> str:
+    return tenant_id
 
 
 def user_sk(user_id: str) -> str:

@@ -71,6 +71,10 @@ class TenantItem(Item, discriminator="tenant"):
     pass
 
 
+class TenantRegistryItem(Item, discriminator="tenant_registry"):
+    """A tenant's row in the registry (`TENANTS` / <tenant id>): a `RegisteredTenant` doc."""
+
+
 class UserItem(Item, discriminator="user"):
     version = NumberAttribute(null=True)  # = the doc's version; edits are conditional on it
     active_keys = NumberAttribute(null=True)  # unrevoked keys, changed by ADD and capped by a condition

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.common import ConflictError, NotFoundError
-from chalicelib.domain.tenants import ApiKey, KeyRef, Tenant, TooManyKeysError, User
+from chalicelib.domain.tenants import ApiKey, KeyRef, RegisteredTenant, Tenant, TooManyKeysError, User
 from chalicelib.store import keys
-from chalicelib.store.table import ApiKeyItem, Item, TenantItem, UserItem, WeComUserItem
+from chalicelib.store.table import ApiKeyItem, Item, TenantItem, TenantRegistryItem, UserItem, WeComUserItem
 from chalicelib.store.transactions import write_transaction
 
 
@@ -46,6 +46,14 @@ def _wecom_row(user: User, wecom_userid: str) -> WeComUserItem:
     return WeComUserItem(keys.tenant_pk(user.tenant_id), keys.wecom_user_sk(wecom_userid), user_id=user.id)
 
 
+def _registry_row(tenant: Tenant) -> TenantRegistryItem:
+    return TenantRegistryItem(
+        keys.TENANT_REGISTRY_PK,
+        keys.tenant_registry_sk(tenant.id),
+        doc=RegisteredTenant.of(tenant).model_dump_json(),
+    )
+
+
 def _key(item: Item) -> ApiKey:
     return ApiKey.model_validate_json(item.doc or "")
 
@@ -61,6 +69,7 @@ class DynamoTenantRepository:
 
         def build(tx: TransactWrite) -> None:
             tx.save(item, condition=TenantItem.pk.does_not_exist())
+            tx.save(_registry_row(tenant), condition=TenantRegistryItem.pk.does_not_exist())
             tx.save(_user_item(admin, active_keys=1), condition=UserItem.pk.does_not_exist())
             for row in _key_items(key):
                 tx.save(row, condition=ApiKeyItem.pk.does_not_exist())
@@ -76,6 +85,29 @@ class DynamoTenantRepository:
         except TenantItem.DoesNotExist:
             return None
         return Tenant.model_validate_json(item.doc or "")
+
+    def registered_tenants(self) -> list[RegisteredTenant]:
+        """Every tenant, from the registry: one Query per 1 MB page (≈ 10,000 tenants)."""
+        return [
+            RegisteredTenant.model_validate_json(i.doc or "")
+            for i in TenantRegistryItem.query(keys.TENANT_REGISTRY_PK)
+        ]
+
+    def register_missing(self) -> int:
+        """Registry rows for tenants created before the registry existed; how many were written. An operator
+        path (it Scans the whole table), idempotent: a row is put only where none is."""
+        written = 0
+        for item in TenantItem.scan(TenantItem.sk == keys.TENANT_SK):
+            try:
+                _registry_row(Tenant.model_validate_json(item.doc or "")).save(
+                    condition=TenantRegistryItem.pk.does_not_exist()
+                )
+            except PutError as e:
+                if e.cause_response_code != "ConditionalCheckFailedException":
+                    raise
+                continue
+            written += 1
+        return written
 
     def create_user(self, user: User, key: ApiKey) -> None:
         def build(tx: TransactWrite) -> None:

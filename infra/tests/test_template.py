@@ -23,6 +23,7 @@ from chalicelib.resources import (
     EVENTS_QUEUE,
     INGEST_QUEUE,
     QUEUES,
+    SETTLEMENT_RUN,
     STATE_MACHINES,
     TABLE,
     QueueSpec,
@@ -222,6 +223,40 @@ def test_only_consumers_may_receive(template: Template) -> None:
             dlq_actions = actions_on(statements, {"Fn::GetAtt": [synth.queue_logical_ids(q)[1], "Arn"]})
             expected = set(synth.SQS_CONSUMER_ACTIONS) if fn_id == "APIHandler" else set()
             assert dlq_actions == expected, (fn_id, q.logical_id)
+
+
+def test_the_apps_schedules_are_eventbridge_schedules_of_their_functions(template: Template) -> None:
+    """Declared once, with the handler (chalicelib/workers/): the template's Schedule events are exactly the
+    app's. The month-end run's is hourly in UTC (its handler decides whose 02:00 on the 1st it is), and its
+    function may start settlement runs and read the tenant registry, but not Scan."""
+    from chalice.app import ScheduledEventConfig
+
+    from app import app
+
+    declared = {
+        s.handler_string: s.schedule_expression.to_string()  # type: ignore[union-attr]
+        for s in app.event_sources
+        if isinstance(s, ScheduledEventConfig)
+    }
+    in_template = {
+        fn["Properties"]["Handler"]: event["Properties"]["Schedule"]
+        for fn in functions(template).values()
+        for event in fn["Properties"].get("Events", {}).values()
+        if event["Type"] == "Schedule"
+    }
+    assert in_template == declared
+    assert in_template["chalicelib.workers.month_end.on_month_end_tick"] == "cron(0 * * * ? *)"
+    [fn_id] = [
+        k
+        for k, fn in functions(template).items()
+        if fn["Properties"]["Handler"] == "chalicelib.workers.month_end.on_month_end_tick"
+    ]
+    statements = role_statements(template, f"{fn_id}Role")
+    machine = synth.state_machine_logical_id(SETTLEMENT_RUN)
+    assert "states:StartExecution" in actions_on(statements, {"Ref": machine})
+    table_actions = actions_on(statements, {"Fn::GetAtt": [TABLE.logical_id, "Arn"]})
+    assert {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem"} <= table_actions
+    assert "dynamodb:Scan" not in table_actions  # the registry backfill is an operator's command
 
 
 # --- IAM and references, on the real template and on one with a state machine --------------------------

@@ -6,12 +6,13 @@ from collections import Counter
 from datetime import datetime
 
 from chalicelib.domain.common import ConflictError, NotFoundError
-from chalicelib.domain.tenants import ApiKey, KeyRef, Tenant, TooManyKeysError, User
+from chalicelib.domain.tenants import ApiKey, KeyRef, RegisteredTenant, Tenant, TooManyKeysError, User
 
 
 class FakeTenantRepository:
     def __init__(self) -> None:
         self.tenants: dict[str, Tenant] = {}
+        self.registry: dict[str, RegisteredTenant] = {}  # tenant id → its registry row
         self.users: dict[tuple[str, str], User] = {}
         self.active_keys: Counter[tuple[str, str]] = Counter()
         self.keys: dict[tuple[str, str], ApiKey] = {}  # (tenant, hash) → key
@@ -23,11 +24,22 @@ class FakeTenantRepository:
         if tenant.id in self.tenants:
             raise ConflictError(f"tenant {tenant.id} already exists")
         self.tenants[tenant.id] = tenant
+        self.registry[tenant.id] = RegisteredTenant.of(tenant)
         self._add_user(admin, key)
 
     def get_tenant(self, tenant_id: str) -> Tenant | None:
         self.requests["GetItem"] += 1
         return self.tenants.get(tenant_id)
+
+    def registered_tenants(self) -> list[RegisteredTenant]:
+        self.requests["Query"] += 1
+        return [self.registry[t] for t in sorted(self.registry)]
+
+    def register_missing(self) -> int:
+        self.requests["Scan"] += 1
+        missing = [t for t in self.tenants.values() if t.id not in self.registry]
+        self.registry.update({t.id: RegisteredTenant.of(t) for t in missing})
+        return len(missing)
 
     def create_user(self, user: User, key: ApiKey) -> None:
         self.requests["TransactWriteItems"] += 1
