@@ -5,6 +5,8 @@ Results
   `warnings` list what was dropped from it, or an `ImportIssue`: a rejected record, with the reason.
 - `cluster_people` groups customer rows into people; `index_people` + `link_order` find an order's person.
 - `summarize` counts accepted rows, rejections and warnings by `code` for the import report.
+- The columns, which are required and their formats are in `domain.import_columns`; a header with an unknown,
+  missing or repeated column (or an empty file) raises its `ImportHeaderError` before any record is read.
 
 Row numbers (`ImportIssue.row`, `CustomerRow.row`, `OrderRow.rows`) are 1-based *data record* numbers: the
 header is row 0 and the first record after it row 1 (a spreadsheet's row number minus one). They are not
@@ -39,7 +41,7 @@ import functools
 import io
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -55,43 +57,22 @@ from chalicelib.domain.customers import (
     IdentityIn,
     parse_gender,
 )
+from chalicelib.domain.import_columns import (
+    CUSTOMERS,
+    MAX_QUANTITY,
+    MAX_TEXT,
+    ORDERS,
+    ExportColumns,
+    read_header,
+)
 from chalicelib.domain.money import Money, parse_money
 from chalicelib.domain.orders import STATUS_RANK, OrderEvent, OrderItem, OrderStatus
 from chalicelib.domain.phones import normalize_phone
 
-CUSTOMER_COLUMNS = (
-    "external_id",
-    "name",
-    "phone",
-    "gender",
-    "birthday",
-    "province",
-    "city",
-    "store",
-    "unionid",
-    "tags",
-    "first_seen",
-    "note",
-)
-ORDER_COLUMNS = (
-    "platform",
-    "order_id",
-    "buyer_phone",
-    "buyer_unionid",
-    "buyer_nick",
-    "sku",
-    "item_name",
-    "quantity",
-    "unit_price",
-    "total_amount",
-    "status",
-    "paid_at",
-    "store",
-)
+CUSTOMER_COLUMNS = CUSTOMERS.names
+ORDER_COLUMNS = ORDERS.names
 NAME_PLACEHOLDER = "未命名客户"
-MAX_TEXT = 64  # CustomerDraft's limit for name, region and store
 MIN_BIRTHDAY = date(1900, 1, 1)
-MAX_QUANTITY = 1_000_000  # beyond it a quantity is a shifted column, not an order
 CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")  # what a naive legacy timestamp means
 # occurred_at of an order exported without paid_at: a fixed, recognisable instant (not the clock, so a
 # re-import builds the same event; not the Unix epoch, which reads as a bug).
@@ -102,7 +83,7 @@ RAW_TYPE = "legacy_import"
 class ImportIssue(BaseModel):
     """A rejected record (yielded on its own) or a warning about a kept one (in its `warnings`).
 
-    `row`: the 1-based data record number (0 = the header); `code`: a stable short name for reports."""
+    `row`: the 1-based data record number; `code`: a stable short name for reports."""
 
     row: int
     field: str | None
@@ -124,39 +105,32 @@ def decode_export(data: bytes) -> str:
         raise InvalidInputError("the file is neither UTF-8 nor GB18030 text") from None
 
 
-def _records(
-    lines: Iterable[str], required: Sequence[str]
-) -> Iterator[tuple[int, dict[str, str]] | ImportIssue]:
-    """(row number, {column: raw value}) per record, or an ImportIssue for the header or a malformed record.
+def _records(lines: Iterable[str], spec: ExportColumns) -> Iterator[tuple[int, dict[str, str]] | ImportIssue]:
+    """(row number, {column: raw value}) per record, or an ImportIssue for a malformed record. Every column
+    of `spec` is in the dict: the header's in its order, then the optional ones the file leaves out, empty.
 
-    Tolerates a BOM, CRLF, quoted commas/quotes/newlines, column order and case, extra columns, records
-    short of trailing empty fields and trailing empty fields; skips blank lines."""
+    Raises ImportHeaderError, on the first iteration, for an empty file or a header with an unknown, missing
+    or repeated column (`read_header`): a wrong header is the file's fault, not one row's.
+    Tolerates a BOM, CRLF, quoted commas/quotes/newlines, column order and case, unnamed empty columns,
+    records short of trailing empty fields and trailing empty fields; skips blank lines."""
     reader = csv.reader(io.StringIO(lines) if isinstance(lines, str) else lines)
-    header = next((h for h in reader if any(c.strip() for c in h)), None)
-    if header is None:
-        yield ImportIssue(row=0, field=None, reason="the file is empty", raw={}, code="bad_header")
-        return
-    names = [h.replace("\ufeff", "").strip().lower() for h in header]
-    missing = [c for c in required if c not in names]
-    if missing or len(set(names)) != len(names):
-        reason = f"missing columns: {', '.join(missing)}" if missing else "duplicate column names"
-        raw = {str(i): h for i, h in enumerate(header)}
-        yield ImportIssue(row=0, field=None, reason=reason, raw=raw, code="bad_header")
-        return
+    names = read_header(spec, reader)
+    named = [n for n in names if n]
+    absent = {c: "" for c in spec.names if c not in named}
     for number, values in enumerate(reader, start=1):
         if not any(v.strip() for v in values):
             continue
-        extra = values[len(names) :]
-        raw = dict(zip(names, values, strict=False))
+        raw = {n: v for n, v in zip(names, values, strict=False) if n}
+        extra = [v for n, v in zip(names, values, strict=False) if not n] + values[len(names) :]
         if any(v.strip() for v in extra):
             raw.update({f"_extra_{i}": v for i, v in enumerate(extra, start=1)})
             reason = (
-                f"{len(values)} fields where the header has {len(names)}: "
+                f"{len(values)} fields where the header names {len(named)}: "
                 "an unquoted comma shifted the values"
             )
             yield ImportIssue(row=number, field=None, reason=reason, raw=raw, code="malformed_row")
             continue
-        yield number, {name: raw.get(name, "") for name in names}
+        yield number, {**{name: raw.get(name, "") for name in named}, **absent}
 
 
 class _Warnings:
@@ -303,7 +277,7 @@ def parse_customers(
 
     `lines`: an open text file, any iterable of lines, or the whole text. `today` (optional) also rejects
     birthdays in the future; without it only the calendar and 1900-01-01 bound are checked."""
-    for record in _records(lines, CUSTOMER_COLUMNS):
+    for record in _records(lines, CUSTOMERS):
         if isinstance(record, ImportIssue):
             yield record
         else:
@@ -634,7 +608,7 @@ def parse_orders(lines: Iterable[str]) -> Iterator[OrderRow | ImportIssue]:
     record, in the order of each one's first record. Reads the whole input before yielding."""
     out: list[tuple[int, OrderRow | ImportIssue]] = []
     orders: dict[tuple[str, str], list[_Line | ImportIssue]] = {}
-    for record in _records(lines, ORDER_COLUMNS):
+    for record in _records(lines, ORDERS):
         if isinstance(record, ImportIssue):
             out.append((record.row, record))
             continue

@@ -35,7 +35,7 @@ from chalicelib.services.resolver import IdentityResolver, Touch
 IMPORT_TAG_GROUP = "导入标签"
 FORBIDDEN = "forbidden"  # report code: a row the importer may not apply (outside their scope, a new tag)
 _LONG_DIGITS = re.compile(r"\d{5,}")
-Progress = Callable[[int, int], None]
+Progress = Callable[[int, int], None]  # (rows done, rows in the file)
 
 
 class RowIssue(BaseModel):
@@ -46,15 +46,21 @@ class RowIssue(BaseModel):
 
 
 class ImportReport(BaseModel):
+    """Customers: rows = rejected_rows + created + updated + unchanged + merged_rows.
+    Orders: orders = orders_stored + unchanged + the orders rejected (one or more rejected rows each)."""
+
     kind: str
     source: str
-    rows: int
+    rows: int  # data records in the file (an order of two lines is two rows)
     rejected_rows: int
-    people: int = 0
+    people: int = 0  # customers: the people the rows describe (rows sharing a phone, unionid or id are one)
     created: int = 0
     updated: int = 0
-    unchanged: int = 0
-    merged: int = 0
+    unchanged: int = 0  # customers: people already imported as they are; orders: orders already stored
+    merged: int = 0  # customers: stored customers merged into another (the file showed them to be one)
+    merged_rows: int = 0  # customers: rows that went into another row's customer (the same person)
+    orders: int = 0  # orders: orders in the file (the lines of one order are one)
+    orders_stored: int = 0  # orders: orders written by this run (linked or not)
     linked: int = 0  # orders: linked to a customer
     not_linked: int = 0  # orders: kept, but without a usable buyer identity
     rejected: list[RowIssue] = Field(default_factory=list)
@@ -133,11 +139,14 @@ class ImportService:
                 issues.append(parsed)
             else:
                 rows.append(parsed)
+        # Every record is in an order's rows, a rejection or (an exact repeat of a record) a warning.
+        dropped = {w.row for r in rows for w in r.warnings if w.code == "duplicate_row"}
         report = ImportReport(
             kind="orders",
             source=source,
-            rows=len(rows) + len(issues),
+            rows=sum(len(r.rows) for r in rows) + len(issues) + len(dropped),
             rejected_rows=len(issues),
+            orders=len(rows),
             rejected=[_masked(i) for i in issues],
             warnings=[_masked(w) for r in rows for w in r.warnings],
         )
@@ -145,10 +154,21 @@ class ImportService:
         seen = {k.removeprefix("shop:") for k in self._customers.seen(tid, [f"shop:{k}" for k in events])}
         report.unchanged = len(seen)
         todo = [e for k, e in events.items() if k not in seen]
-        refused = self._apply_orders(principal, todo, progress)
+        weight = {r.dedupe_key: len(r.rows) for r in rows}
+        done = report.rows - sum(weight[e.dedupe_key] for e in todo)
+
+        def advance(events: list[OrderEvent]) -> None:
+            nonlocal done
+            done += sum(weight[e.dedupe_key] for e in events)
+            if progress:
+                progress(done, report.rows)
+
+        advance([])
+        refused = self._apply_orders(principal, todo, advance)
         for row in rows:
             if row.dedupe_key in refused:
                 report.rejected += _refused(row.rows, refused[row.dedupe_key])
+        report.orders_stored = len(todo) - len(refused)
         report.linked = sum(1 for e in todo if e.buyer and e.dedupe_key not in refused)
         report.not_linked = sum(1 for e in todo if not e.buyer)
         report.rejected.sort(key=lambda i: i.row)
@@ -157,9 +177,10 @@ class ImportService:
         return report
 
     def _apply_orders(
-        self, principal: Principal, todo: list[OrderEvent], progress: Progress | None
+        self, principal: Principal, todo: list[OrderEvent], advance: Callable[[list[OrderEvent]], None]
     ) -> dict[str, str]:
-        """Links and stores the orders; returns the refused ones: dedupe key → why."""
+        """Links and stores the orders (`advance` after each batch of them); returns the refused ones:
+        dedupe key → why."""
         tid = principal.tenant_id
         refused: dict[str, str] = {}
         owners = self._customers.owners_of(tid, [i for e in todo for i in e.buyer])
@@ -171,7 +192,6 @@ class ImportService:
                 by_customer.setdefault(held.pop(), []).append(event)
             else:
                 slow.append(event)  # unknown buyer (a new customer) or several customers (a merge)
-        done = 0
         ids = sorted(by_customer)
         for start in range(0, len(ids), 100):
             profiles = self._customers.get_many(tid, ids[start : start + 100])
@@ -182,17 +202,14 @@ class ImportService:
                     refused.update((e.dedupe_key, reason) for e in mine)
                 elif profile is None or not self._link_bulk(profile, mine):
                     slow += mine
-                done += len(mine)
-                if progress:
-                    progress(done, len(todo))
+                    continue  # counted when the live path has stored them
+                advance(mine)
         for event in slow:
             try:
                 self._order_service.ingest(tid, event, principal=principal)
             except ForbiddenError as e:
                 refused[event.dedupe_key] = e.message
-            done += 1
-            if progress:
-                progress(done, len(todo))
+            advance([event])
         # Orders without a buyer touch no customer (so the live path writes no marker): mark them here.
         self._customers.mark(tid, [f"shop:{e.dedupe_key}" for e in slow if not e.buyer], self._clock.now())
         return refused
@@ -246,6 +263,7 @@ class ImportService:
         )
         touches: list[Touch] = []
         touched: list[PersonRecord] = []
+        cumulative = [0]  # rows of the first n touched people
         for person in people:
             new_tags = [t for t in person.tags if t not in tag_ids]
             if new_tags:  # tags the catalogue lacks, and the importer may not create
@@ -269,8 +287,13 @@ class ImportService:
             else:
                 touches.append(touch)
                 touched.append(person)
+                cumulative.append(cumulative[-1] + len(person.rows))
+        skipped = report.rows - cumulative[-1]  # rejected already: counted as done
+        if progress:
+            progress(skipped, report.rows)
         results = self._resolver.touch_many(
-            touches, progress=(lambda n: progress(n, len(touches))) if progress else None
+            touches,
+            progress=(lambda n: progress(skipped + cumulative[n], report.rows)) if progress else None,
         )
         for person, result in zip(touched, results, strict=True):
             if result.refused:  # outside the importer's scope: the customer is left as it was
@@ -281,6 +304,8 @@ class ImportService:
                 report.created += 1
             else:
                 report.updated += 1
+            if not result.refused:
+                report.merged_rows += len(person.rows) - 1
             report.merged += len(result.merged)
         report.rejected.sort(key=lambda i: i.row)
         report.rejected_rows = len(report.rejected)

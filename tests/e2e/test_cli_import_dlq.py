@@ -33,7 +33,12 @@ def test_cli_import_reports_rejected_rows_and_reimport_changes_nothing(stack: St
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout)
     assert summary["created"] > 0 and summary["created"] == summary["people"]
-    assert "/" in first.stderr  # the progress bar
+    assert (
+        summary["rows"] == 300
+        and summary["merged_rows"] == 300 - summary["rejected_rows"] - summary["people"]
+    )
+    assert "300/300 rows" in first.stderr  # the progress bar counts file rows
+    assert "rows merged into another row's customer" in first.stderr
     report = json.loads((tmp_path / "report.json").read_text())
     assert len(report["rejected"]) == summary["rejected_rows"] and all(
         r["reason"] for r in report["rejected"]
@@ -52,8 +57,34 @@ def test_cli_import_reports_rejected_rows_and_reimport_changes_nothing(stack: St
     assert imported.returncode == 0, imported.stderr
     result = json.loads(imported.stdout)
     assert result["linked"] + result["not_linked"] > 0
+    assert result["orders_stored"] == result["orders"] > 0 and "200/200 rows" in imported.stderr
     replay = json.loads(stack.cli("import", "orders", str(orders), "--tenant", tenant["tenant_id"]).stdout)
-    assert replay["linked"] == 0 and replay["unchanged"] > 0
+    assert replay["linked"] == 0 and replay["unchanged"] > 0 and replay["orders_stored"] == 0
+
+
+def test_cli_import_with_a_wrong_header_exits_non_zero_naming_the_column(stack: Stack, tmp_path: Path):
+    """Acceptance 3, as an operator runs it: nothing of the file is stored."""
+    tenant = json.loads(stack.cli("tenant", "create", "--name", "表头测试").stdout)
+    bad = tmp_path / "customers.csv"
+    bad.write_text("external_id,name,mobile,unionid\nA1,张伟,13812345678,\n", encoding="utf-8")
+    result = stack.cli("import", "customers", str(bad), "--tenant", tenant["tenant_id"])
+    assert result.returncode == 1 and result.stdout == "" and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "mobile: unknown column" in line
+    listed = httpx.get(f"{stack.url}/v1/customers", headers=bearer(tenant["api_key"])).json()["items"]
+    assert listed == []
+
+    missing = stack.cli("import", "orders", str(tmp_path / "nope.csv"), "--tenant", tenant["tenant_id"])
+    assert (
+        missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    )
+
+    # The template is what the import expects: its example row imports as one customer.
+    template = tmp_path / "template.csv"
+    assert stack.cli("import", "template", "customers", "-o", str(template)).returncode == 0
+    done = stack.cli("import", "customers", str(template), "--tenant", tenant["tenant_id"])
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["created"] == 1 and "1/1 rows" in done.stderr
 
 
 def test_dlq_list_and_redrive(stack: Stack, admin_key: str):

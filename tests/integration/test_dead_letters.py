@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 
 import boto3
+from typer.testing import CliRunner
 
-from chalicelib import cli
+from chalicelib.cli import app
 from chalicelib.resources import INGEST_QUEUE
 from tests.integration.conftest import Api, TenantKeys
 
@@ -102,7 +103,9 @@ def test_the_cli_lists_every_tenant_or_one_and_redrives_one(
     _dead(other_tenant.tenant_id, 2, "b")
 
     def run(*args: str) -> dict:
-        return cli.run(cli.build_parser().parse_args(["dlq", *args]))
+        result = CliRunner().invoke(app, ["--aws", "dlq", *args])
+        assert result.exit_code == 0, result.stderr
+        return json.loads(result.stdout)
 
     assert run("list", "--queue", "ingest")["count"] == 5
     only = run("list", "--queue", "ingest", "--tenant", tenant.tenant_id)

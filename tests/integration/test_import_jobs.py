@@ -42,3 +42,24 @@ def test_import_job_validation_and_isolation(api: Api, tenant: TenantKeys, other
     }
     job = api.call("POST", "/v1/imports", tenant, {"kind": "orders", "filename": "o.csv"}).data
     assert api.call("GET", f"/v1/imports/{job['id']}", other_tenant).status_code == 404
+
+
+def test_an_import_job_whose_header_does_not_fit_fails_naming_the_column(
+    api: Api, tenant: TenantKeys, container
+):
+    job = api.call("POST", "/v1/imports", tenant, {"kind": "customers", "filename": "c.csv"}).data
+    boto3.client("s3").put_object(
+        Bucket=container.settings.bucket_imports,
+        Key=f"{tenant.tenant_id}/imports/{job['id']}.csv",
+        Body="姓名,phnoe\n张伟,13812345678\n".encode(),
+    )
+    assert api.call("POST", f"/v1/imports/{job['id']}/start", tenant).status_code == 202
+    drain(INGEST_QUEUE.name)
+    failed = api.call("GET", f"/v1/imports/{job['id']}", tenant).data
+    assert failed["status"] == "failed" and failed["report_url"] is None
+    assert (
+        "姓名: unknown column" in failed["error"]
+        and "phnoe: unknown column (did you mean phone?)" in (failed["error"])
+    )
+    listed = api.call("GET", "/v1/customers", tenant).data["items"]
+    assert listed == []  # nothing of the file was stored

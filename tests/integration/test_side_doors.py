@@ -10,8 +10,10 @@ from typing import Any
 
 import boto3
 import pytest
+from typer.testing import CliRunner
 
-from chalicelib import bootstrap, cli
+from chalicelib import bootstrap
+from chalicelib.cli import app
 from chalicelib.domain.access import KeyKind, Principal, Role, Scope
 from chalicelib.domain.common import ForbiddenError
 from chalicelib.domain.customers import Identity
@@ -231,7 +233,9 @@ def test_a_wecom_contact_is_owned_by_our_user_so_their_own_scope_covers_it(
     assert [c["id"] for c in mine["items"]] == [customer["id"]]
     # The operator's CLI sets it too.
     argv = ["user", "create", "--tenant", tenant.tenant_id, "--role", "agent", "--wecom-userid", "staff1"]
-    made = cli.run(cli.build_parser().parse_args(argv))
+    result = CliRunner().invoke(app, ["--aws", *argv])
+    assert result.exit_code == 0, result.stderr
+    made = json.loads(result.stdout)
     assert container.tenants.staff_for_wecom(tenant.tenant_id, "staff1") == made["user_id"]
 
 

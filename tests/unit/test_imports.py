@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.domain.customers import Gender, Identity
+from chalicelib.domain.import_columns import CUSTOMERS, ORDERS, ImportHeaderError, template_csv
 from chalicelib.domain.imports import (
     NAME_PLACEHOLDER,
     UNDATED,
@@ -266,13 +267,68 @@ def test_bom_crlf_and_quoted_commas_quotes_and_newlines():
         assert (second.row, second.unionid, second.phone, second.gender) == (3, "oU1", None, Gender.FEMALE)
 
 
-def test_a_file_without_the_columns_is_one_issue():
-    [issue] = parse_customers("id,name\n1,x\n")
-    assert isinstance(issue, ImportIssue)
-    assert issue.row == 0 and issue.code == "bad_header" and "missing columns: external_id" in issue.reason
-    [issue] = parse_customers("")
-    assert isinstance(issue, ImportIssue)
-    assert issue.reason == "the file is empty"
+def test_a_wrong_header_stops_the_file_naming_each_column():
+    with pytest.raises(ImportHeaderError) as e:
+        list(parse_customers("id,name,phnoe\n1,x,13812345678\n"))
+    assert [(d["field"], d["message"]) for d in e.value.details] == [
+        ("id", "unknown column"),
+        ("phnoe", "unknown column (did you mean phone?)"),
+        ("phone or unionid", "missing column (the file needs one of them)"),
+    ]
+    assert "id: unknown column" in e.value.message and "scrm import template customers" in e.value.message
+    with pytest.raises(ImportHeaderError, match="unit_price: missing required column"):
+        list(parse_orders("platform,order_id,sku,quantity,status\n"))
+    with pytest.raises(ImportHeaderError, match="phone: the column appears more than once"):
+        list(parse_customers("phone,name,Phone\n"))
+    with pytest.raises(ImportHeaderError, match="file is empty"):
+        list(parse_customers("\n\n"))
+
+
+def test_optional_columns_may_be_left_out_and_unnamed_empty_columns_are_ignored():
+    [row] = parse_customers("Phone, name ,,\n13812345678,张伟,,\n")
+    assert isinstance(row, CustomerRow) and (row.phone, row.name, row.unionid) == (
+        "+8613812345678",
+        "张伟",
+        None,
+    )
+    [issue] = parse_customers("phone,name,\n13812345678,张伟,多出来的\n")
+    assert isinstance(issue, ImportIssue) and issue.code == "malformed_row"
+    [order] = parse_orders(
+        "platform,order_id,item_name,quantity,unit_price,status\ntmall,O1,奶茶,2,18,paid\n"
+    )
+    assert (
+        isinstance(order, OrderRow)
+        and order.total_amount == Decimal("36.00")
+        and order.items[0].sku == "奶茶"
+    )
+
+
+@pytest.mark.parametrize("spec", [CUSTOMERS, ORDERS], ids=lambda s: s.kind)
+def test_the_template_imports_cleanly(spec):
+    text = template_csv(spec)
+    header, example = text.splitlines()
+    assert header.split(",") == list(spec.names)
+    parse = parse_customers if spec is CUSTOMERS else parse_orders
+    [row] = parse(text)
+    assert (
+        isinstance(row, CustomerRow | OrderRow)
+        and row.warnings == []
+        and len(example.split(",")) == len(spec.names)
+    )
+
+
+def test_the_docs_list_every_column_with_its_format():
+    """docs/imports.md's tables are these columns, in this order, with the same required flags."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "imports.md").read_text()
+    for spec in (CUSTOMERS, ORDERS):
+        table = doc.split(f"<!-- columns:{spec.kind} -->")[1].split("<!-- /columns -->")[0]
+        cells = [line.split("|")[1:4] for line in table.strip().splitlines()[2:]]
+        listed = [(name.strip().strip("`"), required.strip()) for name, required, _ in cells]
+        one_of = {c for group in spec.one_of for c in group}
+        expected = [
+            (c.name, "yes" if c.required else "one of" if c.name in one_of else "no") for c in spec.columns
+        ]
+        assert listed == expected
 
 
 def test_a_record_with_an_unquoted_comma_is_rejected_and_short_records_are_padded():
