@@ -72,6 +72,8 @@ def _run(kind: ImportKind, file: Path, tenant_id: str, report_path: Path | None)
     from chalicelib.domain.imports import decode_export
     from chalicelib.services.imports import summary
 
+    if report_path is not None and not report_path.parent.is_dir():
+        fail(f"--report {report_path}: the folder {report_path.parent} does not exist")
     text = decode_export(file.read_bytes())
     check_file(EXPORTS[kind.value], text)  # a wrong header stops here, before anything is connected
     c = connect()
