@@ -17,7 +17,11 @@ from chalicelib.cli._common import connect, emit, fail, note, operator, stderr
 from chalicelib.domain.import_columns import EXPORTS, check_file, template_csv
 from chalicelib.domain.imports_jobs import ImportKind
 
-imports = typer.Typer(name="import", help="Import legacy CSV exports (idempotent).", no_args_is_help=True)
+imports = typer.Typer(
+    name="import",
+    help="Import legacy CSV exports (idempotent). Columns: `scrm import template`, docs/imports.md.",
+    no_args_is_help=True,
+)
 GROUPS = (imports,)
 
 File = Annotated[
