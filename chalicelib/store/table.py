@@ -167,7 +167,6 @@ class ShopCustomerItem(Item, discriminator="shop_customer"):
     customer_id = UnicodeAttribute()
 
 
-
 class TagGroupItem(Item, discriminator="tag_group"):
     version = NumberAttribute()
 
