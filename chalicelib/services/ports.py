@@ -601,7 +601,6 @@ class ConfigVersions(Protocol):
 
     def bump(self, tenant_id: str, kind: ConfigKind) -> None: ...
 
-
 class PrivacyStore(Protocol):
     """Privacy requests with their exports, and the customers each shop brought (store/privacy.py)."""
 

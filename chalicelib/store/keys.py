@@ -464,7 +464,6 @@ def subscription_pk(tenant_id: str, ticket_id: str) -> str:
 def subscription_sk(customer_id: str) -> str:
     return f"{SUBSCRIPTION_PREFIX}{customer_id}"
 
-
 # -- privacy requests (Shopify's mandatory compliance topics) ------------------------------------------------
 def privacy_requests_pk(tenant_id: str) -> str:
     """The tenant's privacy requests, newest last by id (ids sort by time): the admin's list is one Query."""

@@ -167,6 +167,7 @@ class ShopCustomerItem(Item, discriminator="shop_customer"):
     customer_id = UnicodeAttribute()
 
 
+
 class TagGroupItem(Item, discriminator="tag_group"):
     version = NumberAttribute()
 
