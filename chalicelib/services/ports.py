@@ -36,6 +36,7 @@ from chalicelib.domain.notifications import (
 from chalicelib.domain.orders import Order
 from chalicelib.domain.price_book import IssuedQuote
 from chalicelib.domain.pricing import Modifier, PriceRule
+from chalicelib.domain.send_limits import RateLimit
 from chalicelib.domain.privacy import PrivacyRequest
 from chalicelib.domain.settlement import AnyPeriodModifier, AnyRule, Facts
 from chalicelib.domain.settlement_runs import SettlementRun
@@ -588,6 +589,28 @@ class DeliveryQueue(Protocol):
         ...
 
 
+class SendLimiter(Protocol):
+    """Per-recipient send windows (domain/send_limits.py), one per tenant, channel and address."""
+
+    def acquire(
+        self,
+        tenant_id: str,
+        channel: Channel,
+        address: str,
+        *,
+        slot: str,
+        at: datetime,
+        limits: Sequence[RateLimit],
+    ) -> RateLimit | None:
+        """Count a send at `at` under `slot` and return None, or return the limit it would break (nothing
+        counted). A slot already counted is admitted again without counting twice."""
+        ...
+
+    def release(self, tenant_id: str, channel: Channel, address: str, *, slot: str) -> None:
+        """A counted send that never reached the provider gives its place back."""
+        ...
+
+
 class StaffContacts(Protocol):
     def contacts(self, tenant_id: str, user_id: str) -> dict[Channel, str]: ...
 
@@ -600,6 +623,7 @@ class ConfigVersions(Protocol):
         ...
 
     def bump(self, tenant_id: str, kind: ConfigKind) -> None: ...
+
 
 class PrivacyStore(Protocol):
     """Privacy requests with their exports, and the customers each shop brought (store/privacy.py)."""

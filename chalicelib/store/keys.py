@@ -464,6 +464,16 @@ def subscription_pk(tenant_id: str, ticket_id: str) -> str:
 def subscription_sk(customer_id: str) -> str:
     return f"{SUBSCRIPTION_PREFIX}{customer_id}"
 
+
+SEND_WINDOW_SK = "WINDOW"
+
+
+def send_window_pk(tenant_id: str, channel: str, address_index: str) -> str:
+    """The recent sends to one recipient address on one channel (domain/send_limits.py): one item, read and
+    written conditionally per send. `address_index` is the address's blind index, never the phone itself."""
+    return f"T#{tenant_id}#SENDLIMIT#{channel}#{address_index}"
+
+
 # -- privacy requests (Shopify's mandatory compliance topics) ------------------------------------------------
 def privacy_requests_pk(tenant_id: str) -> str:
     """The tenant's privacy requests, newest last by id (ids sort by time): the admin's list is one Query."""

@@ -167,7 +167,6 @@ class ShopCustomerItem(Item, discriminator="shop_customer"):
     customer_id = UnicodeAttribute()
 
 
-
 class TagGroupItem(Item, discriminator="tag_group"):
     version = NumberAttribute()
 
@@ -262,6 +261,14 @@ class DeliveryItem(Item, discriminator="delivery"):
 
 class NotificationKeyItem(Item, discriminator="notification_key"):
     delivery_id = UnicodeAttribute()
+
+
+class SendWindowItem(Item, discriminator="send_window"):
+    """doc = a `SendWindow` (times and slots only, no address); writes conditional on `version`; the item
+    expires once nothing in it counts any more."""
+
+    version = NumberAttribute()
+    expires_at = TTLAttribute(null=True)
 
 
 class NotificationTemplateItem(Item, discriminator="notification_template"):
