@@ -185,11 +185,14 @@ class Container:
         return RepositoryTokenCache(self.integration_repo)
 
     def doudian_client(self, tenant_id: str, shop_id: str) -> ShopBuyerLookup | None:
-        """The tenant's 抖店 API client for one shop, or None when 抖店 is not configured. A pinned
-        `shop_id` in the settings wins; otherwise the shop named by the push (a tool app serves several)."""
+        """The tenant's 抖店 API client for one shop, or None when 抖店 is not configured: the shop's own
+        settings, else those saved for the platform (a pinned `shop_id` there wins; otherwise the shop named
+        by the push: a tool app serves several)."""
         from chalicelib.integrations.shops.doudian_api import DoudianClient
 
-        found = self.integrations.get_raw(tenant_id, "shop#doudian")
+        found = self.integrations.get_raw(tenant_id, f"shop#doudian#{shop_id}") or self.integrations.get_raw(
+            tenant_id, "shop#doudian"
+        )
         if found is None:
             return None
         public, secrets = found
@@ -300,11 +303,7 @@ class Container:
     def notifications(self) -> NotificationService:
         from chalicelib.integrations.notify.base import FactoryRegistry
         from chalicelib.integrations.notify.queue import SqsDeliveryQueue
-        from chalicelib.store.notifications import (
-            DynamoDeliveryRepository,
-            DynamoNotificationConfig,
-            DynamoSendLimiter,
-        )
+        from chalicelib.store.notifications import DynamoDeliveryRepository, DynamoNotificationConfig
 
         return NotificationService(
             deliveries=DynamoDeliveryRepository(),
@@ -323,7 +322,6 @@ class Container:
             queue=SqsDeliveryQueue(
                 client=self.sqs, queue_url=self.settings.queue_url_notify, queue_name=NOTIFY_QUEUE.name
             ),
-            limiter=DynamoSendLimiter(cipher=self.cipher),
             clock=self.clock,
         )
 

@@ -10,9 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from chalicelib.api.http import Api, Ctx, Result, parse_json_object
 from chalicelib.bootstrap import container
 from chalicelib.domain.access import Permission
-from chalicelib.domain.common import NotFoundError
+from chalicelib.domain.common import InvalidInputError, NotFoundError
 from chalicelib.integrations.shops import ShopAdapter, get_adapter
-from chalicelib.services.integrations import WeComSettingsIn, WeComSettingsPublic, mask_secret
+from chalicelib.integrations.shops.intake import SHOP_FIELDS, ShopSettings, shop_of
+from chalicelib.services.integrations import WeComSettingsIn, WeComSettingsPublic, mask_secret, shop_kind
 
 api = Api(__name__, tag="integrations")
 bp = api.blueprint
@@ -72,6 +73,10 @@ class ShopSettingsPublic(BaseModel):
     updated_at: str | None = None
 
 
+class ShopsSettingsPublic(BaseModel):
+    items: list[ShopSettingsPublic]
+
+
 @api.route(
     "/v1/integrations/shop/{platform}",
     "PUT",
@@ -81,18 +86,8 @@ class ShopSettingsPublic(BaseModel):
 )
 def put_shop(ctx: Ctx, platform: str) -> Result:
     ctx.user.require(Permission.USERS_MANAGE)
-    model = shop_adapter(platform).credentials_model
-    settings = model.model_validate(parse_json_object(ctx.body_bytes))
-    public, secrets = {}, {}
-    for name, value in settings:
-        if isinstance(value, SecretStr):
-            secrets[name] = value.get_secret_value()
-        elif value is not None:
-            public[name] = value
-    container().integrations.set_raw(
-        principal=ctx.user, kind=f"shop#{platform}", public=public, secrets=secrets
-    )
-    return Result(_shop_public(platform, public, secrets))
+    settings = shop_adapter(platform).credentials_model.model_validate(parse_json_object(ctx.body_bytes))
+    return Result(_save_shop(ctx, platform, shop_kind(platform), settings))
 
 
 @api.route(
@@ -108,6 +103,60 @@ def get_shop(ctx: Ctx, platform: str) -> Result:
     return Result(_shop_public(platform, *shop_settings(ctx.user.tenant_id, platform)))
 
 
+@api.route(
+    "/v1/integrations/shop/{platform}/shops/{shop_id}",
+    "PUT",
+    summary="Set one shop's credentials (admin): a tenant may have several shops on a platform",
+    response=ShopSettingsPublic,
+    errors=(400, 403, 404),
+)
+def put_one_shop(ctx: Ctx, platform: str, shop_id: str) -> Result:
+    ctx.user.require(Permission.USERS_MANAGE)
+    model, name = _shop_field(platform)
+    body = parse_json_object(ctx.body_bytes)
+    if body.get(name) not in (None, shop_id):
+        raise InvalidInputError(
+            f"{name} is the shop in the path", details=[{"field": name, "message": f"must be {shop_id}"}]
+        )
+    settings = model.model_validate({**body, name: shop_id})  # the model checks the shop id's form
+    return Result(_save_shop(ctx, platform, shop_kind(platform, shop_id), settings))
+
+
+@api.route(
+    "/v1/integrations/shop/{platform}/shops",
+    "GET",
+    summary="A platform's shops with settings of their own, secrets masked (admin)",
+    response=ShopsSettingsPublic,
+    errors=(403, 404),
+)
+def list_shops(ctx: Ctx, platform: str) -> Result:
+    ctx.user.require(Permission.USERS_MANAGE)
+    _shop_field(platform)
+    found = container().integrations.shop_settings(ctx.user.tenant_id, platform)
+    items = [_shop_public(platform, public, secrets) for shop, public, secrets in found if shop is not None]
+    return Result(ShopsSettingsPublic(items=items))
+
+
+def _shop_field(platform: str) -> tuple[type[BaseModel], str]:
+    """The platform's credentials model and the field naming a shop, or a 404 for platforms without shops."""
+    model = shop_adapter(platform).credentials_model
+    name = SHOP_FIELDS.get(platform)
+    if name is None:
+        raise NotFoundError(f"{platform} has no shops of its own: use /v1/integrations/shop/{platform}")
+    return model, name
+
+
+def _save_shop(ctx: Ctx, platform: str, kind: str, settings: BaseModel) -> ShopSettingsPublic:
+    public, secrets = {}, {}
+    for name, value in settings:
+        if isinstance(value, SecretStr):
+            secrets[name] = value.get_secret_value()
+        elif value is not None:
+            public[name] = value
+    container().integrations.set_raw(principal=ctx.user, kind=kind, public=public, secrets=secrets)
+    return _shop_public(platform, public, secrets)
+
+
 def shop_adapter(platform: str) -> ShopAdapter:
     """The platform's adapter, or a 404 naming the platforms there are."""
     try:
@@ -117,11 +166,25 @@ def shop_adapter(platform: str) -> ShopAdapter:
 
 
 def shop_settings(tenant_id: str, platform: str) -> tuple[dict[str, Any], dict[str, str]]:
-    """The tenant's stored settings for a platform (public fields, secrets), or a 404."""
-    found = container().integrations.get_raw(tenant_id, f"shop#{platform}")
+    """The tenant's settings for a platform saved the original way (public fields, secrets), or a 404."""
+    found = container().integrations.get_raw(tenant_id, shop_kind(platform))
     if found is None:
         raise NotFoundError(f"{platform} is not configured for this tenant")
     return found
+
+
+def all_shop_settings(tenant_id: str, platform: str, adapter: ShopAdapter) -> list[ShopSettings]:
+    """Every setting a delivery of the platform may be verified against (the original one and those of
+    each shop), or a 404 when there is none."""
+    found = container().integrations.shop_settings(tenant_id, platform)
+    if not found:
+        raise NotFoundError(f"{platform} is not configured for this tenant")
+    out = []
+    for _, public, secrets in found:
+        fields = {k: v for k, v in public.items() if k != "updated_at"}  # bookkeeping, not a credential
+        credentials = adapter.credentials_model.model_validate({**fields, **secrets})
+        out.append(ShopSettings(credentials=credentials, shop_id=shop_of(platform, credentials)))
+    return out
 
 
 def _shop_public(platform: str, public: dict[str, object], secrets: dict[str, str]) -> ShopSettingsPublic:

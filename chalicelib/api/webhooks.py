@@ -4,15 +4,17 @@ retries after 5 s; the URL check must answer within 1 s)."""
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 from chalice.app import Response
 
 from chalicelib.api.http import Api, Ctx
-from chalicelib.api.integrations import shop_adapter, shop_settings
+from chalicelib.api.integrations import all_shop_settings, shop_adapter
 from chalicelib.bootstrap import container
 from chalicelib.domain.common import ForbiddenError, InvalidInputError, NotFoundError, UnauthorizedError
 from chalicelib.integrations.shops import PayloadError
 from chalicelib.integrations.shops import SignatureError as ShopSignatureError
+from chalicelib.integrations.shops.intake import Intake, receive
 from chalicelib.integrations.wecom.crypto import (
     MalformedMessageError,
     ReceiveIdError,
@@ -22,7 +24,7 @@ from chalicelib.integrations.wecom.crypto import (
     check_timestamp,
 )
 from chalicelib.integrations.wecom.events import event_key_of
-from chalicelib.services.ingest import IngestMessage
+from chalicelib.services.ingest import IngestMessage, Rejection
 
 api = Api(__name__, tag="webhooks")
 bp = api.blueprint
@@ -106,45 +108,56 @@ def wecom_callback(ctx: Ctx, tenant_id: str) -> Response:
 def shop_webhook(ctx: Ctx, platform: str, tenant_id: str) -> Response:
     c = container()
     adapter = shop_adapter(platform)
-    public, secrets = shop_settings(tenant_id, platform)
-    fields = {k: v for k, v in public.items() if k != "updated_at"}  # bookkeeping, not a credential
-    credentials = adapter.credentials_model.model_validate({**fields, **secrets})
+    settings = all_shop_settings(tenant_id, platform, adapter)
     body = ctx.body_bytes
     headers = {k.lower(): str(v) for k, v in ctx.request.headers.items()}
     now = c.clock.now()
     try:
-        adapter.verify(
-            headers=headers, body=body, credentials=credentials, now=now
-        )  # raw bytes, before parsing
-        events = adapter.parse(headers=headers, body=body, credentials=credentials, received_at=now)
+        intake = receive(adapter, settings, headers=headers, body=body, now=now)  # verified on raw bytes
     except ShopSignatureError as e:
         raise UnauthorizedError(f"{platform} signature rejected: {e}") from e
     except PayloadError as e:
         raise InvalidInputError(f"the {platform} payload is malformed: {e}") from e
-    if events:
-        messages = [
-            IngestMessage(
-                source="shop",
-                tenant_id=tenant_id,
-                key=f"shop:{e.dedupe_key}",
-                received_at=now,
-                payload=e.model_dump(mode="json"),
-                platform=platform,
-            ).model_dump(mode="json")
-            for e in events
-        ]
-    else:  # authentic but not an order event we map: kept raw, never dropped
-        digest = hashlib.sha256(body).hexdigest()
-        messages = [
-            IngestMessage(
-                source="shop",
-                tenant_id=tenant_id,
-                key=f"shop-raw:{platform}:{digest}",
-                received_at=now,
-                payload={"body": body.decode("utf-8", "replace")},
-                platform=platform,
-            ).model_dump(mode="json")
-        ]
-    c.ingest_publisher.publish(messages)
+    c.ingest_publisher.publish(_shop_messages(tenant_id, platform, intake, body, now))
     status, content_type, ack = adapter.ack()
     return Response(body=ack, status_code=status, headers={"Content-Type": content_type})
+
+
+def _shop_messages(
+    tenant_id: str, platform: str, intake: Intake, body: bytes, now: datetime
+) -> list[dict[str, object]]:
+    """Events to take in; the messages kept instead (malformed ones, those of shops not configured) with
+    their reason; and, for an authentic delivery with neither (a test push, a type we do not map), the raw
+    body: nothing received is dropped."""
+
+    def message(key: str, payload: object, **kept: object) -> dict[str, object]:
+        return IngestMessage.model_validate(
+            {
+                "source": "shop",
+                "tenant_id": tenant_id,
+                "key": key,
+                "received_at": now,
+                "payload": payload,
+                "platform": platform,
+                **kept,
+            }
+        ).model_dump(mode="json")
+
+    messages = [message(f"shop:{e.dedupe_key}", e.model_dump(mode="json")) for e in intake.events]
+    messages += [
+        message(f"shop-kept:{r.key}", r.raw, rejected=Rejection.MALFORMED, reason=r.reason)
+        for r in intake.rejected
+    ]
+    messages += [
+        message(
+            f"shop-kept:{e.dedupe_key}",
+            e.model_dump(mode="json"),
+            rejected=Rejection.UNKNOWN_SHOP,
+            reason=f"shop {e.shop_id} is not configured for {platform}",
+        )
+        for e in intake.foreign
+    ]
+    if intake.empty:
+        digest = hashlib.sha256(body).hexdigest()
+        messages = [message(f"shop-raw:{platform}:{digest}", {"body": body.decode("utf-8", "replace")})]
+    return messages

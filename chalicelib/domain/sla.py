@@ -77,8 +77,6 @@ class EscalationAction(BaseModel):
 
     channel: Channel
     to: Recipient
-    # Channels tried in order when `channel` cannot reach them or refuses (a call over the callee's limits).
-    fallback: list[Channel] = Field(default_factory=list, max_length=3)
 
 
 class Milestone(BaseModel):
@@ -90,8 +88,7 @@ class Milestone(BaseModel):
 
 
 def default_milestones() -> list[Milestone]:
-    """75 % warn the assignee, 100 % tell assignee and manager, 150 % phone the manager (a WeCom message
-    instead when the call is refused, e.g. over Aliyun's per-callee call limits)."""
+    """75 % warn the assignee, 100 % tell assignee and manager, 150 % phone the manager."""
     return [
         Milestone(
             at_percent=75,
@@ -109,7 +106,7 @@ def default_milestones() -> list[Milestone]:
         Milestone(
             at_percent=150,
             level=EscalationLevel.CALL,
-            actions=[EscalationAction(channel=Channel.VOICE, to=Recipient.MANAGER, fallback=[Channel.WECOM])],
+            actions=[EscalationAction(channel=Channel.VOICE, to=Recipient.MANAGER)],
         ),
     ]
 

@@ -5,11 +5,20 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from chalicelib.domain.access import Principal
+
+
+class Rejection(StrEnum):
+    """Why the edge kept an authentic payload instead of passing it on (the inbox kind is
+    `<source>:<rejection>`)."""
+
+    MALFORMED = "malformed"  # not as the platform documents it; `reason` names the field
+    UNKNOWN_SHOP = "unknown_shop"  # for a shop the tenant has not configured
 
 
 class IngestMessage(BaseModel):
@@ -22,6 +31,9 @@ class IngestMessage(BaseModel):
     # Who sent it through the API (an integration key's caller): the worker applies its effects as them, so
     # a permission is checked on the effect, not only on the route. None: a signed webhook or the system.
     sent_by: Principal | None = None
+    # Set by the edge for a payload to keep, not apply (GET /v1/inbox shows it with the reason).
+    rejected: Rejection | None = None
+    reason: str | None = None
 
     def record(self) -> dict[str, Any]:
         """The raw form kept in the inbox when no handler maps it."""

@@ -70,6 +70,11 @@ class WeComSettings(BaseModel):
     secret: str
 
 
+def shop_kind(platform: str, shop_id: str | None = None) -> str:
+    """Where a shop platform's settings are kept: one per shop, or (the original way) one per platform."""
+    return f"shop#{platform}#{shop_id}" if shop_id else f"shop#{platform}"
+
+
 def mask_secret(value: str) -> str:
     return f"{value[:2]}…{value[-2:]}" if len(value) > 8 else "…"
 
@@ -86,6 +91,9 @@ class IntegrationService:
         self._clock = clock
         self._cache: ConfigCache[tuple[str, str], tuple[dict[str, Any], dict[str, str]] | None] = ConfigCache(
             ConfigKind.INTEGRATIONS, config_versions
+        )
+        self._shops: ConfigCache[tuple[str, str], list[tuple[str | None, dict[str, Any], dict[str, str]]]] = (
+            ConfigCache(ConfigKind.INTEGRATIONS, config_versions)
         )
 
     def set_wecom(self, *, principal: Principal, settings: WeComSettingsIn) -> WeComSettingsPublic:
@@ -126,6 +134,26 @@ class IntegrationService:
 
     def get_raw(self, tenant_id: str, kind: str) -> tuple[dict[str, Any], dict[str, str]] | None:
         return self._cached(tenant_id, kind)
+
+    def shop_settings(
+        self, tenant_id: str, platform: str
+    ) -> list[tuple[str | None, dict[str, Any], dict[str, str]]]:
+        """Every stored setting of a shop platform: (shop id, public, secrets). The shop id is None for the
+        settings saved the original way (`shop#<platform>`, one per platform, optionally pinned to a shop by
+        its own field), else the shop they were saved for (`shop#<platform>#<shop id>`). One Query, cached
+        like the rest (a warm webhook ack reads nothing)."""
+        legacy = shop_kind(platform)
+
+        def load() -> list[tuple[str | None, dict[str, Any], dict[str, str]]]:
+            out: list[tuple[str | None, dict[str, Any], dict[str, str]]] = []
+            for kind, public, secrets in sorted(self._repo.with_prefix(tenant_id, legacy)):
+                if kind == legacy:  # the original settings first
+                    out.insert(0, (None, public, secrets))
+                elif kind.startswith(f"{legacy}#"):
+                    out.append((kind.removeprefix(f"{legacy}#"), public, secrets))
+            return out
+
+        return self._shops.get(tenant_id, (tenant_id, platform), load)
 
     def _cached(self, tenant_id: str, kind: str) -> tuple[dict[str, Any], dict[str, str]] | None:
         return self._cache.get(tenant_id, (tenant_id, kind), lambda: self._repo.get(tenant_id, kind))

@@ -301,7 +301,6 @@ class SlaService:
                             recipient_kind=RecipientKind.USER,
                             recipient_id=user_id,
                             channel=action.channel,
-                            fallback=action.fallback,
                             data={
                                 "ticket_id": ticket.id,
                                 "title": ticket.title,

@@ -37,6 +37,19 @@ class DynamoIntegrationRepository:
         secrets = json.loads(self._cipher.decrypt(item.secrets_enc or "", context=f"{tenant_id}:{kind}"))
         return json.loads(item.doc or "{}"), secrets
 
+    def with_prefix(self, tenant_id: str, prefix: str) -> list[tuple[str, dict[str, Any], dict[str, str]]]:
+        """A Query on the tenant partition for the kinds starting with `prefix` (a tenant's shops), not a
+        GetItem per kind: the kinds are not known in advance."""
+        start = keys.integration_sk("")
+        found = []
+        for item in IntegrationItem.query(
+            keys.tenant_pk(tenant_id), IntegrationItem.sk.startswith(keys.integration_sk(prefix))
+        ):
+            kind = item.sk[len(start) :]
+            secrets = json.loads(self._cipher.decrypt(item.secrets_enc or "", context=f"{tenant_id}:{kind}"))
+            found.append((kind, json.loads(item.doc or "{}"), secrets))
+        return found
+
 
 class DynamoTokenCache:
     """WeCom access tokens, encrypted, with their expiry (DynamoDB TTL removes them later); kept in the

@@ -60,6 +60,9 @@ _CONTACT_KINDS = {
 
 
 def handle(message: IngestMessage) -> None:
+    if message.rejected is not None:  # the edge kept it (malformed, or for a shop not configured)
+        _keep_raw(message, message.received_at, f"{message.source}:{message.rejected.value}")
+        return
     if message.source == "wecom":
         _handle_wecom(message)
         return
@@ -588,6 +591,8 @@ def plan_batch(records: list[dict[str, Any]]) -> BatchPlan:
 
 
 def _reads_of(message: IngestMessage) -> tuple[list[tuple[list[Identity], str | None]], OrderEvent | None]:
+    if message.rejected is not None:
+        return [], None
     if message.source == "shop" and isinstance(message.payload, dict) and "order_id" in message.payload:
         order = OrderEvent.model_validate(message.payload)
         return ([(list(order.buyer), touch_key(order))] if order.buyer else []), order

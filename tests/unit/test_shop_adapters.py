@@ -17,7 +17,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from chalicelib.domain.customers import Identity
-from chalicelib.domain.orders import OrderStatus
+from chalicelib.domain.orders import OrderEvent, OrderStatus
 from chalicelib.integrations.shops import (
     ADAPTERS,
     DoudianCredentials,
@@ -28,7 +28,7 @@ from chalicelib.integrations.shops import (
     YouzanCredentials,
     get_adapter,
 )
-from chalicelib.integrations.shops.base import CHINA_TZ, fen, load_json
+from chalicelib.integrations.shops.base import CHINA_TZ, Rejected, fen, load_json
 from chalicelib.integrations.shops.generic import sign as generic_sign
 
 EVENTS = Path(__file__).resolve().parent.parent / "events" / "shops"
@@ -189,8 +189,8 @@ def test_youzan_refund_success_with_object_msg():
     assert event.status is OrderStatus.REFUNDED
     assert event.order_id == "E20240501123045012300001"
     assert event.total_amount is None  # a refund may be partial: its amount is kept apart
-    assert event.extra["refund_amount"] == "44.95"
-    assert event.extra["refund_id"] == "201905211153220000130001"
+    assert event.refund_amount == Decimal("44.95")
+    assert event.refund_id == "201905211153220000130001"
 
 
 def test_youzan_test_push_and_unmapped_types_are_valid_but_not_events():
@@ -227,33 +227,40 @@ def test_youzan_signature_errors():
 
 
 def test_youzan_malformed_after_a_valid_signature():
+    """Not JSON or not the envelope: the delivery is refused. A message whose content is not as documented
+    is kept with the reason (Rejected) and acknowledged: a refusal would be resent."""
     adapter = get_adapter("youzan")
     for raw, field in [
         (b'{"type": "trade_TradePaid", "kdt_id": 1', "not valid JSON"),
-        (
-            b'{"type": "trade_TradePaid", "kdt_id": 1, "msg": "%7B%22full_order_info%22%3A%7B%7D%7D"}',
-            "order_info",
-        ),
-        (b'{"type": "trade_TradePaid", "kdt_id": 1, "msg": "not-json"}', "msg is not valid JSON"),
         (b'{"type": "trade_TradePaid"}', "kdt_id"),
         (b"[]", "expected a JSON object"),
     ]:
         with pytest.raises(PayloadError, match=field):
             adapter.parse(headers=yz_headers(raw), body=raw, credentials=YZ, received_at=NOW)
+    for raw, field in [
+        (
+            b'{"type": "trade_TradePaid", "kdt_id": 1, "msg": "%7B%22full_order_info%22%3A%7B%7D%7D"}',
+            "order_info",
+        ),
+        (b'{"type": "trade_TradePaid", "kdt_id": 1, "msg": "not-json"}', "msg is not valid JSON"),
+    ]:
+        [kept] = adapter.parse(headers=yz_headers(raw), body=raw, credentials=YZ, received_at=NOW)
+        assert isinstance(kept, Rejected) and field in kept.reason and kept.raw["kdt_id"] == 1
 
 
 def test_youzan_bad_amount_names_the_field():
     body = json.loads(fixture("youzan_refund_success.json"))
     body["msg"]["refunded_fee"] = "12.3.4"
     raw = json.dumps(body).encode()
-    with pytest.raises(PayloadError, match=r"msg\.refunded_fee"):
-        get_adapter("youzan").parse(headers=yz_headers(raw), body=raw, credentials=YZ, received_at=NOW)
+    [kept] = get_adapter("youzan").parse(headers=yz_headers(raw), body=raw, credentials=YZ, received_at=NOW)
+    assert isinstance(kept, Rejected) and kept.reason.startswith("msg.refunded_fee")
+    assert kept.key == "youzan:6dc15f0b-8682-4812-b635-ab66e199f330"  # its msg_id
 
 
-def test_youzan_other_shop_or_app_is_refused():
+def test_youzan_other_app_is_refused_and_the_shop_is_left_to_the_intake():
     pinned = YouzanCredentials(client_id="d3ccc77bb8b5bf4e08", client_secret="yz-secret-0123", kdt_id="999")
-    with pytest.raises(PayloadError, match="kdt_id"):
-        yz_parse("youzan_trade_paid.json", pinned)
+    [event] = yz_parse("youzan_trade_paid.json", pinned)  # which shops are taken in: intake.py
+    assert event.shop_id == "41566520"
     body = json.loads(fixture("youzan_trade_close.json"))
     body["client_id"] = "someone-else"
     raw = json.dumps(body).encode()
@@ -299,8 +306,9 @@ def test_doudian_batch_maps_trade_and_after_sale_messages():
     assert paid.total_amount == Decimal("89.90")  # 8990 fen
     assert paid.paid_at == paid.occurred_at == datetime.fromtimestamp(1714537862, UTC)
     assert created.created_at == datetime.fromtimestamp(1714537845, UTC) and created.total_amount is None
-    assert requested.extra["refund_amount"] == "44.95"
-    assert requested.extra["aftersale_id"] == "7123456789012345678"
+    assert requested.extra["requested_amount"] == "44.95" and requested.refund_amount is None  # asked for
+    assert requested.refund_id == requested.extra["aftersale_id"] == "7123456789012345678"
+    assert refunded.refund_amount == Decimal("44.95")  # 206: this much reached the buyer
     assert requested.occurred_at == datetime.fromtimestamp(1714624262, UTC)
     assert refunded.occurred_at == datetime.fromtimestamp(1714710662, UTC)
     assert all(e.buyer == [] for e in events)  # 抖店 pushes carry no buyer identity
@@ -325,24 +333,67 @@ def test_doudian_signature_errors():
 
 
 def test_doudian_malformed_after_a_valid_signature():
+    """A body that is not a JSON array is refused; a malformed element is kept with the reason naming the
+    field (Rejected), and the other elements of the batch are used."""
     adapter = get_adapter("doudian")
-    cases = [
-        (b'[{"tag": "101", "msg_id": "1", "data": "{"}]', r"\[0\]\.data is not valid JSON"),
-        (
-            # pay_amount is fen: a fractional number is a malformed message, not something to round
-            json.dumps(
-                [{"tag": "101", "msg_id": "1", "data": '{"p_id": 1, "shop_id": 2, "pay_amount": 89.9}'}]
-            ).encode(),
-            r"\[0\]\.data\.pay_amount",
-        ),
-        (b'[{"tag": "101", "msg_id": "1", "data": "{\\"shop_id\\": 2}"}]', r"\[0\]\.data\.p_id"),
-        (b'[{"msg_id": "1", "data": "{}"}]', r"\[0\]\.tag"),
-        (b'{"tag": "101"}', "JSON array"),
-        (b"[{", "not valid JSON"),
-    ]
-    for raw, field in cases:
+    for raw, field in [(b'{"tag": "101"}', "JSON array"), (b"[{", "not valid JSON")]:
         with pytest.raises(PayloadError, match=field):
             adapter.parse(headers=dd_headers(raw), body=raw, credentials=DD, received_at=NOW)
+    good = {"tag": "106", "msg_id": "9", "data": '{"p_id": 7, "shop_id": 2, "cancel_time": 1714537845}'}
+    cases = [
+        ({"tag": "101", "msg_id": "1", "data": "{"}, "[1].data is not valid JSON"),
+        (
+            # pay_amount is fen: a fractional number is a malformed message, not something to round
+            {"tag": "101", "msg_id": "1", "data": '{"p_id": 1, "shop_id": 2, "pay_amount": 89.9}'},
+            "[1].data.pay_amount",
+        ),
+        ({"tag": "101", "msg_id": "1", "data": '{"shop_id": 2}'}, "[1].data.p_id"),
+        ({"msg_id": "1", "data": "{}"}, "[1].tag"),
+        (
+            {"tag": "206", "data": '{"p_id": 1, "shop_id": 2, "success_time": "soon"}'},
+            "[1].data.success_time",
+        ),
+        ("not an object", "[1]"),
+    ]
+    for element, field in cases:
+        raw = json.dumps([good, element]).encode()
+        event, kept = adapter.parse(headers=dd_headers(raw), body=raw, credentials=DD, received_at=NOW)
+        assert isinstance(event, OrderEvent) and event.order_id == "7"
+        assert isinstance(kept, Rejected) and kept.reason.startswith(field) and kept.raw == element
+        assert kept.key.startswith("doudian:")
+
+
+def test_doudian_after_sale_update_time_is_a_date_time_and_trade_times_are_seconds():
+    """zsmhub/doudian-sdk types after-sale `update_time` as time.Time (a string) and trade times as int64:
+    both are read, whichever a message carries."""
+    adapter = get_adapter("doudian")
+    data = {"p_id": 1, "shop_id": 2, "aftersale_id": 3, "refund_amount": 500, "apply_time": 1714624262}
+    elements = [
+        {"tag": "200", "msg_id": "a", "data": json.dumps({**data, "update_time": "2024-05-02 12:31:02"})},
+        {"tag": "201", "msg_id": "b", "data": json.dumps({**data, "agree_time": "1714628000"})},
+        {
+            "tag": "207",
+            "msg_id": "c",
+            "data": json.dumps({**data, "close_time": "2024-05-03T10:00:00+08:00"}),
+        },
+        {
+            "tag": "108",
+            "msg_id": "d",
+            "data": json.dumps({"p_id": 1, "shop_id": 2, "update_time": 1714540000}),
+        },
+    ]
+    raw = json.dumps(elements).encode()
+    requested, agreed, closed, partly = adapter.parse(
+        headers=dd_headers(raw), body=raw, credentials=DD, received_at=NOW
+    )
+    assert requested.status is OrderStatus.REFUND_REQUESTED
+    assert requested.occurred_at == datetime.fromtimestamp(1714624262, UTC)
+    assert agreed.status is OrderStatus.REFUND_AGREED
+    assert agreed.occurred_at == datetime.fromtimestamp(1714628000, UTC)
+    assert closed.status is OrderStatus.REFUND_CLOSED and closed.refund_id == "3"
+    assert closed.occurred_at == datetime(2024, 5, 3, 2, tzinfo=UTC)
+    assert partly.status is OrderStatus.PARTIALLY_SHIPPED
+    assert all(e.refund_amount is None for e in (requested, agreed, closed))  # no money went back
 
 
 def test_doudian_pinned_shop_and_fallback_dedupe():
@@ -352,9 +403,17 @@ def test_doudian_pinned_shop_and_fallback_dedupe():
     assert event.status is OrderStatus.CLOSED
     assert event.dedupe_key == "doudian:4463798:55:closed"
     assert event.occurred_at == NOW  # a 0 timestamp means "not given"
-    pinned = DoudianCredentials(app_key="7123456789012345678", app_secret="dd-secret-abcdef", shop_id="1")
-    with pytest.raises(PayloadError, match=r"\[0\]\.data\.shop_id"):
-        adapter.parse(headers=dd_headers(raw), body=raw, credentials=pinned, received_at=NOW)
+    # Refund messages without msg_id: what identifies the refund (id, amount, time), not the status.
+    data = {
+        "p_id": 55,
+        "shop_id": 4463798,
+        "aftersale_id": 8,
+        "refund_amount": 500,
+        "success_time": 1714710662,
+    }
+    raw = json.dumps([{"tag": 206, "data": data}]).encode()
+    [event] = adapter.parse(headers=dd_headers(raw), body=raw, credentials=DD, received_at=NOW)
+    assert event.dedupe_key == "doudian:4463798:55:refunded:8:5.00:20240503T043102Z"
 
 
 # -- Shopify ------------------------------------------------------------------------------------------------

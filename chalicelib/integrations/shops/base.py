@@ -7,9 +7,10 @@ bytes, then `parse`, stores what comes back and answers with `ack()`.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Annotated, Any, Protocol, TypeVar
@@ -35,6 +36,23 @@ class PayloadError(Exception):
     the offending field (`order.items[0].unit_price: ...`)."""
 
 
+class Rejected(BaseModel):
+    """One message of an authentic delivery that cannot be used (a batch element 抖店 sent malformed, a
+    Youzan message whose content is not as documented). Kept in the inbox with the reason and acknowledged
+    with the rest: refusing the delivery would make the platform resend it, valid messages included, and
+    count towards its circuit breaker."""
+
+    reason: str  # names the field: `[3].data.pay_amount: an amount in fen must be an integer, got 'x'`
+    raw: Any  # the message as received
+    key: str  # stable per message (its id, else a digest), so a redelivery is recognisable
+
+
+def digest(raw: Any) -> str:
+    """A stable short id for a message that has none of its own."""
+    text = raw if isinstance(raw, str) else json.dumps(raw, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 class ShopAdapter(Protocol):
     platform: str
     # What PUT /v1/integrations/shop/{platform} accepts; secret fields are SecretStr.
@@ -49,10 +67,11 @@ class ShopAdapter(Protocol):
 
     def parse(
         self, *, headers: Mapping[str, str], body: bytes, credentials: BaseModel, received_at: datetime
-    ) -> list[OrderEvent]:
-        """The order events in a verified delivery. [] for valid messages that are not order events
-        (test pushes, types we do not map): the caller keeps the raw body for those. PayloadError if the
-        content is malformed."""
+    ) -> Sequence[OrderEvent | Rejected]:
+        """The order events in a verified delivery, and the messages in it that cannot be used (Rejected,
+        kept with their reason). [] for valid messages that are not order events (test pushes, types we do
+        not map): the caller keeps the raw body for those. PayloadError if the delivery as a whole is not
+        what the platform documents (not JSON, not the documented envelope)."""
         ...
 
     def ack(self) -> tuple[int, str, str]:
@@ -227,3 +246,24 @@ def fallback_dedupe_key(platform: str, shop_id: str, order_id: str, status: Orde
     """For messages without a platform message id: one event per (shop, order, status), which is what
     makes a redelivery — or two platform events meaning the same status — a no-op."""
     return f"{platform}:{shop_id}:{order_id}:{status.value}"
+
+
+def refund_dedupe_key(
+    platform: str,
+    shop_id: str,
+    order_id: str,
+    status: OrderStatus,
+    *,
+    refund_id: str | None,
+    amount: Decimal | None,
+    at: datetime | None,
+) -> str:
+    """For refund messages without a platform message id: what identifies the refund (its id, amount and
+    time), not the order status, so a second partial refund of the same order is not taken for a
+    redelivery of the first. A redelivery carries the same three and is still a no-op."""
+    parts = [
+        refund_id or "-",
+        f"{amount:.2f}" if amount is not None else "-",
+        at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") if at else "-",
+    ]
+    return f"{fallback_dedupe_key(platform, shop_id, order_id, status)}:{':'.join(parts)}"

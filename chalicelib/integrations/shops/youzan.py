@@ -32,12 +32,15 @@ from chalicelib.domain.orders import OrderEvent, OrderItem, OrderStatus
 from chalicelib.integrations.shops.base import (
     OptionalAmount,
     PayloadError,
+    Rejected,
     SignatureError,
+    digest,
     expect_credentials,
     fallback_dedupe_key,
     from_china_local,
     identities,
     load_json,
+    refund_dedupe_key,
     require_header,
     same,
     validate,
@@ -47,8 +50,9 @@ PLATFORM = "youzan"
 
 
 class YouzanCredentials(BaseModel):
-    """PUT /v1/integrations/shop/youzan. `kdt_id`, when set, pins the integration to one shop: pushes for
-    any other shop authorised on the same app are refused."""
+    """PUT /v1/integrations/shop/youzan (or …/youzan/shops/{kdt_id}, one per shop). `kdt_id`, when set,
+    pins the settings to one shop: pushes for any other shop authorised on the same app are kept, not taken
+    in (integrations/shops/intake.py)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, coerce_numbers_to_str=True)
 
@@ -57,21 +61,31 @@ class YouzanCredentials(BaseModel):
     kdt_id: str | None = Field(default=None, pattern=r"^\d{1,20}$")
 
 
-# Push type → our status. Types not listed (partial shipping, memo/address changes, refund agreed or
-# refused, items, customers, points…) are valid but not order-status events: parse() returns [].
+# Push type → our status. Types not listed (memo/address changes, items, customers, points…) are valid but
+# not order-status events: parse() returns []. Message names and the msg fields read are Youzan's message
+# pages (doc.youzanyun.com MSG "20-交易消息" / "20-交易退款"), cross-checked with SDKs that transcribe them:
+# the older trade_refund_* msg is URL-encoded JSON with tid, oids, refund_id, refunded_fee (yuan),
+# refund_type, refund_reason and update_time; the newer youzan_trade_Refund* msg is an object with the same
+# refund_id/refunded_fee plus its own version. Older messages carry no msg_id ("only V3" messages do).
 _TYPE_STATUS: dict[str, OrderStatus] = {
     "trade_TradeCreate": OrderStatus.CREATED,
     # TradePaid = "paid at least once" (may still wait for a group or a balance); TradeBuyerPay = "waiting
     # for the seller to ship" (never sent for virtual goods). Both mean paid for us; the dedupe key and the
-    # status rank make the second one a no-op.
+    # order's own status make the second one a no-op.
     "trade_TradePaid": OrderStatus.PAID,
     "trade_TradeBuyerPay": OrderStatus.PAID,
-    "trade_TradeSellerShip": OrderStatus.SHIPPED,  # everything shipped (partial shipping is not mapped)
+    "trade_TradePartlySellerShip": OrderStatus.PARTIALLY_SHIPPED,  # msg: tid, oids, express_id
+    "trade_TradeSellerShip": OrderStatus.SHIPPED,  # everything shipped
     "trade_TradeSuccess": OrderStatus.COMPLETED,
     "trade_TradeClose": OrderStatus.CLOSED,  # cancelled, unpaid timeout, or fully refunded
-    # Refunds: two families coexist (the older trade_refund_* and the newer youzan_trade_Refund*).
+    # Refunds: two families coexist (the older trade_refund_* and the newer youzan_trade_Refund*); a shop may
+    # receive both, and the order counts one refund id once (domain/orders.py).
     "trade_refund_BuyerCreated": OrderStatus.REFUND_REQUESTED,
     "youzan_trade_RefundCreated": OrderStatus.REFUND_REQUESTED,
+    "trade_refund_RefundSellerAgree": OrderStatus.REFUND_AGREED,
+    "youzan_trade_RefundSellerAgree": OrderStatus.REFUND_AGREED,
+    "trade_refund_RefundClosed": OrderStatus.REFUND_CLOSED,  # the buyer withdrew, or it was closed
+    "youzan_trade_RefundClosed": OrderStatus.REFUND_CLOSED,
     "trade_refund_RefundSuccess": OrderStatus.REFUNDED,
     # "一键退款/系统退款": the docs describe it as the system refunding, i.e. money returned — mapped as
     # refunded; the exact moment the money moves is not documented.
@@ -190,7 +204,7 @@ class YouzanAdapter:
 
     def parse(
         self, *, headers: Mapping[str, str], body: bytes, credentials: BaseModel, received_at: datetime
-    ) -> list[OrderEvent]:
+    ) -> list[OrderEvent | Rejected]:
         creds = expect_credentials(credentials, YouzanCredentials)
         data = load_json(body)
         if not isinstance(data, dict):
@@ -201,16 +215,19 @@ class YouzanAdapter:
         push = validate(_Push, data)
         if push.client_id and push.client_id != creds.client_id:
             raise PayloadError(f"client_id: '{push.client_id}' is not this integration's client_id")
-        if creds.kdt_id and push.kdt_id != creds.kdt_id:
-            raise PayloadError(f"kdt_id: shop {push.kdt_id} is not the configured shop {creds.kdt_id}")
-
         status = _status(push)
         if status is None:
             return []
-        msg = _decode_msg(push.msg)
-        if "full_order_info" in msg:
-            return [_from_full_order(push, validate(_OrderMsg, msg, where="msg"), status, received_at)]
-        return [_from_brief(push, validate(_BriefMsg, msg, where="msg"), status, received_at)]
+        try:
+            msg = _decode_msg(push.msg)
+            if "full_order_info" in msg:
+                return [_from_full_order(push, validate(_OrderMsg, msg, where="msg"), status, received_at)]
+            return [_from_brief(push, validate(_BriefMsg, msg, where="msg"), status, received_at)]
+        except PayloadError as e:
+            # Authentic, but its content is not as documented: kept with the reason and acknowledged (a
+            # refusal would be resent and count towards Youzan's circuit breaker, which delays every push).
+            key = push.msg_id or digest(body.decode("utf-8", "replace"))
+            return [Rejected(reason=str(e), raw=data, key=f"{PLATFORM}:{key}")]
 
     def ack(self) -> tuple[int, str, str]:
         return 200, "application/json", '{"code":0,"msg":"success"}'
@@ -236,6 +253,14 @@ def _dedupe_key(push: _Push, order_id: str, status: OrderStatus) -> str:
         return f"{PLATFORM}:{push.msg_id}"
     # `version` is explicitly not unique per message, and `id` is the order number: fall back.
     return fallback_dedupe_key(PLATFORM, push.kdt_id, order_id, status)
+
+
+_REFUND_STATUSES = (
+    OrderStatus.REFUND_REQUESTED,
+    OrderStatus.REFUND_AGREED,
+    OrderStatus.REFUND_CLOSED,
+    OrderStatus.REFUNDED,
+)
 
 
 def _extra(push: _Push, **more: str | None) -> dict[str, Any]:
@@ -318,26 +343,33 @@ def _from_brief(push: _Push, msg: _BriefMsg, status: OrderStatus, received_at: d
     order_id = msg.tid or push.id
     if not order_id:
         raise PayloadError("msg.tid: missing (and no order number in `id` either)")
-    occurred = (
-        from_china_local(msg.update_time, field="msg.update_time")
-        or from_china_local(msg.modified, field="msg.modified")
-        or received_at
+    happened = from_china_local(msg.update_time, field="msg.update_time") or from_china_local(
+        msg.modified, field="msg.modified"
     )
-    refunded = msg.refunded_fee if msg.refunded_fee is not None else msg.refund_fee
+    amount = msg.refunded_fee if msg.refunded_fee is not None else msg.refund_fee
+    refunded = amount if status is OrderStatus.REFUNDED else None
     extra = _extra(
         push,
-        refund_id=msg.refund_id,
-        refund_amount=f"{refunded:.2f}" if refunded is not None else None,
+        # asked for, agreed or withdrawn: not money back
+        requested_amount=f"{amount:.2f}" if amount is not None and refunded is None else None,
         close_reason=msg.close_reason,
     )
+    if push.msg_id or status not in _REFUND_STATUSES:
+        dedupe = _dedupe_key(push, order_id, status)
+    else:  # the older trade_refund_* carry no msg_id: what identifies the refund, not the order status
+        dedupe = refund_dedupe_key(
+            PLATFORM, push.kdt_id, order_id, status, refund_id=msg.refund_id, amount=amount, at=happened
+        )
     return OrderEvent(
         platform=PLATFORM,
         shop_id=push.kdt_id,
         order_id=order_id,
         status=status,
-        dedupe_key=_dedupe_key(push, order_id, status),
+        dedupe_key=dedupe,
         buyer=[],  # these messages name the order only; the buyer came with its create/pay message
-        occurred_at=occurred,
+        occurred_at=happened or received_at,
         raw_type=push.type,
+        refund_id=msg.refund_id,
+        refund_amount=refunded,
         extra=extra,
     )
