@@ -303,7 +303,11 @@ class Container:
     def notifications(self) -> NotificationService:
         from chalicelib.integrations.notify.base import FactoryRegistry
         from chalicelib.integrations.notify.queue import SqsDeliveryQueue
-        from chalicelib.store.notifications import DynamoDeliveryRepository, DynamoNotificationConfig
+        from chalicelib.store.notifications import (
+            DynamoDeliveryRepository,
+            DynamoNotificationConfig,
+            DynamoSendLimiter,
+        )
 
         return NotificationService(
             deliveries=DynamoDeliveryRepository(),
@@ -322,6 +326,7 @@ class Container:
             queue=SqsDeliveryQueue(
                 client=self.sqs, queue_url=self.settings.queue_url_notify, queue_name=NOTIFY_QUEUE.name
             ),
+            limiter=DynamoSendLimiter(cipher=self.cipher),
             clock=self.clock,
         )
 

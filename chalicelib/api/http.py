@@ -130,14 +130,15 @@ class Api:
                 raise PayloadTooLargeError(
                     f"the body is larger than {container().settings.max_body_bytes // 1024} KiB"
                 )
-            logger.set_correlation_id((request.context or {}).get("requestId"))
+            # Log keys per thread: the local API serves concurrent requests in one process.
+            logger.thread_safe_append_keys(correlation_id=(request.context or {}).get("requestId"))
             principal = (
                 container().tenants.authenticate(request.headers.get("authorization"), accepts=spec.key)
                 if spec.auth
                 else None
             )
             if principal is not None:
-                logger.append_keys(tenant_id=principal.tenant_id, user_id=principal.user_id)
+                logger.thread_safe_append_keys(tenant_id=principal.tenant_id, user_id=principal.user_id)
             ctx = Ctx(request=request, principal=principal)
             ctx.body = _parse_body(spec.body, raw) if spec.body else None
             ctx.query = _parse_query(spec.query, request) if spec.query else None
@@ -151,7 +152,7 @@ class Api:
             logger.exception("unhandled error", extra={"path": spec.path, "method": spec.method})
             return internal_error()
         finally:
-            logger.remove_keys(["tenant_id", "user_id"])
+            logger.thread_safe_remove_keys(["correlation_id", "tenant_id", "user_id"])
         return render(result, spec.status)
 
 

@@ -79,6 +79,7 @@ class CustomerPublic(BaseModel):
     name: str
     phone: str | None = Field(description="E.164, or masked (138****1234) for callers without PII rights")
     phone_masked: bool
+    email: str | None = Field(None, description="From a shop's customer record; masked like the phone")
     gender: str
     birthday: date | None
     region: str | None
@@ -104,6 +105,7 @@ class CustomerPublic(BaseModel):
             name=c.name,
             phone=phone,
             phone_masked=bool(c.phone) and not view.reveal_pii,
+            email=c.email if view.reveal_pii else c.email_masked,
             gender=c.gender.value,
             birthday=c.birthday,
             region=c.region,

@@ -1,6 +1,7 @@
 """`scrm`: the operators' command line (typer + rich; a developer tool, never imported by the Lambda).
 
-    scrm tenant create --name NAME                      → {"tenant_id", "user_id", "api_key"}
+    scrm tenant create --name NAME [--timezone ZONE]    → {"tenant_id", "user_id", "api_key"}
+    scrm tenant backfill-registry                       (tenants from before the registry; idempotent)
     scrm user create --tenant T --role R [--scope S]    → {"tenant_id", "user_id", "role", "scope", "api_key"}
                                                           (scope defaults to own: least privilege)
     scrm user disable|enable USER --tenant T            (a disabled user's keys all get 401 at once)

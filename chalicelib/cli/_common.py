@@ -120,6 +120,8 @@ def describe(error: Exception) -> str | None:
         return f"AWS refused the request: {detail.get('Code', '?')}: {detail.get('Message', error)}"
     if isinstance(error, BotoCoreError | ConnectionError):
         return f"cannot reach {_endpoint()}: {error}"
+    if isinstance(error, OSError) and error.filename:  # a file the command reads or writes
+        return f"{error.filename}: {error.strerror or error}"
     return None
 
 

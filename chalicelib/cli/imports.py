@@ -17,7 +17,11 @@ from chalicelib.cli._common import connect, emit, fail, note, operator, stderr
 from chalicelib.domain.import_columns import EXPORTS, check_file, template_csv
 from chalicelib.domain.imports_jobs import ImportKind
 
-imports = typer.Typer(name="import", help="Import legacy CSV exports (idempotent).", no_args_is_help=True)
+imports = typer.Typer(
+    name="import",
+    help="Import legacy CSV exports (idempotent). Columns: `scrm import template`, docs/imports.md.",
+    no_args_is_help=True,
+)
 GROUPS = (imports,)
 
 File = Annotated[
@@ -72,6 +76,8 @@ def _run(kind: ImportKind, file: Path, tenant_id: str, report_path: Path | None)
     from chalicelib.domain.imports import decode_export
     from chalicelib.services.imports import summary
 
+    if report_path is not None and not report_path.parent.is_dir():
+        fail(f"--report {report_path}: the folder {report_path.parent} does not exist")
     text = decode_export(file.read_bytes())
     check_file(EXPORTS[kind.value], text)  # a wrong header stops here, before anything is connected
     c = connect()

@@ -112,6 +112,9 @@ class Customer(BaseModel):
     tenant_id: str
     name: str
     phone: str | None = None
+    # From a shop's customer record (Shopify). Personal like the phone, so stored encrypted too; not an
+    # identity (no lookup by it) and not merged: an absorbed customer's e-mail stays on its tombstone.
+    email: str | None = None
     gender: Gender = Gender.UNKNOWN
     birthday: date | None = None
     region: str | None = None
@@ -141,6 +144,10 @@ class Customer(BaseModel):
     @property
     def phone_masked(self) -> str | None:
         return mask_phone(self.phone) if self.phone else None
+
+    @property
+    def email_masked(self) -> str | None:
+        return mask_email(self.email) if self.email else None
 
     def remember(self, idempotency_key: str) -> None:
         self.applied = [*self.applied, applied_hash(idempotency_key)][-APPLIED_KEPT:]
@@ -174,6 +181,12 @@ class Customer(BaseModel):
             self.phone = self.other_phones.pop(0) if self.other_phones else None
         else:
             self.other_phones = [p for p in self.other_phones if p != value]
+
+
+def mask_email(email: str) -> str:
+    """`w***@example.com`: the first character of the local part and the domain."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
 
 
 def new_customer_id() -> str:

@@ -9,7 +9,16 @@ Delivery statuses:
   number, unknown user; visible in the log only); False — the retry budget ran out during an outage (the
   queue message also ends in the DLQ; a redrive from there makes one more attempt);
 - failed: could not be sent at all (no reachable address, no template, no provider for the channel);
-- suppressed: not sent on purpose (the customer unsubscribed from the ticket or from the event).
+- suppressed: not sent on purpose (the customer unsubscribed from the ticket or from the event);
+- refused: not sent because a send limit refused it (a voice call over Aliyun's per-callee limits, counted
+  by us or answered by Aliyun) and no fallback channel of the request could take it. With a fallback the
+  delivery moves to that channel instead, and its attempts keep the refusal.
+
+Exactly once where the provider allows it: every send carries our reference (`RenderedMessage.ref`, the
+delivery id: Aliyun SMS `OutId`, WeChat `client_msg_id`). An attempt whose request may have reached the
+provider (a timeout, a 5xx, a worker that stopped mid-send) is `outcome_unknown`; the next attempt first asks
+a provider that can tell (`ReceiptChecker`: SMS by its delivery receipts) whether it went out, and sends
+again only if it did not.
 """
 
 from __future__ import annotations
@@ -19,18 +28,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chalicelib.domain.phones import mask_phone
+from chalicelib.domain.send_limits import VOICE_CALL_LIMITS, RateLimit
 from chalicelib.domain.sla import Channel  # one channel vocabulary for SLA actions and notifications
 
 __all__ = [
     "EVENTS",
     "Attempt",
     "Channel",
+    "DedupingProvider",
     "Delivery",
     "DeliveryStatus",
     "NotificationPolicy",
@@ -41,9 +52,13 @@ __all__ = [
     "ProviderError",
     "ProviderResult",
     "QuietHours",
+    "RateLimit",
+    "ReceiptChecker",
     "RecipientKind",
     "RenderedMessage",
     "RetryPolicy",
+    "SendLimitRefusedError",
+    "SendOutcomeUnknownError",
     "Subscription",
     "TemporaryProviderError",
     "default_templates",
@@ -80,6 +95,8 @@ class NotificationRequest(BaseModel):
     recipient_kind: RecipientKind
     recipient_id: str
     channel: Channel | None = None  # None: the subscription's, else the recipient kind's preference
+    # Tried in order when the channel cannot be used or a send limit refuses it (an SLA call → WeCom).
+    fallback: list[Channel] = Field(default_factory=list, max_length=4)
     data: dict[str, Any] = Field(default_factory=dict)
     idempotency_key: str = Field(min_length=1, max_length=512)
     ticket_id: str | None = None
@@ -121,6 +138,9 @@ class RenderedMessage(BaseModel):
     sms_params: dict[str, str] = Field(default_factory=dict)
     tts_code: str | None = None  # None: the provider's TTS template for the event
     tts_params: dict[str, str] = Field(default_factory=dict)
+    # Our reference of this send, the same on every retry (the delivery id; set when it is sent): Aliyun
+    # SMS `OutId`, WeChat `client_msg_id`, so a retry can be recognised (see the module docstring).
+    ref: str | None = None
 
 
 class NotificationTemplate(BaseModel):
@@ -278,11 +298,13 @@ EVENT_PREFERENCE: dict[str, tuple[Channel, ...]] = {"sla.call": (Channel.VOICE, 
 
 
 def channel_preference(request: NotificationRequest, subscription: Subscription | None) -> list[Channel]:
+    if request.channel is None and subscription is not None and subscription.channels:
+        return list(subscription.channels)  # the customer's choice: no other channel
     if request.channel is not None:
-        return [request.channel]
-    if subscription is not None and subscription.channels:
-        return list(subscription.channels)
-    return list(EVENT_PREFERENCE.get(request.event) or DEFAULT_PREFERENCE[request.recipient_kind])
+        chosen = [request.channel]
+    else:
+        chosen = list(EVENT_PREFERENCE.get(request.event) or DEFAULT_PREFERENCE[request.recipient_kind])
+    return list(dict.fromkeys([*chosen, *request.fallback]))
 
 
 def pick_template(
@@ -378,6 +400,20 @@ class NotificationPolicy(BaseModel):
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     # True: customers hear about a ticket only after subscribing to it; False: unless they unsubscribed.
     customer_requires_subscription: bool = False
+    # Per-recipient limits we enforce before sending (domain/send_limits.py); Aliyun's for voice calls.
+    send_limits: dict[Channel, list[RateLimit]] = Field(
+        default_factory=lambda: {Channel.VOICE: list(VOICE_CALL_LIMITS)}
+    )
+
+    @field_validator("send_limits")
+    @classmethod
+    def _few_limits(cls, v: dict[Channel, list[RateLimit]]) -> dict[Channel, list[RateLimit]]:
+        if any(len(limits) > 5 for limits in v.values()):
+            raise ValueError("at most 5 limits per channel")
+        return v
+
+    def limits_for(self, channel: Channel) -> list[RateLimit]:
+        return list(self.send_limits.get(channel, []))
 
     def send_at(self, request: NotificationRequest, now: datetime) -> datetime:
         if request.urgent or self.quiet_hours is None or request.recipient_kind not in self.quiet_for:
@@ -414,9 +450,21 @@ class TemporaryProviderError(ProviderError):
     account (balance, credentials, IP allow-list). Retried with backoff, then the DLQ."""
 
 
+class SendOutcomeUnknownError(TemporaryProviderError):
+    """The request may have reached the provider (a read timeout, a 5xx, a broken connection after it was
+    sent): whether it was sent is unknown. Retried like any temporary failure, but a provider that can check
+    (`ReceiptChecker`) is asked first, so a retry never sends twice."""
+
+
 class PermanentProviderError(ProviderError):
     """Can never succeed as it is: invalid number or user, unsubscribed, content or template refused.
     The delivery is dead at once (kept in the log)."""
+
+
+class SendLimitRefusedError(ProviderError):
+    """The provider refused it for a per-recipient limit (Aliyun voice `isv.BUSINESS_LIMIT_CONTROL`):
+    nothing was sent, and retrying soon only hits the limit again. The delivery takes its fallback channel,
+    or is `refused`."""
 
 
 @dataclass(frozen=True)
@@ -428,6 +476,31 @@ class Provider(Protocol):
     def send(self, address: str, message: RenderedMessage) -> ProviderResult: ...
 
 
+@runtime_checkable
+class ReceiptChecker(Protocol):
+    """A provider that can tell whether a send with `message.ref` went out since `since` (Aliyun SMS:
+    QuerySendDetails by phone and date, matched on OutId). `receipt_delay`: how long after a send its record
+    is reliably visible; a check waits at least that long after the uncertain attempt."""
+
+    receipt_delay: timedelta
+
+    def send(self, address: str, message: RenderedMessage) -> ProviderResult: ...
+
+    def confirm(
+        self, address: str, message: RenderedMessage, *, since: datetime
+    ) -> ProviderResult | None: ...
+
+
+@runtime_checkable
+class DedupingProvider(Protocol):
+    """A provider that drops a repeat of `message.ref` sent within `dedupe_window` of the first (WeChat's
+    client_msg_id: 10 minutes), so a retry after an unknown outcome is scheduled inside the window."""
+
+    dedupe_window: timedelta
+
+    def send(self, address: str, message: RenderedMessage) -> ProviderResult: ...
+
+
 # -- the delivery log ----------------------------------------------------------------------------------------
 class DeliveryStatus(StrEnum):
     QUEUED = "queued"
@@ -436,9 +509,14 @@ class DeliveryStatus(StrEnum):
     RETRYING = "retrying"
     DEAD = "dead"
     SUPPRESSED = "suppressed"
+    REFUSED = "refused"
 
 
-FINAL = frozenset({DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SUPPRESSED})
+FINAL = frozenset(
+    {DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SUPPRESSED, DeliveryStatus.REFUSED}
+)
+# A retry after an unknown outcome lands this far inside a provider's dedupe window, for the queue's delay.
+DEDUPE_MARGIN = timedelta(minutes=1)
 
 
 class Attempt(BaseModel):
@@ -447,6 +525,10 @@ class Attempt(BaseModel):
     error: str | None = None
     temporary: bool | None = None
     provider_message_id: str | None = None
+    channel: Channel | None = None
+    outcome_unknown: bool = False  # it may have been sent: checked before anything is sent again
+    confirmed: bool = False  # nothing sent: a receipt showed an earlier attempt went out
+    refused: bool = False  # nothing sent: a send limit refused it
 
 
 class Delivery(BaseModel):
@@ -458,11 +540,12 @@ class Delivery(BaseModel):
     address: str | None = None  # masked: the worker looks the real one up when it sends
     message: RenderedMessage | None = None
     status: DeliveryStatus
-    reason: str | None = None  # why suppressed / failed / dead
+    reason: str | None = None  # why suppressed / failed / dead / refused; on a fallback send, the refusal
     permanent: bool = False
     attempts: list[Attempt] = Field(default_factory=list)
     next_attempt_at: datetime | None = None
     lease_until: datetime | None = None  # a worker is sending it until then
+    claimed_at: datetime | None = None  # when that worker took it (cleared with its result)
     created_at: datetime
     updated_at: datetime
     version: int = 1
@@ -476,17 +559,74 @@ class Delivery(BaseModel):
 
     def claimed(self, now: datetime, lease: timedelta) -> Delivery:
         return self.model_copy(
-            update={"lease_until": now + lease, "updated_at": now, "version": self.version + 1}
+            update={
+                "lease_until": now + lease,
+                "claimed_at": now,
+                "updated_at": now,
+                "version": self.version + 1,
+            }
         )
 
+    def unconfirmed_since(self, now: datetime) -> datetime | None:
+        """Since when a send may have gone out without our knowing: the first of the trailing attempts with
+        an unknown outcome, or the claim of a worker whose lease ran out before it recorded a result (it
+        stopped mid-send). None: nothing can have been sent unrecorded."""
+        since: datetime | None = None
+        for attempt in reversed(self.attempts):
+            if not attempt.outcome_unknown:
+                break
+            since = attempt.at
+        if self.claimed_at is not None and self.lease_until is not None and self.lease_until <= now:
+            since = min(since, self.claimed_at) if since else self.claimed_at
+        return since
+
+    def fallback_channels(self) -> list[Channel]:
+        """The request's fallbacks after the current channel, never one a limit already refused."""
+        chain = list(dict.fromkeys([*([self.request.channel] if self.request.channel else []),
+                                    *self.request.fallback]))  # fmt: skip
+        rest = chain[chain.index(self.channel) + 1 :] if self.channel in chain else chain
+        refused = {a.channel for a in self.attempts if a.refused}
+        return [c for c in rest if c != self.channel and c not in refused]
+
     def after_success(self, now: datetime, result: ProviderResult) -> Delivery:
-        attempt = Attempt(at=now, ok=True, provider_message_id=result.provider_message_id)
-        return self._next(now, attempt, status=DeliveryStatus.SENT, next_at=None, reason=None)
+        attempt = Attempt(
+            at=now, ok=True, provider_message_id=result.provider_message_id, channel=self.channel
+        )
+        return self._next(now, attempt, status=DeliveryStatus.SENT, next_at=None, reason=self._refusals())
+
+    def after_confirmed(self, now: datetime, result: ProviderResult) -> Delivery:
+        """An earlier attempt with an unknown outcome went out (its receipt says so): sent, nothing resent."""
+        attempt = Attempt(
+            at=now,
+            ok=True,
+            provider_message_id=result.provider_message_id,
+            channel=self.channel,
+            confirmed=True,
+        )
+        return self._next(now, attempt, status=DeliveryStatus.SENT, next_at=None, reason=self._refusals())
 
     def after_failure(
-        self, now: datetime, error: str, *, temporary: bool, retry: RetryPolicy, rnd: float
+        self,
+        now: datetime,
+        error: str,
+        *,
+        temporary: bool,
+        retry: RetryPolicy,
+        rnd: float,
+        unknown: bool = False,
+        earliest: datetime | None = None,
+        latest: datetime | None = None,
     ) -> Delivery:
-        attempt = Attempt(at=now, ok=False, error=error[:500], temporary=temporary)
+        """`unknown`: it may have been sent. The next attempt is the backoff's, brought forward to `latest`
+        (inside a provider's dedupe window) and put back to `earliest` (after a receipt is visible)."""
+        attempt = Attempt(
+            at=now,
+            ok=False,
+            error=error[:500],
+            temporary=temporary,
+            channel=self.channel,
+            outcome_unknown=unknown,
+        )
         number = len(self.attempts) + 1
         if not temporary:
             return self._next(
@@ -495,7 +635,36 @@ class Delivery(BaseModel):
         if retry.exhausted(number):
             return self._next(now, attempt, status=DeliveryStatus.DEAD, next_at=None, reason=error)
         next_at = now + retry.delay(number, rnd)
+        if latest is not None and now + retry.floor <= latest < next_at:
+            next_at = latest
+        if earliest is not None and next_at < earliest:
+            next_at = earliest
         return self._next(now, attempt, status=DeliveryStatus.RETRYING, next_at=next_at, reason=error)
+
+    def after_refusal(
+        self,
+        now: datetime,
+        reason: str,
+        *,
+        fallback: tuple[Channel, str, RenderedMessage] | None,
+        send_at: datetime | None = None,
+    ) -> Delivery:
+        """A send limit refused it, nothing was sent. With a fallback (channel, masked address, message) the
+        delivery moves there and is queued again; without one it is `refused`, with the reason."""
+        attempt = Attempt(at=now, ok=False, error=reason[:500], channel=self.channel, refused=True)
+        if fallback is None:
+            return self._next(now, attempt, status=DeliveryStatus.REFUSED, next_at=None, reason=reason)
+        channel, address, message = fallback
+        moved = self.model_copy(update={"channel": channel, "address": address, "message": message})
+        later = send_at if send_at is not None and send_at > now else None
+        return moved._next(now, attempt, status=DeliveryStatus.QUEUED, next_at=later, reason=reason)
+
+    def _refusals(self) -> str | None:
+        """Kept on a delivery sent after a refusal, so the log says why it went another way."""
+        refused = [a.error for a in self.attempts if a.refused and a.error]
+        if not refused:
+            return None
+        return f"{'; '.join(refused)}; sent by {self.channel} instead"
 
     def _next(
         self,
@@ -515,10 +684,19 @@ class Delivery(BaseModel):
                 "reason": reason,
                 "permanent": permanent,
                 "lease_until": None,
+                "claimed_at": None,
                 "updated_at": now,
                 "version": self.version + 1,
             }
         )
+
+
+def refusal_reason(channel: Channel, limit: RateLimit | str) -> str:
+    """`voice call refused: limit (5 per hour)`: how a refusal reads in the delivery log."""
+    what = {Channel.VOICE: "voice call", Channel.SMS: "SMS", Channel.WECHAT: "WeChat message",
+            Channel.WECOM: "WeCom message"}[channel]  # fmt: skip
+    detail = f"limit ({limit.describe()})" if isinstance(limit, RateLimit) else limit
+    return f"{what} refused: {detail}"
 
 
 def mask_address(channel: Channel, address: str) -> str:

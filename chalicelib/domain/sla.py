@@ -77,6 +77,8 @@ class EscalationAction(BaseModel):
 
     channel: Channel
     to: Recipient
+    # Channels tried in order when `channel` cannot reach them or refuses (a call over the callee's limits).
+    fallback: list[Channel] = Field(default_factory=list, max_length=3)
 
 
 class Milestone(BaseModel):
@@ -88,7 +90,8 @@ class Milestone(BaseModel):
 
 
 def default_milestones() -> list[Milestone]:
-    """75 % warn the assignee, 100 % tell assignee and manager, 150 % phone the manager."""
+    """75 % warn the assignee, 100 % tell assignee and manager, 150 % phone the manager (a WeCom message
+    instead when the call is refused, e.g. over Aliyun's per-callee call limits)."""
     return [
         Milestone(
             at_percent=75,
@@ -106,7 +109,7 @@ def default_milestones() -> list[Milestone]:
         Milestone(
             at_percent=150,
             level=EscalationLevel.CALL,
-            actions=[EscalationAction(channel=Channel.VOICE, to=Recipient.MANAGER)],
+            actions=[EscalationAction(channel=Channel.VOICE, to=Recipient.MANAGER, fallback=[Channel.WECOM])],
         ),
     ]
 

@@ -104,6 +104,7 @@ _TABLE_OPERATIONS = (
     "transact_write_items",
 )
 _table_lock = threading.RLock()
+table_lock = _table_lock  # also held by the journal's compaction (journal.py) while it reads the tables
 
 
 def _serialize_table_access(backend: Any) -> None:

@@ -39,7 +39,8 @@ def create_table(dynamodb: Any, table_name: str) -> None:
     )
 
 
-def create_queue(sqs: Any, spec: QueueSpec) -> str:
+def create_queue(sqs: Any, spec: QueueSpec, *, visibility_timeout: int | None = None) -> str:
+    """The queue and its DLQ; `visibility_timeout` caps the declared one (the local stack's tests)."""
     dlq_url = sqs.create_queue(QueueName=spec.dlq_name, Attributes={"MessageRetentionPeriod": "1209600"})[
         "QueueUrl"
     ]
@@ -49,7 +50,9 @@ def create_queue(sqs: Any, spec: QueueSpec) -> str:
     url: str = sqs.create_queue(
         QueueName=spec.name,
         Attributes={
-            "VisibilityTimeout": str(spec.visibility_timeout),
+            "VisibilityTimeout": str(
+                min(spec.visibility_timeout, visibility_timeout or spec.visibility_timeout)
+            ),
             "RedrivePolicy": json.dumps(
                 {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}
             ),
@@ -81,12 +84,14 @@ def create_state_machines(sfn: Any, substitutions: dict[str, str]) -> dict[str, 
     return arns
 
 
-def provision(session: Any, endpoint: str, table_name: str) -> dict[str, str]:
+def provision(
+    session: Any, endpoint: str, table_name: str, *, visibility_timeout: int | None = None
+) -> dict[str, str]:
     """Creates everything; returns the environment the app needs (queue URLs, state machine ARNs)."""
     dynamodb = session.client("dynamodb", endpoint_url=endpoint)
     sqs = session.client("sqs", endpoint_url=endpoint)
     create_table(dynamodb, table_name)
-    env = {spec.env_var: create_queue(sqs, spec) for spec in QUEUES}
+    env = {spec.env_var: create_queue(sqs, spec, visibility_timeout=visibility_timeout) for spec in QUEUES}
     env.update({spec.dlq_env_var: sqs.get_queue_url(QueueName=spec.dlq_name)["QueueUrl"] for spec in QUEUES})
     s3 = session.client("s3", endpoint_url=endpoint)
     env.update({spec.env_var: create_bucket(s3, spec) for spec in BUCKETS})

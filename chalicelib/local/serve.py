@@ -26,6 +26,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    lifeline = os.environ.get("SCRM_LOCAL_LIFELINE_FD")
+    if lifeline:
+        threading.Thread(target=_stop_with_parent, args=(int(lifeline), stop), daemon=True).start()
 
     import boto3
 
@@ -49,6 +52,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     runner.start(schedules=args.schedules)
     stop.wait()
     runner.stop()
+
+
+def _stop_with_parent(fd: int, stop: threading.Event) -> None:
+    """The stack process holds this pipe's other end: EOF means it is gone (killed, crashed), and a child
+    left behind would keep the port or poll a moto that no longer exists."""
+    while os.read(fd, 1):
+        pass
+    stop.set()
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 moto in server mode on 127.0.0.1 (DynamoDB, SQS, Step Functions, EventBridge), the declared resources,
 the demo tenant, then the HTTP API (chalice.local) and the event runners for SQS consumers and schedules in
-processes of their own (`chalicelib.local.serve`).
-Data is snapshotted to `.local/` on clean shutdown and restored on start."""
+processes of their own (`chalicelib.local.serve`), restarted alone when one dies, as Lambda would.
+What moto acknowledges (table writes, queued messages) is journaled to `.local/` before its answer goes out
+and restored on start, after a clean stop or a crash (`journal.py`)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 LOCAL_REGION = "us-east-1"
-AUTOSAVE_SECONDS = 60
+HEALTHY_SECONDS = 30.0  # a child that ran this long before it died is restarted at once
+MAX_BACKOFF_SECONDS = 30.0
+LIFELINE_ENV = "SCRM_LOCAL_LIFELINE_FD"  # children exit when this pipe closes: the stack process is gone
 
 
 @dataclass
@@ -33,6 +36,9 @@ class StackConfig:
     host: str = "127.0.0.1"
     seed: bool = True
     workers: int = 2  # worker processes, like concurrent Lambda invocations of the queue consumers
+    # At most this visibility timeout on every queue (None: the declared ones): how long the messages a
+    # killed worker held stay hidden before they are delivered again. Tests shorten it.
+    visibility_timeout: int | None = None
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -42,6 +48,9 @@ class StackConfig:
             aws_port=int(os.environ.get("SCRM_AWS_PORT", "5000")),
             seed=os.environ.get("SCRM_SEED", "1") != "0",
             workers=max(1, int(os.environ.get("SCRM_LOCAL_WORKERS", "2"))),
+            visibility_timeout=int(os.environ["SCRM_LOCAL_VISIBILITY_TIMEOUT"])
+            if os.environ.get("SCRM_LOCAL_VISIBILITY_TIMEOUT")
+            else None,
         )
 
     @property
@@ -55,10 +64,11 @@ class StackConfig:
 
 def stack_env(cfg: StackConfig) -> dict[str, str]:
     """The environment every process talking to this stack uses (the app, the CLI, tests)."""
+    from chalicelib.local.snapshot import write_private
+
     key_file = cfg.local_dir / "secret.key"
     if not key_file.exists():
-        key_file.write_text(base64.b64encode(os.urandom(32)).decode())
-        key_file.chmod(0o600)
+        write_private(key_file, base64.b64encode(os.urandom(32)))
     return {
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
@@ -71,17 +81,35 @@ def stack_env(cfg: StackConfig) -> dict[str, str]:
     }
 
 
+@dataclass
+class Child:
+    """A process of the stack (`serve.py` arguments) and what its supervisor knows of it."""
+
+    args: list[str]
+    process: subprocess.Popen[bytes]
+    started: float  # time.monotonic()
+    quick_exits: int = 0  # exits in a row, each before it had run HEALTHY_SECONDS
+    restart_at: float | None = None
+
+    @property
+    def name(self) -> str:
+        return " ".join(self.args)
+
+
 class LocalStack:
     def __init__(self, cfg: StackConfig) -> None:
         self.cfg = cfg
         self._stopped = threading.Event()
-        self._save_lock = threading.Lock()  # autosave and the shutdown save write the same file
         self.demo: dict[str, str] = {}
-        self._children: list[subprocess.Popen[bytes]] = []
+        self._children: list[Child] = []
+        self._journal: Any = None
+        # The write end stays in this process only: when it dies, however it dies, the children's end
+        # reads EOF and they stop (nothing is left holding the API port for the next start).
+        self._lifeline, self._lifeline_w = os.pipe()
 
     def start(self) -> None:
         cfg = self.cfg
-        cfg.local_dir.mkdir(parents=True, exist_ok=True)
+        cfg.local_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         env = stack_env(cfg)
         os.environ.update(env)
 
@@ -98,15 +126,21 @@ class LocalStack:
 
         import boto3
 
+        from chalicelib.local.journal import Journal
         from chalicelib.local.provision import provision
-        from chalicelib.local.snapshot import restore
+        from chalicelib.local.snapshot import write_private
 
         session = boto3.Session(region_name=LOCAL_REGION)
-        resources_env = provision(session, cfg.endpoint, env["SCRM_TABLE_NAME"])
+        resources_env = provision(
+            session, cfg.endpoint, env["SCRM_TABLE_NAME"], visibility_timeout=cfg.visibility_timeout
+        )
         os.environ.update(resources_env)
-        self._dynamodb = session.client("dynamodb", endpoint_url=cfg.endpoint)
-        restored = restore(self._dynamodb, env["SCRM_TABLE_NAME"], self.snapshot_path)
-        (cfg.local_dir / "stack.env").write_text(_env_lines({**env, **resources_env}))
+        # Before anything else writes: the tables and queues as they were acknowledged, then every change
+        # journaled from here on.
+        self._journal = Journal(cfg.local_dir)
+        restored, queued, replayed = self._journal.recover()
+        self._journal.start()
+        write_private(cfg.local_dir / "stack.env", _env_lines({**env, **resources_env}).encode())
 
         # Only now may chalicelib read its settings: the environment above is complete.
         from chalicelib.bootstrap import container
@@ -120,18 +154,21 @@ class LocalStack:
             # A snapshot from before the tenant registry: its tenants get their rows (month-end schedule).
             if registered := container().tenants.backfill_registry():
                 print(f"  {registered} tenants added to the tenant registry")
-        (
-            cfg.local_dir / "demo.env"
-        ).write_text(  # before /health answers: clients wait for that, then read it
-            _env_lines({"SCRM_API_URL": cfg.api_url, "SCRM_API_KEY": self.demo.get("key_admin", "")})
+        write_private(  # before /health answers: clients wait for that, then read it
+            cfg.local_dir / "demo.env",
+            _env_lines(
+                {"SCRM_API_URL": cfg.api_url, "SCRM_API_KEY": self.demo.get("key_admin", "")}
+            ).encode(),
         )
-        self._autosave = threading.Thread(target=self._autosave_loop, name="autosave", daemon=True)
-        self._autosave.start()
-        self._spawn(["api"])
+        threading.Thread(target=self._compaction_loop, name="compaction", daemon=True).start()
+        self._children = [self._spawn(["api"])]
         for n in range(cfg.workers):
-            self._spawn(["worker", *(["--schedules"] if n == 0 else [])])
+            self._children.append(self._spawn(["worker", *(["--schedules"] if n == 0 else [])]))
         self._wait_healthy()
-        print(f"SCRM local stack ready ({restored} items restored from snapshot)")
+        print(
+            f"SCRM local stack ready ({restored} items and {queued} queued messages restored; "
+            f"{replayed} journal records replayed)"
+        )
         print(f"  API        {cfg.api_url}   (docs: {cfg.api_url}/docs, health: {cfg.api_url}/health)")
         print(f"  AWS (moto) {cfg.endpoint}; {cfg.workers} worker processes (SCRM_LOCAL_WORKERS)")
         print(f"  demo admin API key: {self.demo.get('key_admin', '(seeding disabled)')}")
@@ -139,11 +176,40 @@ class LocalStack:
         print(f"  written to {cfg.local_dir / 'demo.env'}; stop with Ctrl-C (data is kept)")
         sys.stdout.flush()
 
-    def _spawn(self, args: list[str]) -> None:
-        env = {**os.environ, "SCRM_API_PORT": str(self.cfg.api_port), "SCRM_API_HOST": self.cfg.host}
-        self._children.append(
-            subprocess.Popen([sys.executable, "-m", "chalicelib.local.serve", *args], env=env)
+    def _spawn(self, args: list[str]) -> Child:
+        env = {
+            **os.environ,
+            "SCRM_API_PORT": str(self.cfg.api_port),
+            "SCRM_API_HOST": self.cfg.host,
+            LIFELINE_ENV: str(self._lifeline),
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "chalicelib.local.serve", *args], env=env, pass_fds=(self._lifeline,)
         )
+        return Child(args, process, time.monotonic())
+
+    def supervise(self) -> None:
+        """A child that died is started again alone, as Lambda starts a new execution environment: at
+        once after a healthy run, then with a growing pause while it keeps dying young."""
+        if self._stopped.is_set():
+            return
+        now = time.monotonic()
+        for child in self._children:
+            code = child.process.poll()
+            if code is not None and child.restart_at is None:
+                child.quick_exits = child.quick_exits + 1 if now - child.started < HEALTHY_SECONDS else 0
+                pause = min(MAX_BACKOFF_SECONDS, 0.5 * 2**child.quick_exits) if child.quick_exits else 0.0
+                child.restart_at = now + pause
+                print(
+                    f"local stack: `{child.name}` (pid {child.process.pid}) exited with {code}; "
+                    f"restarting it in {pause:.1f} s",
+                    file=sys.stderr,
+                )
+            if child.restart_at is not None and now >= child.restart_at:
+                restarted = self._spawn(child.args)
+                child.process, child.started, child.restart_at = restarted.process, now, None
+                print(f"local stack: `{child.name}` restarted (pid {child.process.pid})", file=sys.stderr)
+        sys.stderr.flush()
 
     def _wait_healthy(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -161,13 +227,9 @@ class LocalStack:
     def failed_child(self) -> str | None:
         """The command line of a child process that has exited (the stack is broken without it)."""
         for child in self._children:
-            if child.poll() is not None:
-                return " ".join(str(a) for a in child.args[2:])  # type: ignore[index]
+            if child.process.poll() is not None:
+                return child.name
         return None
-
-    @property
-    def snapshot_path(self) -> Path:
-        return self.cfg.local_dir / "snapshot.json"
 
     def _demo(self, c: Any) -> dict[str, str]:
         demo_file = self.cfg.local_dir / "demo.json"
@@ -178,40 +240,41 @@ class LocalStack:
         if not self.cfg.seed:
             return {}
         from chalicelib.local.seed import seed_demo
+        from chalicelib.local.snapshot import write_private
 
         data = seed_demo(c)
-        demo_file.write_text(json.dumps(data, ensure_ascii=False, indent=2))
-        demo_file.chmod(0o600)
+        write_private(demo_file, json.dumps(data, ensure_ascii=False, indent=2).encode())
         return data
 
-    def _autosave_loop(self) -> None:
-        """A snapshot every minute too, so even a killed `make run` loses at most a minute of demo data."""
-        from chalicelib.local.snapshot import save
-
-        while not self._stopped.wait(AUTOSAVE_SECONDS):
+    def _compaction_loop(self) -> None:
+        """The journal folded into a new snapshot whenever it has grown large (replaying it is start-up
+        time); the journal itself already keeps everything, so this is about start-up, not safety."""
+        journal = self._journal
+        while not self._stopped.is_set():
+            if not journal.compaction_due.wait(1.0) or self._stopped.is_set():
+                continue
             try:
-                with self._save_lock:
-                    save(self._dynamodb, os.environ["SCRM_TABLE_NAME"], self.snapshot_path)
-            except Exception:  # a failed autosave must not stop the stack; the shutdown save still runs
-                logging.getLogger(__name__).exception("autosave failed")
+                journal.compact()
+            except Exception:  # the journal still holds every change; the next try or the stop compacts
+                logging.getLogger(__name__).exception("journal compaction failed")
+                self._stopped.wait(10)
 
     def stop(self) -> None:
         if self._stopped.is_set():
             return
         self._stopped.set()
-        from chalicelib.local.snapshot import save
-
         for child in self._children:
-            if child.poll() is None:
-                child.terminate()
+            if child.process.poll() is None:
+                child.process.terminate()
         for child in self._children:
             try:
-                child.wait(timeout=15)
+                child.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                child.kill()
-        with self._save_lock:
-            count = save(self._dynamodb, os.environ["SCRM_TABLE_NAME"], self.snapshot_path)
-        print(f"snapshot: {count} items saved to {self.snapshot_path}")
+                child.process.kill()
+        if self._journal is not None:
+            count = self._journal.compact()  # a short journal for the next start
+            self._journal.close()
+            print(f"snapshot: {count} items saved to {self._journal.snapshot_path}")
         self._moto.stop()
 
 
@@ -241,18 +304,14 @@ def main() -> None:
     except Exception:
         stack.stop()
         raise
-    failed: str | None = None
-    while not done.wait(0.5):
-        failed = stack.failed_child()
-        if failed:
-            print(f"local stack: `{failed}` exited; stopping", file=sys.stderr)
-            break
+    while not done.wait(0.25):
+        stack.supervise()
     stack.stop()
     sys.stdout.flush()
     sys.stderr.flush()
     # moto runs each state machine execution in a thread of its own, and a ticket's SLA timer may sleep for
     # days in a Wait state: those threads would keep the process alive after everything was saved.
-    os._exit(1 if failed else 0)
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -6,31 +6,47 @@ enqueued fails `notify`, whose caller retries, and the retried request finds the
 and enqueues it again. A provider outage makes deliveries wait (retrying, then dead and in the DLQ, where
 a redrive makes one more attempt each); it never drops one. Duplicates are contained: one delivery per
 idempotency key, a lease (a versioned write) before each send, and a stale queue message is dropped.
+
+Sent once, where the provider lets us know: every send carries the delivery id as its reference (SMS
+`OutId`, WeChat `client_msg_id`). After an attempt whose outcome is unknown (a timeout, a 5xx, a worker
+that stopped while holding the lease), the next attempt asks a `ReceiptChecker` provider first and records
+the earlier send as sent when its receipt is there; it sends again only when it is not, and never while
+the check itself fails. Per-recipient limits (Aliyun's voice-call limits) are counted before a send; a
+refusal moves the delivery to the request's fallback channel or ends it `refused`, with the reason.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from chalicelib.domain.access import Permission, Principal
 from chalicelib.domain.common import Clock, ConflictError, new_id
 from chalicelib.domain.notifications import (
+    DEDUPE_MARGIN,
     Channel,
+    DedupingProvider,
     Delivery,
     DeliveryStatus,
     NotificationPolicy,
     NotificationRequest,
     NotificationTemplate,
     PermanentProviderError,
+    Provider,
     ProviderError,
+    ProviderResult,
+    ReceiptChecker,
     RecipientKind,
+    RenderedMessage,
+    SendLimitRefusedError,
+    SendOutcomeUnknownError,
     Subscription,
     channel_preference,
     default_templates,
     mask_address,
     merged_templates,
+    refusal_reason,
 )
 from chalicelib.observability import logger
 from chalicelib.services.ports import (
@@ -40,6 +56,7 @@ from chalicelib.services.ports import (
     DeliveryRepository,
     NotificationConfig,
     ProviderRegistry,
+    SendLimiter,
     StaffContacts,
 )
 
@@ -64,6 +81,7 @@ class NotificationService:
         providers: ProviderRegistry,
         addresses: AddressBook,
         queue: DeliveryQueue,
+        limiter: SendLimiter,
         clock: Clock,
         rnd: Callable[[], float] = random.random,
     ) -> None:
@@ -72,6 +90,7 @@ class NotificationService:
         self._providers = providers
         self._addresses = addresses
         self._queue = queue
+        self._limiter = limiter
         self._clock = clock
         self._rnd = rnd
 
@@ -135,9 +154,31 @@ class NotificationService:
                 return base.model_copy(
                     update={"status": DeliveryStatus.SUPPRESSED, "reason": "not subscribed"}
                 )
+        route, reasons = self._route(request, channel_preference(request, subscription), templates)
+        if route is None:
+            return base.model_copy(update={"status": DeliveryStatus.FAILED, "reason": "; ".join(reasons)})
+        channel, address, message = route
+        send_at = policy.send_at(request, now)
+        return base.model_copy(
+            update={
+                "channel": channel,
+                "address": address,
+                "message": message,
+                "next_attempt_at": send_at if send_at > now else None,
+            }
+        )
+
+    def _route(
+        self,
+        request: NotificationRequest,
+        channels: Sequence[Channel],
+        templates: dict[tuple[str, Channel], NotificationTemplate],
+    ) -> tuple[tuple[Channel, str, RenderedMessage] | None, list[str]]:
+        """The first channel with a template, an address of the recipient and a provider: (channel, masked
+        address, rendered message), or None and why each channel could not be used."""
         reachable = self._addresses.addresses(request.tenant_id, request.recipient_kind, request.recipient_id)
         reasons = []
-        for channel in channel_preference(request, subscription):
+        for channel in channels:
             template = templates.get((request.event, channel))
             if template is None:
                 reasons.append(f"{channel}: no template")
@@ -146,16 +187,9 @@ class NotificationService:
             elif self._providers.provider(request.tenant_id, channel) is None:
                 reasons.append(f"{channel}: not configured")
             else:
-                send_at = policy.send_at(request, now)
-                return base.model_copy(
-                    update={
-                        "channel": channel,
-                        "address": mask_address(channel, reachable[channel]),
-                        "message": template.render(request.data),
-                        "next_attempt_at": send_at if send_at > now else None,
-                    }
-                )
-        return base.model_copy(update={"status": DeliveryStatus.FAILED, "reason": "; ".join(reasons)})
+                address = mask_address(channel, reachable[channel])
+                return (channel, address, template.render(request.data)), reasons
+        return None, reasons
 
     def _requeue_if_stranded(self, delivery: Delivery) -> Delivery:
         """A request retried after its enqueue failed finds its delivery queued and never tried: enqueue it
@@ -193,19 +227,20 @@ class NotificationService:
             return delivery
         if delivery.lease_until and delivery.lease_until > now:
             return delivery  # another worker is sending it; if it crashed, its message comes back
+        unconfirmed_since = delivery.unconfirmed_since(now)  # read before the claim replaces claimed_at
         claimed = delivery.claimed(now, LEASE)
         try:
             self._deliveries.save(claimed, expected_version=delivery.version)
         except ConflictError:
             return None  # another worker claimed it first
-        result = self._attempt(claimed)
+        result = self._attempt(claimed, unconfirmed_since=unconfirmed_since)
         try:
             self._deliveries.save(result, expected_version=claimed.version)
         except ConflictError:
             logger.warning("delivery changed while sending", extra={"delivery_id": delivery_id})
             return None
         self._log(result)
-        if result.status is DeliveryStatus.RETRYING:
+        if result.status in (DeliveryStatus.RETRYING, DeliveryStatus.QUEUED):  # queued: moved to a fallback
             self._enqueue(result)
         elif result.status is DeliveryStatus.DEAD and not result.permanent:
             raise DeliveryExhaustedError(
@@ -213,9 +248,10 @@ class NotificationService:
             )
         return result
 
-    def _attempt(self, delivery: Delivery) -> Delivery:
+    def _attempt(self, delivery: Delivery, *, unconfirmed_since: datetime | None) -> Delivery:
         policy = self._config.policy(delivery.tenant_id) or NotificationPolicy()
         now = self._clock.now()
+        provider: Provider | None = None
         try:
             if delivery.channel is None or delivery.message is None:
                 raise PermanentProviderError("nothing to send")
@@ -228,18 +264,109 @@ class NotificationService:
             ).get(delivery.channel)
             if not address:
                 raise PermanentProviderError(f"the recipient has no {delivery.channel} address any more")
-            result = provider.send(address, delivery.message)
+            message = delivery.message.model_copy(update={"ref": delivery.id})
+            if unconfirmed_since is not None and isinstance(provider, ReceiptChecker):
+                found = self._check(provider, address, message, unconfirmed_since)
+                if found is not None:
+                    logger.info("an earlier send was delivered", extra={"delivery_id": delivery.id})
+                    return delivery.after_confirmed(now, found)
+            return self._send(delivery, provider, address, message, policy, now)
+        except SendLimitRefusedError as e:
+            return self._refused(delivery, policy, refusal_reason(delivery.channel or Channel.VOICE, str(e)))
         except ProviderError as e:
             temporary = not isinstance(e, PermanentProviderError)  # TemporaryProviderError or unclassified
-            return delivery.after_failure(
-                now, str(e) or type(e).__name__, temporary=temporary, retry=policy.retry, rnd=self._rnd()
-            )
+            return self._failed(delivery, provider, str(e) or type(e).__name__, temporary=temporary,
+                                unknown=isinstance(e, SendOutcomeUnknownError), policy=policy,
+                                since=unconfirmed_since)  # fmt: skip
         except Exception as e:  # a bug or an unmapped error: retried like an outage, never lost
             logger.exception("provider raised an unexpected error", extra={"delivery_id": delivery.id})
-            return delivery.after_failure(
-                now, f"{type(e).__name__}: {e}", temporary=True, retry=policy.retry, rnd=self._rnd()
+            # It may have been raised after the request left: checked like any unknown outcome.
+            return self._failed(delivery, provider, f"{type(e).__name__}: {e}", temporary=True,
+                                unknown=True, policy=policy, since=unconfirmed_since)  # fmt: skip
+
+    @staticmethod
+    def _check(
+        provider: ReceiptChecker, address: str, message: RenderedMessage, since: datetime
+    ) -> ProviderResult | None:
+        """The receipt of an earlier send, or None when there is none. A check that fails leaves the
+        outcome unknown: nothing is sent until a check succeeds."""
+        try:
+            return provider.confirm(address, message, since=since)
+        except ProviderError as e:
+            raise SendOutcomeUnknownError(f"receipt check failed, not resent: {e}") from e
+
+    def _send(
+        self,
+        delivery: Delivery,
+        provider: Provider,
+        address: str,
+        message: RenderedMessage,
+        policy: NotificationPolicy,
+        now: datetime,
+    ) -> Delivery:
+        """One send under the channel's limits: counted first (one slot per attempt, so a redelivered
+        message counts once), given back when the provider certainly did not take it."""
+        assert delivery.channel is not None
+        limits = policy.limits_for(delivery.channel)
+        slot = f"{delivery.id}#{len(delivery.attempts) + 1}"
+        if limits:
+            broken = self._limiter.acquire(
+                delivery.tenant_id, delivery.channel, address, slot=slot, at=now, limits=limits
             )
+            if broken is not None:
+                return self._refused(delivery, policy, refusal_reason(delivery.channel, broken))
+        try:
+            result = provider.send(address, message)
+        except ProviderError as e:
+            if limits and not isinstance(e, SendOutcomeUnknownError):
+                self._limiter.release(delivery.tenant_id, delivery.channel, address, slot=slot)
+            raise
         return delivery.after_success(now, result)
+
+    def _failed(
+        self,
+        delivery: Delivery,
+        provider: Provider | None,
+        error: str,
+        *,
+        temporary: bool,
+        unknown: bool,
+        policy: NotificationPolicy,
+        since: datetime | None,
+    ) -> Delivery:
+        """After an unknown outcome the retry waits until a receipt would show (a checking provider), or
+        comes inside the provider's dedupe window (WeChat), counted from the first uncertain send."""
+        now = self._clock.now()
+        earliest = latest = None
+        if unknown and isinstance(provider, ReceiptChecker):
+            earliest = now + provider.receipt_delay
+        elif unknown and isinstance(provider, DedupingProvider):
+            latest = (since or now) + provider.dedupe_window - DEDUPE_MARGIN
+        return delivery.after_failure(
+            now,
+            error,
+            temporary=temporary,
+            retry=policy.retry,
+            rnd=self._rnd(),
+            unknown=unknown,
+            earliest=earliest,
+            latest=latest,
+        )
+
+    def _refused(self, delivery: Delivery, policy: NotificationPolicy, reason: str) -> Delivery:
+        """The next fallback channel the request names that can be used, else `refused` (visible in the
+        ticket's notification log with the reason, e.g. `voice call refused: limit (5 per hour)`)."""
+        now = self._clock.now()
+        logger.warning("notification refused by a send limit", extra={"delivery_id": delivery.id,
+                                                                      "reason": reason})  # fmt: skip
+        channels = delivery.fallback_channels()
+        route = None
+        if channels:
+            templates = merged_templates(self._config.templates(delivery.tenant_id))
+            route, _ = self._route(delivery.request, channels, templates)
+        return delivery.after_refusal(
+            now, reason, fallback=route, send_at=policy.send_at(delivery.request, now)
+        )
 
     @staticmethod
     def _log(delivery: Delivery) -> None:

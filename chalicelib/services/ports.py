@@ -36,6 +36,8 @@ from chalicelib.domain.notifications import (
 from chalicelib.domain.orders import Order
 from chalicelib.domain.price_book import IssuedQuote
 from chalicelib.domain.pricing import Modifier, PriceRule
+from chalicelib.domain.send_limits import RateLimit
+from chalicelib.domain.privacy import PrivacyRequest
 from chalicelib.domain.settlement import AnyPeriodModifier, AnyRule, Facts
 from chalicelib.domain.settlement_runs import SettlementRun
 from chalicelib.domain.sla import SlaPolicy
@@ -590,6 +592,28 @@ class DeliveryQueue(Protocol):
         ...
 
 
+class SendLimiter(Protocol):
+    """Per-recipient send windows (domain/send_limits.py), one per tenant, channel and address."""
+
+    def acquire(
+        self,
+        tenant_id: str,
+        channel: Channel,
+        address: str,
+        *,
+        slot: str,
+        at: datetime,
+        limits: Sequence[RateLimit],
+    ) -> RateLimit | None:
+        """Count a send at `at` under `slot` and return None, or return the limit it would break (nothing
+        counted). A slot already counted is admitted again without counting twice."""
+        ...
+
+    def release(self, tenant_id: str, channel: Channel, address: str, *, slot: str) -> None:
+        """A counted send that never reached the provider gives its place back."""
+        ...
+
+
 class StaffContacts(Protocol):
     def contacts(self, tenant_id: str, user_id: str) -> dict[Channel, str]: ...
 
@@ -602,3 +626,29 @@ class ConfigVersions(Protocol):
         ...
 
     def bump(self, tenant_id: str, kind: ConfigKind) -> None: ...
+
+
+class PrivacyStore(Protocol):
+    """Privacy requests with their exports, and the customers each shop brought (store/privacy.py)."""
+
+    def recorded(self, tenant_id: str, source_key: str) -> str | None:
+        """The id of the request a delivery already produced, if any."""
+        ...
+
+    def put_request(self, request: PrivacyRequest, export: dict[str, Any] | None) -> bool:
+        """False when the delivery (`source_key`) was recorded meanwhile: nothing is kept twice."""
+        ...
+
+    def get_request(self, tenant_id: str, request_id: str) -> PrivacyRequest | None: ...
+    def list_requests(self, tenant_id: str, *, limit: int, cursor: str | None) -> Page[PrivacyRequest]: ...
+    def export(self, tenant_id: str, request_id: str) -> dict[str, Any] | None: ...
+    def remember_shop_customer(
+        self, tenant_id: str, platform: str, shop_id: str, customer_id: str
+    ) -> None: ...
+    def shop_customers(
+        self, tenant_id: str, platform: str, shop_id: str, *, limit: int, cursor: str | None
+    ) -> Page[str]: ...
+    def forget_shop_customers(
+        self, tenant_id: str, platform: str, shop_id: str, customer_ids: Sequence[str]
+    ) -> None: ...
+    def drop_merge_records(self, tenant_id: str, customer_ids: Sequence[str]) -> int: ...

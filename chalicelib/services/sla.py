@@ -301,6 +301,7 @@ class SlaService:
                             recipient_kind=RecipientKind.USER,
                             recipient_id=user_id,
                             channel=action.channel,
+                            fallback=action.fallback,
                             data={
                                 "ticket_id": ticket.id,
                                 "title": ticket.title,

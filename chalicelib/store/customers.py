@@ -49,15 +49,17 @@ class DynamoCustomerRepository:
         tid, cid = customer.tenant_id, customer.id
         phones = ([customer.phone] if customer.phone else []) + customer.other_phones
         phone_enc = self._cipher.encrypt(json.dumps(phones), context=tid) if phones else None
+        email_enc = self._cipher.encrypt(customer.email, context=tid) if customer.email else None
         item = CustomerItem(
             keys.customer_pk(tid, cid),
             keys.PROFILE_SK,
-            doc=customer.model_dump_json(exclude={"phone", "other_phones"}, exclude_defaults=True),
+            doc=customer.model_dump_json(exclude={"phone", "other_phones", "email"}, exclude_defaults=True),
             version=customer.version,
             region=customer.region,
             store=customer.store,
             owner_id=customer.owner_id,
             phone_enc=phone_enc,
+            email_enc=email_enc,
         )
         if customer.merged_into is None:  # an absorbed customer leaves the lists; its id still resolves
             item.gsi1pk = keys.customers_by_created_pk(tid)
@@ -72,6 +74,8 @@ class DynamoCustomerRepository:
         if item.phone_enc:
             phones = json.loads(self._cipher.decrypt(item.phone_enc, context=customer.tenant_id))
             customer.phone, customer.other_phones = phones[0], phones[1:]
+        if item.email_enc:
+            customer.email = self._cipher.decrypt(item.email_enc, context=customer.tenant_id)
         return customer
 
     @staticmethod

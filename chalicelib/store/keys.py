@@ -463,3 +463,44 @@ def subscription_pk(tenant_id: str, ticket_id: str) -> str:
 
 def subscription_sk(customer_id: str) -> str:
     return f"{SUBSCRIPTION_PREFIX}{customer_id}"
+
+
+SEND_WINDOW_SK = "WINDOW"
+
+
+def send_window_pk(tenant_id: str, channel: str, address_index: str) -> str:
+    """The recent sends to one recipient address on one channel (domain/send_limits.py): one item, read and
+    written conditionally per send. `address_index` is the address's blind index, never the phone itself."""
+    return f"T#{tenant_id}#SENDLIMIT#{channel}#{address_index}"
+
+
+# -- privacy requests (Shopify's mandatory compliance topics) ------------------------------------------------
+def privacy_requests_pk(tenant_id: str) -> str:
+    """The tenant's privacy requests, newest last by id (ids sort by time): the admin's list is one Query."""
+    return f"T#{tenant_id}#PRIVACY"
+
+
+def privacy_request_sk(request_id: str) -> str:
+    return f"REQ#{request_id}"
+
+
+def privacy_export_pk(tenant_id: str, request_id: str) -> str:
+    """A data request's export, encrypted, in parts of under 400 KB (one Query reads it whole)."""
+    return f"T#{tenant_id}#PRIVACY#{request_id}"
+
+
+def privacy_export_sk(part: int) -> str:
+    return f"EXPORT#{part:04d}"
+
+
+def privacy_source_pk(tenant_id: str, source_digest: str) -> str:
+    """The delivery a request came from (sha256 of its dedupe key) → the request: one request per delivery."""
+    return f"T#{tenant_id}#PRIVACYSRC#{source_digest}"
+
+
+PRIVACY_SOURCE_SK = "SRC"
+
+
+def shop_customers_pk(tenant_id: str, platform: str, shop_id: str) -> str:
+    """The customers a shop brought (sk = member_sk(customer id)): what that shop's redaction erases."""
+    return f"T#{tenant_id}#SHOPCUST#{platform}#{shop_id}"

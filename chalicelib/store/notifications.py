@@ -7,9 +7,13 @@ Keys (their functions are in keys.py, with every other key):
 - per-ticket log      GSI1 T#<t>#TK#<ticket>#NOTIFS    / <created ISO>#<delivery id>
 - tenant templates    T#<t>#NTPL                       / <event>#<channel>; the policy: #POLICY
 - subscriptions       T#<t>#TK#<ticket>                / SUB#<customer id>   (shares the ticket partition)
+- send window         T#<t>#SENDLIMIT#<channel>#<blind index of the address> / WINDOW  (version, TTL)
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
 
 from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
@@ -22,6 +26,8 @@ from chalicelib.domain.notifications import (
     NotificationTemplate,
     Subscription,
 )
+from chalicelib.domain.send_limits import RateLimit, SendWindow, horizon
+from chalicelib.services.ports import PiiCipher
 from chalicelib.store import keys
 from chalicelib.store.table import (
     DeliveryItem,
@@ -29,9 +35,12 @@ from chalicelib.store.table import (
     NotificationKeyItem,
     NotificationPolicyItem,
     NotificationTemplateItem,
+    SendWindowItem,
     SubscriptionItem,
 )
 from chalicelib.store.transactions import write_transaction
+
+WINDOW_TRIES = 5  # concurrent sends to one recipient: each re-reads the window and tries again
 
 
 # -- repositories --------------------------------------------------------------------------------------------
@@ -162,3 +171,77 @@ class DynamoNotificationConfig:
             keys.subscription_sk(subscription.customer_id),
             doc=subscription.model_dump_json(),
         ).save()
+
+
+class DynamoSendLimiter:
+    """The `SendLimiter` port: one window item per tenant, channel and recipient address, keyed by the
+    address's blind index (the phone is never in a key). Read strongly consistent, written conditional on
+    the version read, so two workers calling the same number cannot both take its last place."""
+
+    def __init__(self, *, cipher: PiiCipher) -> None:
+        self._cipher = cipher
+
+    def _pk(self, tenant_id: str, channel: Channel, address: str) -> str:
+        return keys.send_window_pk(tenant_id, str(channel), self._cipher.blind_index(address))
+
+    @staticmethod
+    def _read(pk: str) -> SendWindowItem | None:
+        try:
+            return SendWindowItem.get(pk, keys.SEND_WINDOW_SK, consistent_read=True)
+        except SendWindowItem.DoesNotExist:
+            return None
+
+    @staticmethod
+    def _write(pk: str, window: SendWindow, read: SendWindowItem | None, expires: datetime | None) -> bool:
+        item = SendWindowItem(
+            pk,
+            keys.SEND_WINDOW_SK,
+            doc=window.model_dump_json(),
+            version=(int(read.version) if read else 0) + 1,
+            expires_at=expires,
+        )
+        condition = (
+            SendWindowItem.pk.does_not_exist() if read is None else SendWindowItem.version == read.version
+        )
+        try:
+            item.save(condition=condition)
+        except PutError as e:
+            if e.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def acquire(
+        self,
+        tenant_id: str,
+        channel: Channel,
+        address: str,
+        *,
+        slot: str,
+        at: datetime,
+        limits: Sequence[RateLimit],
+    ) -> RateLimit | None:
+        pk, span = self._pk(tenant_id, channel, address), horizon(limits)
+        for _ in range(WINDOW_TRIES):
+            read = self._read(pk)
+            window = SendWindow.model_validate_json(read.doc) if read and read.doc else SendWindow()
+            if window.holds(slot):
+                return None  # this attempt was counted before (a redelivered message)
+            broken = window.refusal(at, limits)
+            if broken is not None:
+                return broken
+            after = window.with_send(slot, at, horizon=span)
+            if self._write(pk, after, read, after.expires_at(span)):
+                return None
+        raise ConflictError("the recipient's send window keeps changing; try again")
+
+    def release(self, tenant_id: str, channel: Channel, address: str, *, slot: str) -> None:
+        pk = self._pk(tenant_id, channel, address)
+        for _ in range(WINDOW_TRIES):
+            read = self._read(pk)
+            window = SendWindow.model_validate_json(read.doc) if read and read.doc else SendWindow()
+            if read is None or not window.holds(slot):
+                return
+            if self._write(pk, window.without(slot), read, read.expires_at):
+                return
+        raise ConflictError("the recipient's send window keeps changing; try again")

@@ -100,6 +100,7 @@ class CustomerItem(Item, discriminator="customer"):
     store = UnicodeAttribute(null=True)
     owner_id = UnicodeAttribute(null=True)
     phone_enc = UnicodeAttribute(null=True)
+    email_enc = UnicodeAttribute(null=True)  # likewise encrypted (no index: not a lookup key)
 
 
 class IdentityItem(Item, discriminator="identity"):
@@ -148,6 +149,22 @@ class GroupChatItem(Item, discriminator="group_chat"):
 
 class InboxItem(Item, discriminator="inbox"):
     pass
+
+
+class PrivacyRequestItem(Item, discriminator="privacy_request"):
+    """A `PrivacyRequest` doc (no personal data: customers by our ids)."""
+
+
+class PrivacyExportItem(Item, discriminator="privacy_export"):
+    """One part of a data request's export; `doc` is AES-GCM ciphertext (it is all personal data)."""
+
+
+class PrivacySourceItem(Item, discriminator="privacy_source"):
+    request_id = UnicodeAttribute()
+
+
+class ShopCustomerItem(Item, discriminator="shop_customer"):
+    customer_id = UnicodeAttribute()
 
 
 class TagGroupItem(Item, discriminator="tag_group"):
@@ -244,6 +261,14 @@ class DeliveryItem(Item, discriminator="delivery"):
 
 class NotificationKeyItem(Item, discriminator="notification_key"):
     delivery_id = UnicodeAttribute()
+
+
+class SendWindowItem(Item, discriminator="send_window"):
+    """doc = a `SendWindow` (times and slots only, no address); writes conditional on `version`; the item
+    expires once nothing in it counts any more."""
+
+    version = NumberAttribute()
+    expires_at = TTLAttribute(null=True)
 
 
 class NotificationTemplateItem(Item, discriminator="notification_template"):

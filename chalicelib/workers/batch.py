@@ -27,11 +27,11 @@ def process_batch(
     def record_handler(record: SQSRecord) -> None:
         message = model.model_validate(json.loads(record.body))
         keys = log_keys(message)
-        logger.append_keys(**keys)
+        logger.thread_safe_append_keys(**keys)  # per thread: the local runner polls queues side by side
         try:
             handle(message)
         finally:
-            logger.remove_keys(list(keys))
+            logger.thread_safe_remove_keys(list(keys))
 
     processor = BatchProcessor(event_type=EventType.SQS)
     with config_scope():  # configuration the API acknowledged before this batch applies to all of it

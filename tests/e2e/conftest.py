@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -44,6 +44,7 @@ class Stack:
     api_port: int
     aws_port: int
     process: subprocess.Popen[bytes] | None = None
+    settings: dict[str, str] = field(default_factory=dict)  # more of the stack's environment (SCRM_LOCAL_*)
 
     @property
     def url(self) -> str:
@@ -51,7 +52,7 @@ class Stack:
 
     @property
     def env(self) -> dict[str, str]:
-        return stack_environment(self.local_dir, self.api_port, self.aws_port)
+        return {**stack_environment(self.local_dir, self.api_port, self.aws_port), **self.settings}
 
     def start(self, timeout: float = 60) -> None:
         log = open(self.local_dir / "stack.log", "ab")  # noqa: SIM115 - closed with the process

@@ -23,8 +23,13 @@ from chalicelib.domain.notifications import (
     RecipientKind,
     RetryPolicy,
 )
+from chalicelib.integrations.pii import AesGcmPiiCipher
 from chalicelib.services.notifications import DeliveryExhaustedError, NotificationService
-from chalicelib.store.notifications import DynamoDeliveryRepository, DynamoNotificationConfig
+from chalicelib.store.notifications import (
+    DynamoDeliveryRepository,
+    DynamoNotificationConfig,
+    DynamoSendLimiter,
+)
 from tests.fakes.clock import FrozenClock
 from tests.fakes.notify import FakeAddressBook, FakeProvider, FakeQueue, Queued, StaticProviders
 
@@ -68,6 +73,7 @@ def env(aws: None) -> Iterator[Env]:
         providers=StaticProviders(providers),
         addresses=book,
         queue=queue,
+        limiter=DynamoSendLimiter(cipher=AesGcmPiiCipher(encryption_key=b"e" * 32, index_key=b"i" * 32)),
         clock=clock,
         rnd=lambda: 0.5,
     )

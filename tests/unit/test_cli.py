@@ -83,6 +83,9 @@ def test_a_file_that_is_missing_or_not_text_is_a_clear_error(tmp_path: Path):
     binary.write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x80\x81\xfe")
     line = one_line_error(scrm("import", "customers", str(binary), "--tenant", "ten_x"))
     assert "neither UTF-8 nor GB18030" in line
+    report = tmp_path / "no-such-folder" / "report.json"
+    line = one_line_error(scrm("import", "customers", str(binary), "--tenant", "t", "--report", str(report)))
+    assert "no-such-folder does not exist" in line  # said before the import runs, not after
 
 
 def test_no_local_stack_or_a_stopped_one_is_one_line(tmp_path: Path):
@@ -102,6 +105,8 @@ def test_aws_errors_are_one_line_naming_what_failed():
     )
     assert describe(refused) == "AWS refused the request: AccessDeniedException: not authorized"
     assert describe(GetError("Failed to get item", cause=refused)).startswith("AWS refused")
+    denied = PermissionError(13, "Permission denied", "/srv/r.json")
+    assert describe(denied) == "/srv/r.json: Permission denied"
     assert describe(ZeroDivisionError()) is None  # a bug keeps its traceback
 
 

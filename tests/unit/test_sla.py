@@ -62,7 +62,9 @@ def test_default_milestones() -> None:
     assert [m.level.value for m in POLICY.milestones] == ["yellow", "red", "call"]
     assert POLICY.milestones[0].actions == [EscalationAction(channel=Channel.WECOM, to=Recipient.ASSIGNEE)]
     assert {a.to for a in POLICY.milestones[1].actions} == {Recipient.ASSIGNEE, Recipient.MANAGER}
-    assert POLICY.milestones[2].actions == [EscalationAction(channel=Channel.VOICE, to=Recipient.MANAGER)]
+    assert POLICY.milestones[2].actions == [
+        EscalationAction(channel=Channel.VOICE, to=Recipient.MANAGER, fallback=[Channel.WECOM])
+    ]  # a refused call (Aliyun's per-callee limits) reaches the manager on WeCom instead
 
 
 def test_milestones_at_75_100_150_percent_across_a_weekend() -> None:

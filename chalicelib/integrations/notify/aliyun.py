@@ -13,7 +13,11 @@ gives CT9X0VtwR86fNWSnsc6v8YGOjuE= — pinned in tests/unit/test_notify_provider
 
 Errors come back as JSON `{"Code", "Message", "RequestId"}` (HTTP 200 for business errors like isv.*,
 4xx/5xx for gateway errors such as SignatureDoesNotMatch or ServiceUnavailable); `Code == "OK"` is
-success. Aliyun's SendSms is not idempotent (its docs say so): the service's lease keeps duplicates out.
+success. SendSms is not idempotent, and after a timeout Aliyun says to look at the receipt before retrying
+(SendSms, help.aliyun.com/document_detail/55284.html, 注意事项: "发生超时失败的情况时,建议查看回执状态后再判断
+是否重试" and "不支持幂等"). So every answer that leaves open whether the request was acted on — a timeout or
+broken connection after it was sent, a 5xx, `isp.SYSTEM_ERROR` / `InternalError` / `ServiceUnavailable`, a
+2xx that is not JSON — is a `SendOutcomeUnknownError`; sms.py checks the receipt before sending again.
 """
 
 from __future__ import annotations
@@ -29,7 +33,13 @@ from urllib.parse import quote
 import httpx
 
 from chalicelib.domain.common import Clock
-from chalicelib.domain.notifications import PermanentProviderError, ProviderError, TemporaryProviderError
+from chalicelib.domain.notifications import (
+    PermanentProviderError,
+    ProviderError,
+    SendLimitRefusedError,
+    SendOutcomeUnknownError,
+    TemporaryProviderError,
+)
 from chalicelib.integrations.notify.base import TIMEOUT, http_error
 
 # Codes where the same request can work later: outages, throttling, and account states an operator fixes
@@ -38,7 +48,7 @@ TEMPORARY_CODES = frozenset(
     {
         "isp.SYSTEM_ERROR",
         "isv.RAM_PERMISSION_DENY",
-        "isv.BUSINESS_LIMIT_CONTROL",  # per-number flow control (1/min, 5/h, ...)
+        "isv.BUSINESS_LIMIT_CONTROL",  # per-number flow control; voice.py treats it as a refusal
         "isv.DAY_LIMIT_CONTROL",
         "isv.AMOUNT_NOT_ENOUGH",
         "isv.OUT_OF_SERVICE",
@@ -57,6 +67,8 @@ TEMPORARY_CODES = frozenset(
         "InvalidTimeStamp.Expired",
     }
 )
+# Server-side failures that do not say whether the request was carried out.
+UNKNOWN_OUTCOME_CODES = frozenset({"isp.SYSTEM_ERROR", "InternalError", "ServiceUnavailable"})
 # Codes about this recipient or this content: retrying the same request cannot help.
 PERMANENT_CODES = frozenset(
     {
@@ -146,8 +158,16 @@ class AliyunRpcClient:
         merged = {**common, **params}
         return {**merged, "Signature": sign(self._secret, "GET", merged)}
 
-    def call(self, action: str, params: Mapping[str, str]) -> dict[str, Any]:
-        """The response body when Code is OK; otherwise a Temporary/PermanentProviderError."""
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    def call(
+        self, action: str, params: Mapping[str, str], *, limit_codes: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
+        """The response body when Code is OK; otherwise a Temporary/PermanentProviderError, a
+        SendOutcomeUnknownError when the request may have been carried out, or a SendLimitRefusedError
+        for `limit_codes` (the product's per-recipient flow control)."""
         query = canonical_query(self.signed_params(action, params))
         try:
             response = self._http.get(f"https://{self._endpoint}/?{query}", timeout=TIMEOUT)
@@ -158,20 +178,28 @@ class AliyunRpcClient:
         except ValueError:
             response_error = httpx.HTTPStatusError("not JSON", request=response.request, response=response)
             if response.is_success:
-                raise TemporaryProviderError(f"{self._name}: a response that is not JSON") from None
+                raise SendOutcomeUnknownError(f"{self._name}: a response that is not JSON") from None
             raise http_error(response_error, self._name) from None
         code = str(data.get("Code", ""))
         if code == "OK":
             return data
-        raise classify(self._name, code, str(data.get("Message", "")), response.status_code)
+        message = str(data.get("Message", ""))
+        raise classify(self._name, code, message, response.status_code, limit_codes=limit_codes)
 
 
-def classify(provider: str, code: str, message: str, status: int) -> ProviderError:
+def classify(
+    provider: str, code: str, message: str, status: int, *, limit_codes: frozenset[str] = frozenset()
+) -> ProviderError:
     """PERMANENT_CODES are permanent; TEMPORARY_CODES and every code not listed are retried: a needless
-    retry costs little, a notification dropped on an unknown code is lost."""
+    retry costs little, a notification dropped on an unknown code is lost. A 5xx or a server error code
+    leaves the outcome unknown."""
     text = f"{provider}: {code or f'HTTP {status}'}: {message}"
+    if code in limit_codes:
+        return SendLimitRefusedError(f"Aliyun flow control {code}")
     if code in PERMANENT_CODES:
         return PermanentProviderError(text)
+    if code in UNKNOWN_OUTCOME_CODES or status >= 500:
+        return SendOutcomeUnknownError(text)
     return TemporaryProviderError(text)
 
 

@@ -14,6 +14,7 @@ from chalicelib.domain.notifications import (
     ProviderError,
     ProviderResult,
     RenderedMessage,
+    SendOutcomeUnknownError,
     TemporaryProviderError,
 )
 
@@ -25,6 +26,7 @@ __all__ = [
     "ProviderError",
     "ProviderResult",
     "RenderedMessage",
+    "SendOutcomeUnknownError",
     "TemporaryProviderError",
     "http_error",
 ]
@@ -33,14 +35,25 @@ __all__ = [
 TIMEOUT = httpx.Timeout(8.0, connect=3.0)
 
 
+# The request never left: no connection, or no free one in the pool. Any other transport error may come
+# after the request was written (a read timeout, a reset while reading): the provider may have acted on it.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
 def http_error(e: httpx.HTTPError, provider: str) -> ProviderError:
-    """Transport errors, 5xx and 429 are temporary; other 4xx (an invalid request) permanent."""
+    """Transport errors, 5xx and 429 are temporary; other 4xx (an invalid request) permanent. Those after
+    which the request may have been acted on (a 5xx or 408, a timeout or error once it was sent) are
+    `SendOutcomeUnknownError`, so a retry checks first where the provider allows it."""
     if isinstance(e, httpx.HTTPStatusError):
         status = e.response.status_code
-        if status >= 500 or status in (408, 429):
+        if status >= 500 or status == 408:
+            return SendOutcomeUnknownError(f"{provider}: HTTP {status}")
+        if status == 429:
             return TemporaryProviderError(f"{provider}: HTTP {status}")
         return PermanentProviderError(f"{provider}: HTTP {status}")
-    return TemporaryProviderError(f"{provider}: {type(e).__name__}: {e}")
+    if isinstance(e, NOT_SENT):
+        return TemporaryProviderError(f"{provider}: {type(e).__name__}: {e}")
+    return SendOutcomeUnknownError(f"{provider}: {type(e).__name__}: {e}")
 
 
 class FactoryRegistry:

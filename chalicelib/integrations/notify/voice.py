@@ -3,9 +3,19 @@
 
 A text-to-speech call plays an approved TTS template (`tts_code`, else the provider's code for the event)
 with its variables (`tts_params`). CalledShowNumber is the purchased display number (专属模式); left empty
-the call goes out in 公共模式 from Aliyun's number pool. Aliyun rate-limits calls per callee (1/min,
-5/h, 20/24 h) and, per its docs, places no public-mode calls at some hours: those answers are
-temporary and retried. Response: {"Code": "OK", "CallId": "..."}; CallId is the provider message id."""
+the call goes out in 公共模式 from Aliyun's number pool. Response: {"Code": "OK", "CallId": "..."};
+CallId is the provider message id.
+
+Limits: Aliyun allows 1 call a minute, 5 an hour and 20 in 24 hours to one callee (393519.html,
+CalledNumber; 语音流控频率规则, help.aliyun.com/document_detail/2680293.html). The notification service
+counts them before calling (domain/send_limits.py, one window per tenant and callee), and Aliyun's own
+refusal, `isv.BUSINESS_LIMIT_CONTROL` (触发业务流控限制, API error codes,
+help.aliyun.com/document_detail/178344.html), is a `SendLimitRefusedError`: nothing was placed, the next
+try would hit the same limit, and the escalation falls back to its next channel instead of waiting.
+OutId (its receipt field) is not sent: Aliyun documents it as 1–15 bytes for the voice APIs (IvrCall,
+help.aliyun.com/document_detail/393521.htm), shorter than our delivery ids, and there is no API to look a
+call up by it, so a call whose outcome is unknown is placed again (an SLA call missed is worse than one
+repeated; each attempt counts against the limits)."""
 
 from __future__ import annotations
 
@@ -17,6 +27,7 @@ from chalicelib.integrations.notify.aliyun import AliyunRpcClient, national_numb
 
 ENDPOINT = "dyvmsapi.aliyuncs.com"
 VERSION = "2017-05-25"
+LIMIT_CODES = frozenset({"isv.BUSINESS_LIMIT_CONTROL"})
 
 
 class AliyunVoiceProvider:
@@ -46,5 +57,5 @@ class AliyunVoiceProvider:
             params["CalledShowNumber"] = self._show
         if message.tts_params:
             params["TtsParam"] = json.dumps(message.tts_params, ensure_ascii=False, separators=(",", ":"))
-        data = self._client.call("SingleCallByTts", params)
+        data = self._client.call("SingleCallByTts", params, limit_codes=LIMIT_CODES)
         return ProviderResult(provider_message_id=str(data.get("CallId") or data.get("RequestId") or ""))

@@ -6,7 +6,14 @@ The access token comes from `stable_token` (developers.weixin.qq.com/doc/service
 api_getstableaccesstoken): in normal mode repeated calls return the same token while it is valid, so
 several Lambdas fetching one each do not revoke each other's (the older `cgi-bin/token` does). The token
 is kept per process until 5 minutes before it expires; an invalid-token answer fetches one again.
-Template ids differ per official account: the message's id, else the provider's id for the event."""
+Template ids differ per official account: the message's id, else the provider's id for the event.
+
+Sent once: every message carries `client_msg_id` = our delivery id, the same on every retry. WeChat's doc
+(developers.weixin.qq.com/doc/service/api/notify/template/api_sendtemplatemessage, and WxJava's
+`WxMpTemplateMessage.clientMsgId`, "防重入id"): "对于同一个openid + client_msg_id, 只发送一条消息,10分钟有效,
+超过10分钟不保证效果" — one message per openid and client_msg_id, for 10 minutes (not 24 hours). So
+`dedupe_window` is 10 minutes and the service schedules a retry after an unknown outcome inside it. The doc
+does not say what a deduplicated repeat answers; a success is recorded as sent, any other code as before."""
 
 from __future__ import annotations
 
@@ -31,6 +38,7 @@ TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 # template id (40037), data format / argument (47001, 47003), url (40165).
 PERMANENT_ERRORS = frozenset({43004, 43101, 40003, 40037, 47001, 47003, 40165})
 EARLY_REFRESH = timedelta(minutes=5)
+DEDUPE_WINDOW = timedelta(minutes=10)  # client_msg_id, per openid
 
 
 class AccessTokenProvider(Protocol):
@@ -63,6 +71,8 @@ class StableTokenProvider:
 
 
 class WeChatTemplateProvider:
+    dedupe_window = DEDUPE_WINDOW
+
     def __init__(
         self,
         *,
@@ -85,6 +95,8 @@ class WeChatTemplateProvider:
         }
         if message.url:
             body["url"] = message.url
+        if message.ref:
+            body["client_msg_id"] = message.ref
         for attempt in range(2):
             token = self._tokens.token(refresh=attempt > 0)
             data = _post(self._http, f"{API}/message/template/send", body, params={"access_token": token})
