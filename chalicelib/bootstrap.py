@@ -42,6 +42,7 @@ from chalicelib.services.ports import (
     OrderRepository,
     PeopleDirectory,
     PriceBookStore,
+    PrivacyStore,
     Publisher,
     SettlementLedger,
     ShopBuyerLookup,
@@ -53,9 +54,11 @@ from chalicelib.services.ports import (
     WorkflowStarter,
 )
 from chalicelib.services.pricing import PricingService
+from chalicelib.services.privacy import PrivacyService
 from chalicelib.services.resolver import IdentityResolver
 from chalicelib.services.settlement import SettlementService
 from chalicelib.services.settlement_runs import SettlementRunService, engineer_regions
+from chalicelib.services.shop_notices import ShopNoticeService
 from chalicelib.services.sla import SlaService
 from chalicelib.services.subscriptions import TicketSubscriptions
 from chalicelib.services.tags import TagService, WeComTagSync
@@ -525,6 +528,37 @@ class Container:
     @cached_property
     def tag_sync(self) -> TagSync:
         return TagSync(customers=self.customer_repo, tags=self.tag_repo, clock=self.clock)
+
+    # -- privacy requests and shop notices (issue 14) --
+    @cached_property
+    def privacy_store(self) -> PrivacyStore:
+        from chalicelib.store.privacy import DynamoPrivacyStore
+
+        return DynamoPrivacyStore(cipher=self.cipher, cursors=self.cursors)
+
+    @cached_property
+    def privacy(self) -> PrivacyService:
+        return PrivacyService(
+            customers=self.customer_repo,
+            orders=self.order_repo,
+            tickets=self.ticket_repo,
+            store=self.privacy_store,
+            publisher=self.publisher,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def shop_notices(self) -> ShopNoticeService:
+        from chalicelib.integrations.shops.intake import SHOP_FIELDS
+
+        return ShopNoticeService(
+            resolver=self.resolver,
+            privacy=self.privacy,
+            integrations=self.integrations,
+            ingest=self.ingest_publisher,
+            shop_fields=SHOP_FIELDS,
+            clock=self.clock,
+        )
 
     # -- settlement center (issue 5) --
     @cached_property

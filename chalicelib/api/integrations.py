@@ -13,7 +13,14 @@ from chalicelib.domain.access import Permission
 from chalicelib.domain.common import InvalidInputError, NotFoundError
 from chalicelib.integrations.shops import ShopAdapter, get_adapter
 from chalicelib.integrations.shops.intake import SHOP_FIELDS, ShopSettings, shop_of
-from chalicelib.services.integrations import WeComSettingsIn, WeComSettingsPublic, mask_secret, shop_kind
+from chalicelib.services.integrations import (
+    BOOKKEEPING,
+    DISABLED_AT,
+    WeComSettingsIn,
+    WeComSettingsPublic,
+    mask_secret,
+    shop_kind,
+)
 
 api = Api(__name__, tag="integrations")
 bp = api.blueprint
@@ -181,9 +188,12 @@ def all_shop_settings(tenant_id: str, platform: str, adapter: ShopAdapter) -> li
         raise NotFoundError(f"{platform} is not configured for this tenant")
     out = []
     for _, public, secrets in found:
-        fields = {k: v for k, v in public.items() if k != "updated_at"}  # bookkeeping, not a credential
+        fields = {k: v for k, v in public.items() if k not in BOOKKEEPING}  # not credentials
         credentials = adapter.credentials_model.model_validate({**fields, **secrets})
-        out.append(ShopSettings(credentials=credentials, shop_id=shop_of(platform, credentials)))
+        shop = shop_of(platform, credentials)
+        out.append(
+            ShopSettings(credentials=credentials, shop_id=shop, disabled=bool(public.get(DISABLED_AT)))
+        )
     return out
 
 

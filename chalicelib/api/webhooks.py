@@ -145,6 +145,19 @@ def _shop_messages(
 
     messages = [message(f"shop:{e.dedupe_key}", e.model_dump(mode="json")) for e in intake.events]
     messages += [
+        message(f"shop:{n.dedupe_key}", n.model_dump(mode="json"), source="shop_notice")
+        for n in intake.notices
+    ]
+    messages += [
+        message(
+            f"shop-kept:{p.dedupe_key}",
+            p.model_dump(mode="json"),
+            rejected=Rejection.DISABLED,
+            reason=f"the {platform} settings of shop {p.shop_id} are disabled (the app was uninstalled)",
+        )
+        for p in intake.paused
+    ]
+    messages += [
         message(f"shop-kept:{r.key}", r.raw, rejected=Rejection.MALFORMED, reason=r.reason)
         for r in intake.rejected
     ]

@@ -19,10 +19,20 @@ class Rejection(StrEnum):
 
     MALFORMED = "malformed"  # not as the platform documents it; `reason` names the field
     UNKNOWN_SHOP = "unknown_shop"  # for a shop the tenant has not configured
+    DISABLED = "integration_disabled"  # for a shop whose settings are disabled (app uninstalled)
 
 
 class IngestMessage(BaseModel):
-    source: Literal["wecom", "wecom_detail", "doudian_detail", "shop", "behaviour", "conversation", "import"]
+    source: Literal[
+        "wecom",
+        "wecom_detail",
+        "doudian_detail",
+        "shop",
+        "shop_notice",
+        "behaviour",
+        "conversation",
+        "import",
+    ]
     tenant_id: str
     key: str  # the payload's stable idempotency key (WeCom: sha256 of the decrypted XML)
     received_at: datetime

@@ -75,6 +75,11 @@ def shop_kind(platform: str, shop_id: str | None = None) -> str:
     return f"shop#{platform}#{shop_id}" if shop_id else f"shop#{platform}"
 
 
+# Public fields of shop settings that are bookkeeping, not credentials.
+DISABLED_AT, DISABLED_REASON = "disabled_at", "disabled_reason"
+BOOKKEEPING = frozenset({"updated_at", DISABLED_AT, DISABLED_REASON})
+
+
 def mask_secret(value: str) -> str:
     return f"{value[:2]}…{value[-2:]}" if len(value) > 8 else "…"
 
@@ -134,6 +139,27 @@ class IntegrationService:
 
     def get_raw(self, tenant_id: str, kind: str) -> tuple[dict[str, Any], dict[str, str]] | None:
         return self._cached(tenant_id, kind)
+
+    def disable_shop(
+        self, tenant_id: str, platform: str, shop_id: str, *, shop_field: str | None, reason: str
+    ) -> list[str]:
+        """The shop's settings marked disabled (the platform says the app was uninstalled): deliveries for
+        the shop are still verified, then kept but not processed, except the platform's privacy requests,
+        which come afterwards on purpose; so the secrets stay. Saving the settings again enables them.
+        Returns the kinds changed (none when already disabled: the first time is kept)."""
+        legacy = shop_kind(platform)
+        changed = []
+        for kind, public, secrets in self._repo.with_prefix(tenant_id, legacy):  # fresh, not cached
+            own = kind == shop_kind(platform, shop_id)
+            pinned = kind == legacy and shop_field is not None and str(public.get(shop_field)) == shop_id
+            if not (own or pinned) or public.get(DISABLED_AT):
+                continue
+            marked = {**public, DISABLED_AT: self._clock.now().isoformat(), DISABLED_REASON: reason}
+            self._repo.put(tenant_id, kind, marked, secrets)
+            self._cache.changed(tenant_id, (tenant_id, kind))
+            self._shops.changed(tenant_id, (tenant_id, platform))
+            changed.append(kind)
+        return changed
 
     def shop_settings(
         self, tenant_id: str, platform: str

@@ -36,8 +36,8 @@ from chalicelib.domain.notifications import (
 from chalicelib.domain.orders import Order
 from chalicelib.domain.price_book import IssuedQuote
 from chalicelib.domain.pricing import Modifier, PriceRule
-from chalicelib.domain.send_limits import RateLimit
 from chalicelib.domain.privacy import PrivacyRequest
+from chalicelib.domain.send_limits import RateLimit
 from chalicelib.domain.settlement import AnyPeriodModifier, AnyRule, Facts
 from chalicelib.domain.settlement_runs import SettlementRun
 from chalicelib.domain.sla import SlaPolicy

@@ -6,14 +6,15 @@ domain/privacy.py."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from chalicelib.domain.access import Permission, Principal
 from chalicelib.domain.common import Clock, ConflictError, NotFoundError, new_id
 from chalicelib.domain.customers import Customer
+from chalicelib.domain.orders import Order
 from chalicelib.domain.privacy import (
     PrivacyRequest,
     PrivacyRequestKind,
@@ -30,6 +31,7 @@ from chalicelib.domain.shop_notices import (
     PrivacySubject,
     ShopRedactionRequested,
 )
+from chalicelib.domain.tickets import Ticket
 from chalicelib.domain.timeline import Actor, ActorType, TimelineEvent
 from chalicelib.services.events import envelope
 from chalicelib.services.ports import (
@@ -324,41 +326,31 @@ class PrivacyService:
     def _export(self, tenant_id: str, customer: Customer) -> dict[str, Any]:
         absorbed = list(self._customers.get_many(tenant_id, customer.merged_from).values())
         ids = [customer.id, *(c.id for c in absorbed)]
-        timeline = [
-            e.model_dump(mode="json")
-            for page in _capped(self._timeline_pages(tenant_id, customer.id, customer.merged_from))
-            for e in page
-        ][:EXPORT_MAX_ITEMS]
-        orders = [o.model_dump(mode="json") for cid in ids for o in self._all_orders(tenant_id, cid)]
-        tickets = [t.model_dump(mode="json") for cid in ids for t in self._all_tickets(tenant_id, cid)]
+        timeline = _every(
+            lambda cursor: self._customers.timeline(
+                tenant_id, customer.id, limit=PAGE, cursor=cursor, merged_from=customer.merged_from
+            )
+        )
+        orders = [o for cid in ids for o in self._orders_of(tenant_id, cid)]
+        tickets = [t for cid in ids for t in self._tickets_of(tenant_id, cid)]
         return {
             "profile": export_customer(customer),
             "merged_profiles": [export_customer(c) for c in absorbed],
-            "orders": orders[:EXPORT_MAX_ITEMS],
-            "timeline": timeline,
-            "tickets": tickets[:EXPORT_MAX_ITEMS],
-            "truncated": len(orders) > EXPORT_MAX_ITEMS
-            or len(tickets) > EXPORT_MAX_ITEMS
-            or len(timeline) >= EXPORT_MAX_ITEMS,
+            "orders": [o.model_dump(mode="json") for o in orders[:EXPORT_MAX_ITEMS]],
+            "timeline": [e.model_dump(mode="json") for e in timeline[:EXPORT_MAX_ITEMS]],
+            "tickets": [t.model_dump(mode="json") for t in tickets[:EXPORT_MAX_ITEMS]],
+            "truncated": max(len(orders), len(timeline), len(tickets)) >= EXPORT_MAX_ITEMS,
         }
 
-    def _all_orders(self, tenant_id: str, customer_id: str) -> Iterator[Any]:
-        cursor: str | None = None
-        for _ in range(EXPORT_MAX_ITEMS // PAGE):
-            page = self._orders.for_customer(tenant_id, customer_id, limit=PAGE, cursor=cursor)
-            yield from page.items
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+    def _orders_of(self, tenant_id: str, customer_id: str) -> list[Order]:
+        return _every(
+            lambda cursor: self._orders.for_customer(tenant_id, customer_id, limit=PAGE, cursor=cursor)
+        )
 
-    def _all_tickets(self, tenant_id: str, customer_id: str) -> Iterator[Any]:
-        cursor: str | None = None
-        for _ in range(EXPORT_MAX_ITEMS // PAGE):
-            page = self._tickets.for_customer(tenant_id, customer_id, limit=PAGE, cursor=cursor)
-            yield from page.items
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+    def _tickets_of(self, tenant_id: str, customer_id: str) -> list[Ticket]:
+        return _every(
+            lambda cursor: self._tickets.for_customer(tenant_id, customer_id, limit=PAGE, cursor=cursor)
+        )
 
     def _event(self, customer: Customer, kind: str, data: dict[str, Any]) -> TimelineEvent:
         return TimelineEvent.record(
@@ -399,13 +391,20 @@ class PrivacyService:
         return request
 
 
-def _capped(pages: Iterator[list[TimelineEvent]]) -> Iterator[list[TimelineEvent]]:
-    taken = 0
-    for page in pages:
-        yield page
-        taken += len(page)
-        if taken >= EXPORT_MAX_ITEMS:
-            return
+T = TypeVar("T")
+
+
+def _every(fetch: Callable[[str | None], Page[T]]) -> list[T]:
+    """Page after page, up to EXPORT_MAX_ITEMS (a person with more is told the export is truncated)."""
+    items: list[T] = []
+    cursor: str | None = None
+    while len(items) < EXPORT_MAX_ITEMS:
+        page = fetch(cursor)
+        items += page.items
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    return items
 
 
 def _request_id(source_key: str, at: datetime) -> str:

@@ -23,6 +23,7 @@ from chalicelib.domain.common import DomainError, ForbiddenError
 from chalicelib.domain.conversations import MAX_TEXT, ArchivedMessage
 from chalicelib.domain.customers import Customer, Gender, Identity, WeComFollow, is_placeholder_name
 from chalicelib.domain.orders import MONEY_BACK, OrderEvent, OrderStatus
+from chalicelib.domain.shop_notices import parse_notice
 from chalicelib.domain.tags import WeComTagGroup
 from chalicelib.domain.tickets import TicketSource
 from chalicelib.domain.timeline import Actor, ActorType
@@ -72,6 +73,9 @@ def handle(message: IngestMessage) -> None:
             _ingest_doudian(message, event)
         else:
             _ingest_order(message.tenant_id, event)
+        return
+    if message.source == "shop_notice":  # customer records, privacy requests, an uninstalled app
+        container().shop_notices.apply(message, parse_notice(message.payload))
         return
     if message.source == "doudian_detail":
         _apply_doudian_buyer(message)
@@ -142,6 +146,7 @@ def _handle_conversation(message: IngestMessage) -> None:
 def _ingest_order(tenant_id: str, event: OrderEvent) -> None:
     """An order event; a refund request also opens the order's return ticket (once per request)."""
     order = container().orders.ingest(tenant_id, event)
+    container().shop_notices.order_linked(tenant_id, event.platform, event.shop_id, order.customer_id)
     if event.status is OrderStatus.PAID or event.status in MONEY_BACK:
         # The split posts, or a refund takes back what came back so far, whatever else the order did (closed
         # after a partial refund); a late "paid" for a refunded order settles no more than the refunds leave.

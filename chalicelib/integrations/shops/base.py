@@ -21,6 +21,7 @@ from chalicelib.domain.common import InvalidInputError
 from chalicelib.domain.customers import Identity, normalize_identity_value, validate_identity_type
 from chalicelib.domain.money import parse_money
 from chalicelib.domain.orders import OrderEvent, OrderStatus
+from chalicelib.domain.shop_notices import ShopNotice
 
 # China has had no daylight saving since 1991: a fixed offset is exact and needs no tz database.
 CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -67,11 +68,13 @@ class ShopAdapter(Protocol):
 
     def parse(
         self, *, headers: Mapping[str, str], body: bytes, credentials: BaseModel, received_at: datetime
-    ) -> Sequence[OrderEvent | Rejected]:
+    ) -> Sequence[OrderEvent | Rejected | ShopNotice]:
         """The order events in a verified delivery, and the messages in it that cannot be used (Rejected,
         kept with their reason). [] for valid messages that are not order events (test pushes, types we do
-        not map): the caller keeps the raw body for those. PayloadError if the delivery as a whole is not
-        what the platform documents (not JSON, not the documented envelope)."""
+        not map): the caller keeps the raw body for those. Also shop notices (customer records, privacy
+        requests, an uninstalled app: domain/shop_notices.py) from platforms that send them.
+        PayloadError if the delivery as a whole is not what the platform documents (not JSON, not the
+        documented envelope)."""
         ...
 
     def ack(self) -> tuple[int, str, str]:

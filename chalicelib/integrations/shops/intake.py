@@ -17,6 +17,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from chalicelib.domain.orders import OrderEvent
+from chalicelib.domain.shop_notices import ShopNotice
 from chalicelib.integrations.shops.base import Rejected, ShopAdapter, SignatureError
 
 # The credentials field naming the shop, per platform with shops of their own (absent: no shop filtering).
@@ -27,6 +28,7 @@ SHOP_FIELDS: dict[str, str] = {"youzan": "kdt_id", "doudian": "shop_id", "shopif
 class ShopSettings:
     credentials: BaseModel
     shop_id: str | None  # None: any shop of the app (settings saved without a shop)
+    disabled: bool = False  # the platform said the app was uninstalled (services/integrations.py)
 
 
 @dataclass
@@ -34,10 +36,13 @@ class Intake:
     events: list[OrderEvent] = field(default_factory=list)  # to take in
     rejected: list[Rejected] = field(default_factory=list)  # malformed messages, with the reason
     foreign: list[OrderEvent] = field(default_factory=list)  # for shops this tenant has not configured
+    notices: list[ShopNotice] = field(default_factory=list)  # customer records, privacy requests, …
+    # For a shop whose settings are all disabled: kept, not processed (privacy requests excepted).
+    paused: list[OrderEvent | ShopNotice] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.events or self.rejected or self.foreign)
+        return not (self.events or self.rejected or self.foreign or self.notices or self.paused)
 
 
 def shop_of(platform: str, credentials: BaseModel) -> str | None:
@@ -68,13 +73,23 @@ def receive(
     if not signers:
         raise SignatureError("; ".join(dict.fromkeys(errors)) or "no settings to verify against")
     shops = {s.shop_id for s in signers}
+    live = {s.shop_id for s in signers if not s.disabled}
     parsed = adapter.parse(headers=headers, body=body, credentials=signers[0].credentials, received_at=now)
     intake = Intake()
     for item in parsed:
         if isinstance(item, Rejected):
             intake.rejected.append(item)
-        elif None in shops or item.shop_id in shops:
+        elif not (None in shops or item.shop_id in shops):
+            if isinstance(item, OrderEvent):
+                intake.foreign.append(item)
+            else:
+                intake.paused.append(item)  # not expected: a shop's notices are signed for that shop
+        elif not (None in live or item.shop_id in live) and (
+            isinstance(item, OrderEvent) or not item.is_privacy
+        ):
+            intake.paused.append(item)
+        elif isinstance(item, OrderEvent):
             intake.events.append(item)
         else:
-            intake.foreign.append(item)
+            intake.notices.append(item)
     return intake
