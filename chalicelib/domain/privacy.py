@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.domain.customers import Customer, Gender
+from chalicelib.domain.customers import Customer, Gender, WeComFollow
 from chalicelib.domain.timeline import TimelineEvent
 
 REDACTED_NAME = "已删除的客户"  # "a deleted customer": shown where the name was
@@ -58,9 +58,10 @@ def is_redacted(customer: Customer) -> bool:
 def erase_customer(customer: Customer, *, now: datetime) -> Customer:
     """The profile with nothing left that identifies the person: name, phones, e-mail, every identity
     (their claims are released when the change is saved), gender, birthday, attributes (WeCom avatar and
-    company, shop tags, anything imported) and the values earlier merges set aside. Kept: the id, tags
-    (segments, not identifiers), scope (region, store, owner), the staff who followed them, recent orders
-    (platform, order id, status, total) and dates. Erasing an erased profile changes nothing."""
+    company, shop tags, anything imported), the values earlier merges set aside, and what is on its WeCom
+    follows besides who and when (the channel code, the member's remarks and tags). Kept: the id, tags
+    (segments, not identifiers), scope (region, store, owner), which staff followed them and when, recent
+    orders (platform, order id, status, total) and dates. Erasing an erased profile changes nothing."""
     after = customer.model_copy(deep=True)
     after.name = REDACTED_NAME
     after.phone = None
@@ -71,7 +72,12 @@ def erase_customer(customer: Customer, *, now: datetime) -> Customer:
     after.birthday = None
     after.attributes = {REDACTED_AT: customer.attributes.get(REDACTED_AT) or now.isoformat()}
     after.history = {}
-    after.wecom_follows = [f.model_copy(update={"state": None}) for f in customer.wecom_follows]
+    # Who followed them and when stays; anything else on a follow (the channel code, what the member
+    # noted about them in WeCom) goes, including fields added to WeComFollow later.
+    after.wecom_follows = [
+        WeComFollow(user_id=f.user_id, added_at=f.added_at, removed_at=f.removed_at, removed_by=f.removed_by)
+        for f in customer.wecom_follows
+    ]
     if after == customer:
         return customer
     after.version = customer.version + 1
