@@ -51,6 +51,7 @@ from chalicelib.services.ports import (
     TagRepository,
     TenantRepository,
     TicketRepository,
+    WeComOrgRepository,
     WorkflowStarter,
 )
 from chalicelib.services.pricing import PricingService
@@ -64,6 +65,8 @@ from chalicelib.services.subscriptions import TicketSubscriptions
 from chalicelib.services.tags import TagService, WeComTagSync
 from chalicelib.services.tenants import TenantService, UsersDirectory
 from chalicelib.services.tickets import TicketService
+from chalicelib.services.wecom_kf import KfSync
+from chalicelib.services.wecom_org import WeComOrgService
 
 
 class Container:
@@ -524,6 +527,27 @@ class Container:
     @cached_property
     def wecom_tags(self) -> WeComTagSync:
         return WeComTagSync(tags=self.tag_repo, publisher=self.publisher, clock=self.clock)
+
+    @cached_property
+    def wecom_org_repo(self) -> WeComOrgRepository:
+        from chalicelib.store.wecom_org import DynamoWeComOrg
+
+        return DynamoWeComOrg()
+
+    @cached_property
+    def wecom_org(self) -> WeComOrgService:
+        return WeComOrgService(org=self.wecom_org_repo, tenants=self.tenant_repo, clock=self.clock)
+
+    @cached_property
+    def wecom_kf(self) -> KfSync:
+        return KfSync(
+            api=self.wecom_client,
+            cursors=self.integration_repo,
+            resolver=self.resolver,
+            tickets=self.tickets,
+            inbox=self.inbox,
+            clock=self.clock,
+        )
 
     @cached_property
     def tag_sync(self) -> TagSync:

@@ -87,6 +87,15 @@ def name_key(name: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", name)).casefold()
 
 
+class WeComFollowTag(BaseModel):
+    """A tag the staff member put on the customer in WeCom (`externalcontact/get` follow_user[].tags)."""
+
+    name: str
+    group: str | None = None
+    tag_id: str | None = None  # 企业标签 and 规则组标签 only; personal tags have none
+    type: int | None = None  # 1 企业设置, 2 用户自定义, 3 规则组标签
+
+
 class WeComFollow(BaseModel):
     """A staff member who added the customer in WeCom (企业微信 外部联系人), and how (the channel `state`)."""
 
@@ -95,6 +104,12 @@ class WeComFollow(BaseModel):
     added_at: datetime | None = None
     removed_at: datetime | None = None  # the relationship ended (del_external_contact / del_follow_user)
     removed_by: str | None = None  # "customer" or "staff"
+    # What the member keeps about the customer in WeCom, as `externalcontact/get` last reported it.
+    remark: str | None = None
+    description: str | None = None
+    tags: list[WeComFollowTag] = Field(default_factory=list)
+    # The customer agreed to chat archiving (会话存档) with this member (msg_audit_approved), when.
+    archive_approved_at: datetime | None = None
 
 
 APPLIED_KEPT = 8  # redeliveries come minutes after a crash; a few keys cover the touches in between

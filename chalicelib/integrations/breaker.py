@@ -52,6 +52,14 @@ class Breaker:
             if count >= self._threshold:
                 self._open_until[key] = self._clock.now() + self._cooldown
 
+    def hold(self, key: str, until: datetime) -> None:
+        """Leave the API alone until `until` whatever the count: it asked us to slow down (a rate limit),
+        so calls made meanwhile fail at once and their messages come back from the queue later."""
+        with self._lock:
+            current = self._open_until.get(key)
+            if current is None or until > current:
+                self._open_until[key] = until
+
     def succeeded(self, key: str) -> None:
         with self._lock:
             self._failures.pop(key, None)

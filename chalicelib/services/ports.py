@@ -48,6 +48,7 @@ from chalicelib.domain.ticket_templates import TicketTemplate
 from chalicelib.domain.tickets import HistoryEntry, Ticket, TicketSettings
 from chalicelib.domain.timeline import TimelineEvent
 from chalicelib.domain.unsettled import UnsettledSource
+from chalicelib.domain.wecom_org import WeComDepartment, WeComMember
 from chalicelib.domain.workflow_stats import NodeCounters
 from chalicelib.domain.workflows import WorkflowDefinition
 
@@ -652,3 +653,25 @@ class PrivacyStore(Protocol):
         self, tenant_id: str, platform: str, shop_id: str, customer_ids: Sequence[str]
     ) -> None: ...
     def drop_merge_records(self, tenant_id: str, customer_ids: Sequence[str]) -> int: ...
+
+
+class KfApi(Protocol):
+    """微信客服's `kf/sync_msg` (integrations/wecom/client.py WeComClient)."""
+
+    def kf_sync_msg(
+        self, *, open_kfid: str, cursor: str | None = None, token: str | None = None, limit: int = 1000
+    ) -> dict[str, Any]: ...
+
+
+class WeComOrgRepository(Protocol):
+    """The tenant's mirrored WeCom members and departments (store/wecom_org.py). Saves are conditional on
+    `expected_version` (None: must not exist yet) and raise ConflictError otherwise."""
+
+    def member(self, tenant_id: str, userid: str) -> WeComMember | None: ...
+    def save_members(self, tenant_id: str, members: Sequence[tuple[WeComMember, int | None]]) -> None: ...
+    def members(self, tenant_id: str) -> list[WeComMember]: ...
+    def department(self, tenant_id: str, department_id: int) -> WeComDepartment | None: ...
+    def save_department(
+        self, tenant_id: str, department: WeComDepartment, *, expected_version: int | None
+    ) -> None: ...
+    def departments(self, tenant_id: str) -> list[WeComDepartment]: ...

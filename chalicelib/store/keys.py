@@ -176,6 +176,24 @@ def group_chat_pk(tenant_id: str, chat_id: str) -> str:
 GROUP_CHAT_SK = "CHAT"
 
 
+def wecom_org_pk(tenant_id: str) -> str:
+    """The tenant's mirrored WeCom org (store/wecom_org.py): members and departments, one Query each."""
+    return f"T#{tenant_id}#WECOMORG"
+
+
+WECOM_MEMBER_PREFIX = "M#"
+WECOM_DEPARTMENT_PREFIX = "D#"
+
+
+def wecom_member_sk(userid: str) -> str:
+    """Lower-cased: WeCom's UserIDs are unique regardless of case (domain/wecom_org.py `member_key`)."""
+    return f"{WECOM_MEMBER_PREFIX}{userid.strip().lower()}"
+
+
+def wecom_department_sk(department_id: int) -> str:
+    return f"{WECOM_DEPARTMENT_PREFIX}{department_id}"
+
+
 def import_job_pk(tenant_id: str, job_id: str) -> str:
     return f"T#{tenant_id}#IMPORT#{job_id}"
 

@@ -151,6 +151,16 @@ class InboxItem(Item, discriminator="inbox"):
     pass
 
 
+class WeComMemberItem(Item, discriminator="wecom_member"):
+    """A mirrored WeCom member (doc: domain/wecom_org.py WeComMember); writes conditional on `version`."""
+
+    version = NumberAttribute()
+
+
+class WeComDepartmentItem(Item, discriminator="wecom_department"):
+    version = NumberAttribute()
+
+
 class PrivacyRequestItem(Item, discriminator="privacy_request"):
     """A `PrivacyRequest` doc (no personal data: customers by our ids)."""
 

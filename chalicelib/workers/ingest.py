@@ -6,14 +6,10 @@ ends in the DLQ with its raw payload."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from chalice.app import Blueprint, SQSEvent
 
 from chalicelib.bootstrap import container
@@ -21,24 +17,14 @@ from chalicelib.domain.access import Principal
 from chalicelib.domain.behaviour import BehaviourEventIn, count
 from chalicelib.domain.common import DomainError, ForbiddenError
 from chalicelib.domain.conversations import MAX_TEXT, ArchivedMessage
-from chalicelib.domain.customers import Customer, Gender, Identity, WeComFollow, is_placeholder_name
+from chalicelib.domain.customers import Identity
 from chalicelib.domain.orders import MONEY_BACK, OrderEvent, OrderStatus
 from chalicelib.domain.shop_notices import parse_notice
-from chalicelib.domain.tags import WeComTagGroup
 from chalicelib.domain.tickets import TicketSource
 from chalicelib.domain.timeline import Actor, ActorType
 from chalicelib.integrations.shops.doudian_api import DoudianPermanentError, DoudianUnavailable
-from chalicelib.integrations.wecom.client import WeComApiError
 from chalicelib.integrations.wecom.crypto import MalformedMessageError
-from chalicelib.integrations.wecom.events import (
-    ExternalChatEvent,
-    ExternalContactEvent,
-    ExternalTagEvent,
-    KfMsgOrEvent,
-    TextMessage,
-    WeComEvent,
-    parse_event,
-)
+from chalicelib.integrations.wecom.events import ExternalContactEvent, parse_event
 from chalicelib.observability import logger
 from chalicelib.resources import INGEST_QUEUE
 from chalicelib.services.cache import config_scope
@@ -46,18 +32,10 @@ from chalicelib.services.ingest import IngestMessage
 from chalicelib.services.orders import touch_key
 from chalicelib.services.resolver import Touch
 from chalicelib.workers.batch import process_batch
+from chalicelib.workers.inbox import keep_raw as _keep_raw
+from chalicelib.workers.wecom import apply_details, details_later, handle_wecom, wecom_contact_touch
 
 bp = Blueprint(__name__)
-WECOM_ACTOR = Actor.model_construct(type=ActorType.INTEGRATION, id="wecom")  # no validator built at import
-
-_CONTACT_KINDS = {
-    "add_external_contact": "wecom.contact_added",
-    "add_half_external_contact": "wecom.contact_added",
-    "edit_external_contact": "wecom.contact_edited",
-    "del_external_contact": "wecom.contact_removed_by_staff",
-    "del_follow_user": "wecom.contact_removed_by_customer",
-    "transfer_fail": "wecom.transfer_failed",
-}
 
 
 def handle(message: IngestMessage) -> None:
@@ -65,7 +43,7 @@ def handle(message: IngestMessage) -> None:
         _keep_raw(message, message.received_at, f"{message.source}:{message.rejected.value}")
         return
     if message.source == "wecom":
-        _handle_wecom(message)
+        handle_wecom(message)  # workers/wecom.py
         return
     if message.source == "shop" and isinstance(message.payload, dict) and "order_id" in message.payload:
         event = OrderEvent.model_validate(message.payload)
@@ -84,7 +62,7 @@ def handle(message: IngestMessage) -> None:
         container().import_jobs.run(message.tenant_id, str(message.payload["job_id"]))
         return
     if message.source == "wecom_detail":
-        _apply_details(message)
+        apply_details(message)
         return
     if message.source == "conversation":
         _handle_conversation(message)
@@ -200,189 +178,8 @@ def behaviour_touch(tenant_id: str, event: BehaviourEventIn, sender: Principal |
     )
 
 
-def _handle_wecom(message: IngestMessage) -> None:
-    event = parse_event(str(message.payload))
-    if isinstance(event, ExternalChatEvent):
-        _sync_group_chat(message, event)
-    elif isinstance(event, ExternalTagEvent):
-        _sync_tags(message, event)
-    elif isinstance(event, KfMsgOrEvent):
-        _sync_kf_messages(message, event)
-    elif isinstance(event, ExternalContactEvent):
-        adder = None
-        if str(event.change_type).startswith("add_"):  # who may own the customer: our user, not the UserID
-            adder = container().tenants.staff_for_wecom(message.tenant_id, event.user_id)
-        touch = wecom_contact_touch(message, event, owner_id=adder)
-        if str(event.change_type) in DETAIL_CHANGES:
-            # Details in the same touch when WeCom answers (one write, not two); else from the queue.
-            try:
-                contact = _fetch_contact(message.tenant_id, event.external_user_id)
-            except _Unreachable:
-                contact = None
-                _fetch_details_later(message, event)
-            if contact:
-                touch = _with_details(touch, contact)
-        container().resolver.touch(touch)
-    elif isinstance(event, TextMessage):
-        _keep_raw(message, event_time(event), f"wecom:{event.kind}")  # the message itself stays visible
-        container().tickets.from_staff_message(
-            tenant_id=message.tenant_id,
-            staff_userid=event.from_user_name,
-            text=event.content,
-            at=event_time(event),
-            ref=f"app:{event.msg_id}",
-        )
-    else:
-        _keep_raw(message, event_time(event), f"wecom:{event.kind}")
-
-
-def event_time(event: WeComEvent) -> datetime:
-    return datetime.fromtimestamp(event.create_time, tz=UTC)
-
-
-def wecom_contact_touch(
-    message: IngestMessage, event: ExternalContactEvent, *, owner_id: str | None = None
-) -> Touch:
-    """`owner_id`: our user id of the member who added the contact (None when no user carries their WeCom
-    UserID: the customer then stays unowned until an admin assigns one)."""
-    at = event_time(event)
-    change = str(event.change_type)
-
-    def update(customer: Customer) -> None:
-        follows = customer.wecom_follows
-        current = next(
-            (f for f in reversed(follows) if f.user_id == event.user_id and f.removed_at is None), None
-        )
-        if change.startswith("add_") and current is None:
-            follows.append(WeComFollow(user_id=event.user_id, state=event.state, added_at=at))
-        elif change in ("del_external_contact", "del_follow_user") and current is not None:
-            current.removed_at = at
-            current.removed_by = "staff" if change == "del_external_contact" else "customer"
-        if customer.owner_id is None and owner_id is not None:
-            customer.owner_id = owner_id  # the first staff member to add a customer owns them
-
-    data: dict[str, Any] = {"staff_user_id": event.user_id, "change_type": change}
-    if owner_id is not None:
-        data["staff_id"] = owner_id  # ours; staff_user_id stays WeCom's
-    if event.state:
-        data["state"] = event.state  # the channel code of the 「联系我」 QR code: store or campaign
-    if event.fail_reason:
-        data["fail_reason"] = event.fail_reason
-    return Touch(
-        tenant_id=message.tenant_id,
-        identities=[Identity(type="wecom_external_userid", value=event.external_user_id)],
-        kind=_CONTACT_KINDS.get(change, f"wecom.{change}"),
-        source="wecom",
-        at=at,
-        actor=WECOM_ACTOR,
-        data=data,
-        idempotency_key=message.key,
-        update=update,
-    )
-
-
-# Answers that will not change on retry: not (or no longer) an external contact, invalid id, no permission.
-DETAIL_CHANGES = ("add_external_contact", "add_half_external_contact", "edit_external_contact")
-KF_MAX_PAGES = 20  # 1000 messages a page; more waits for the next callback
-PERMANENT_WECOM_ERRORS = frozenset({84061, 40096, 60011, 48002})
-
-
-def _fetch_details_later(message: IngestMessage, event: ExternalContactEvent) -> None:
-    """The contact already exists from what the event carried; its details (name, unionid, gender) come
-    from the WeCom API in a message of their own, retried by the queue while WeCom cannot be reached."""
-    detail = IngestMessage(
-        source="wecom_detail",
-        tenant_id=message.tenant_id,
-        key=f"wecom-detail:{message.key}",
-        received_at=message.received_at,
-        payload={"external_userid": event.external_user_id, "user_id": event.user_id},
-    )
-    later = _DETAILS_LATER.get()
-    if later is None:
-        container().ingest_publisher.publish([detail.model_dump(mode="json")])
-    else:
-        later.append(detail.model_dump(mode="json"))
-
-
-# The detail fetches a batch puts off, sent together at its end (one SendMessageBatch per 10, not one each:
-# during a WeCom outage every contact event has one), before the batch's idempotency markers. If sending
-# fails, the whole batch is retried, and a retried callback puts its fetch off again: the touch may be
-# skipped as done, the fetch never is.
-_DETAILS_LATER: ContextVar[list[dict[str, Any]] | None] = ContextVar("details_later", default=None)
-
-
-@contextmanager
-def _details_later() -> Iterator[None]:
-    later: list[dict[str, Any]] = []
-    token = _DETAILS_LATER.set(later)
-    try:
-        yield
-    finally:
-        _DETAILS_LATER.reset(token)
-    if later:
-        container().ingest_publisher.publish(later)
-
-
 class _Unreachable(Exception):
-    """WeCom or 抖店 could not answer now (network, busy, 5xx): the details are fetched later, from the
-    queue."""
-
-
-def _fetch_contact(tenant_id: str, external_userid: str) -> dict[str, Any] | None:
-    """The contact's details, or None when WeCom never will (not configured, no longer a contact)."""
-    client = container().wecom_client(tenant_id)
-    if client is None:
-        return None
-    try:
-        return dict(client.external_contact(external_userid).get("external_contact", {}))
-    except WeComApiError as e:
-        if e.errcode in PERMANENT_WECOM_ERRORS:
-            return None
-        raise _Unreachable(str(e)) from e
-    except httpx.HTTPError as e:
-        raise _Unreachable(str(e)) from e
-
-
-def _with_details(touch: Touch, contact: dict[str, Any]) -> Touch:
-    """The touch, also carrying what WeCom told about the contact (unionid, name, gender)."""
-    if contact.get("unionid"):
-        touch.identities = [*touch.identities, Identity(type="unionid", value=str(contact["unionid"]))]
-    name = str(contact.get("name") or "").strip()
-    base = touch.update
-
-    def update(customer: Customer) -> None:
-        if base is not None:
-            base(customer)
-        if name and is_placeholder_name(customer.name):
-            customer.name = name[:64]
-        if customer.gender is Gender.UNKNOWN and contact.get("gender") in (1, 2):
-            customer.gender = Gender.MALE if contact["gender"] == 1 else Gender.FEMALE
-        for key in ("avatar", "corp_name", "type"):
-            if contact.get(key):
-                customer.attributes[f"wecom_{key}"] = contact[key]
-
-    touch.update = update
-    touch.data = {**touch.data, "has_unionid": bool(contact.get("unionid"))}
-    return touch
-
-
-def _apply_details(message: IngestMessage) -> None:
-    """The retried detail fetch of a contact whose callback came while WeCom could not be reached."""
-    external_userid = str(message.payload["external_userid"])
-    contact = _fetch_contact(message.tenant_id, external_userid)  # _Unreachable: the queue retries, then DLQ
-    if contact is None:
-        _keep_raw(message, message.received_at, "wecom_detail:unavailable")  # visible, not retried
-        return
-    touch = Touch(
-        tenant_id=message.tenant_id,
-        identities=[Identity(type="wecom_external_userid", value=external_userid)],
-        kind="wecom.contact_details",
-        source="wecom",
-        at=message.received_at,
-        actor=WECOM_ACTOR,
-        idempotency_key=message.key,
-    )
-    container().resolver.touch(_with_details(touch, contact))
+    """抖店 could not answer now (network, busy, 5xx): the buyer is fetched later, from the queue."""
 
 
 DOUDIAN = "doudian"
@@ -457,121 +254,6 @@ def _apply_doudian_buyer(message: IngestMessage) -> None:
     _ingest_order(message.tenant_id, event.model_copy(update={"buyer": buyer}))
 
 
-def _sync_tags(message: IngestMessage, event: ExternalTagEvent) -> None:
-    """WeCom's 企业客户标签 changed there: bring our catalogue in step (a shuffle only reorders)."""
-    c = container()
-    change = str(event.change_type)
-    if change == "shuffle" or not event.id:
-        return
-    if change == "delete":
-        c.wecom_tags.remove(message.tenant_id, wecom_id=event.id, is_group=event.tag_type == "tag_group")
-        return
-    client = c.wecom_client(message.tenant_id)
-    if client is None:
-        _keep_raw(message, event_time(event), "wecom:external_tag:unconfigured")
-        return
-    ids = {"group_ids": [event.id]} if event.tag_type == "tag_group" else {"tag_ids": [event.id]}
-    groups = [WeComTagGroup.model_validate(g) for g in client.corp_tags(**ids)]
-    if event.tag_type == "tag":  # WeCom answers with the tag's group holding only that tag: fetch it whole
-        groups = [
-            WeComTagGroup.model_validate(g) for g in client.corp_tags(group_ids=[g.group_id for g in groups])
-        ]
-    c.wecom_tags.upsert(message.tenant_id, groups)
-
-
-def _sync_group_chat(message: IngestMessage, event: ExternalChatEvent) -> None:
-    """Keep the customer group chat as WeCom describes it now (a dismissed chat is kept, marked)."""
-    c = container()
-    at = event_time(event)
-    chat: dict[str, Any] = c.group_chats.get(message.tenant_id, event.chat_id) or {"chat_id": event.chat_id}
-    if chat.get("event_at", "") > at.isoformat():
-        return  # an older event arriving late
-    if str(event.change_type) == "dismiss":
-        chat.update(dismissed=True, event_at=at.isoformat())
-    else:
-        client = c.wecom_client(message.tenant_id)
-        if client is None:
-            _keep_raw(message, at, "wecom:external_chat:unconfigured")
-            return
-        details = client.group_chat(event.chat_id)  # a failure is retried by the queue, then the DLQ
-        chat.update(
-            name=details.get("name"),
-            owner=details.get("owner"),
-            notice=details.get("notice"),
-            members=[
-                {"userid": m.get("userid"), "type": m.get("type"), "join_time": m.get("join_time")}
-                for m in details.get("member_list", [])
-            ],
-            dismissed=False,
-            event_at=at.isoformat(),
-        )
-    c.group_chats.put(message.tenant_id, event.chat_id, chat)
-
-
-def _sync_kf_messages(message: IngestMessage, event: KfMsgOrEvent) -> None:
-    """WeCom customer service (微信客服): pull the messages the callback announced and put each customer's
-    on their timeline. Each message is its own touch (key kf:<msgid>), so a re-pull has one effect."""
-    c = container()
-    client = c.wecom_client(message.tenant_id)
-    if client is None:
-        _keep_raw(message, event_time(event), "wecom:kf:unconfigured")
-        return
-    kind = f"kf_cursor#{event.open_kf_id}"  # where the last pull stopped, so a pull starts there
-    saved = c.integration_repo.get(message.tenant_id, kind)
-    cursor: str | None = saved[0].get("cursor") if saved else None
-    for _ in range(KF_MAX_PAGES):
-        page = client.kf_sync_msg(token=event.token, open_kfid=event.open_kf_id, cursor=cursor)
-        for msg in page.get("msg_list", []):
-            if msg.get("external_userid"):
-                touch = kf_touch(message.tenant_id, msg)
-                resolved = c.resolver.touch(touch)
-                if touch.data["origin"] == "customer" and touch.data["text"] and resolved.customer_id:
-                    c.tickets.from_customer_message(
-                        tenant_id=message.tenant_id,
-                        customer_id=resolved.customer_id,
-                        text=str(touch.data["text"]),
-                        at=touch.at,
-                        source=TicketSource.WECOM,
-                        ref=f"kf:{msg.get('msgid')}",
-                    )
-        cursor = page.get("next_cursor") or cursor
-        c.integration_repo.put(
-            message.tenant_id, kind, {"cursor": cursor}, {}
-        )  # after the touches: at-least-once
-        if not page.get("has_more"):
-            return
-
-
-def kf_touch(tenant_id: str, msg: dict[str, Any]) -> Touch:
-    origin = {3: "customer", 4: "system", 5: "servicer"}.get(int(msg.get("origin", 0)), "unknown")
-    text = str((msg.get("text") or {}).get("content", ""))[:MAX_TEXT]
-    return Touch(
-        tenant_id=tenant_id,
-        identities=[Identity(type="wecom_external_userid", value=str(msg["external_userid"]))],
-        kind="wecom_kf.message",
-        source="wecom_kf",
-        at=datetime.fromtimestamp(int(msg.get("send_time", 0)), tz=UTC),
-        actor=WECOM_ACTOR,
-        data={
-            "msgid": msg.get("msgid"),
-            "open_kfid": msg.get("open_kfid"),
-            "origin": origin,
-            "msgtype": msg.get("msgtype"),
-            "text": text,
-            "servicer": msg.get("servicer_userid"),
-        },
-        idempotency_key=f"kf:{msg.get('msgid')}",
-    )
-
-
-def _keep_raw(message: IngestMessage, at: datetime, kind: str) -> None:
-    """Nothing received is dropped: what no handler maps yet is kept raw and visible (GET /v1/inbox)."""
-    container().inbox.put(
-        message.tenant_id, key=message.key, received_at=at, record={"kind": kind, **message.record()}
-    )
-    logger.info("kept raw", extra={"kind": kind})
-
-
 @dataclass
 class BatchPlan:
     """What a batch's messages will read, by tenant: their touches (identities, key) and their orders."""
@@ -619,7 +301,7 @@ def on_ingest_message(event: SQSEvent) -> dict[str, Any]:
     c = container()
     # Markers and domain events are written once per batch; identities and orders are read together; the
     # detail fetches put off go out before the markers (the innermost context exits first).
-    with config_scope(), c.resolver.batch(), c.orders.batch(), _details_later():
+    with config_scope(), c.resolver.batch(), c.orders.batch(), details_later():
         plan = plan_batch(list(event.to_dict().get("Records", [])))
         for tenant_id, touches in plan.touches.items():
             c.resolver.prefetch(tenant_id, touches)

@@ -13,10 +13,13 @@ from hypothesis import strategies as st
 
 from chalicelib.integrations.wecom.crypto import MalformedMessageError, WeComCrypto
 from chalicelib.integrations.wecom.events import (
+    CustomerAcquisitionEvent,
+    DepartmentChangeEvent,
     ExternalChatEvent,
     ExternalContactEvent,
     ExternalTagEvent,
     KfMsgOrEvent,
+    MemberChangeEvent,
     TextMessage,
     UnknownEvent,
     WeComEventBase,
@@ -277,10 +280,10 @@ def test_text_content_is_kept_exactly():
 
 
 def test_an_unmodelled_event_keeps_every_field():
-    plaintext = xml(
+    plaintext = xml(  # change_contact / update_tag (a member tag's members changed) is not modelled
         EVENT,
         cdata("Event", "change_contact"),
-        cdata("ChangeType", "update_user"),
+        cdata("ChangeType", "update_tag"),
         cdata("UserID", "staff0"),
         "<Department><![CDATA[1,2]]></Department>",
         "<ExtAttr><Item><Name>a</Name><Value>1</Value></Item><Item><Name>b</Name></Item></ExtAttr>",
@@ -290,7 +293,7 @@ def test_an_unmodelled_event_keeps_every_field():
     assert isinstance(event, UnknownEvent)
     assert (event.event, event.change_type, event.agent_id, event.parse_error) == (
         "change_contact",
-        "update_user",
+        "update_tag",
         1000002,
         None,
     )
@@ -457,3 +460,94 @@ def test_contact_fields_come_back_exactly(user_id: str, external_user_id: str, s
     event = parse_event(plaintext)
     assert isinstance(event, ExternalContactEvent)
     assert (event.user_id, event.external_user_id, event.state) == (user_id, external_user_id, state)
+
+
+# --- 会话存档 consent, 获客助手, 通讯录 (issue 14) ----------------------------------------------------
+
+
+def test_msg_audit_approved_is_a_contact_event():
+    """path/92005: the customer agreed to chat archiving with the member (UserID); WelcomeCode may follow."""
+    event = parse_event(contact_xml("msg_audit_approved", cdata("WelcomeCode", "WC")))
+    assert isinstance(event, ExternalContactEvent)
+    assert (event.change_type, event.user_id, event.welcome_code) == ("msg_audit_approved", "staff0", "WC")
+
+
+def test_customer_acquisition_start_chat_names_the_link_member_and_customer():
+    plaintext = xml(
+        EVENT,
+        cdata("Event", "customer_acquisition"),
+        cdata("ChangeType", "customer_start_chat"),
+        cdata("LinkId", "cawcde"),
+        cdata("UserID", "zhangsan"),
+        cdata("ExternalUserID", "wmEXT1"),
+    )
+    event = parse_event(plaintext)
+    assert isinstance(event, CustomerAcquisitionEvent)
+    assert (event.link_id, event.user_id, event.external_user_id) == ("cawcde", "zhangsan", "wmEXT1")
+
+
+def test_customer_acquisition_quota_event_names_no_customer_and_keeps_chat_key_out_of_the_model():
+    plaintext = xml(
+        EVENT,
+        cdata("Event", "customer_acquisition"),
+        cdata("ChangeType", "quota_expire_soon"),
+        "<ExpireTime>1763900000</ExpireTime><ExpireQuotaNum>20</ExpireQuotaNum>",
+        cdata("ChatKey", "secret-chat-key"),
+    )
+    event = parse_event(plaintext)
+    assert isinstance(event, CustomerAcquisitionEvent)
+    assert (event.external_user_id, event.expire_time, event.expire_quota_num) == (None, 1763900000, 20)
+    assert "secret-chat-key" not in event.model_dump_json(exclude={"raw_xml"})
+
+
+@pytest.mark.parametrize("change", ["create_user", "update_user"])
+def test_member_change_reads_the_comma_separated_departments(change: str):
+    plaintext = xml(
+        EVENT,
+        cdata("Event", "change_contact"),
+        cdata("ChangeType", change),
+        cdata("UserID", "ZhangSan"),
+        cdata("NewUserID", "zhangsan2"),
+        cdata("Name", "张三"),
+        cdata("Department", "1,2,3"),
+        "<MainDepartment>2</MainDepartment><Status>1</Status>",
+        cdata("Position", "店长"),
+    )
+    event = parse_event(plaintext)
+    assert isinstance(event, MemberChangeEvent)
+    assert (event.user_id, event.new_user_id, event.name) == ("ZhangSan", "zhangsan2", "张三")
+    assert (event.department, event.main_department, event.status) == ([1, 2, 3], 2, 1)
+
+
+def test_delete_user_carries_only_the_userid():
+    plaintext = xml(
+        EVENT, cdata("Event", "change_contact"), cdata("ChangeType", "delete_user"), cdata("UserID", "a")
+    )
+    event = parse_event(plaintext)
+    assert isinstance(event, MemberChangeEvent) and event.name is None and event.department is None
+
+
+def test_department_change():
+    plaintext = xml(
+        EVENT,
+        cdata("Event", "change_contact"),
+        cdata("ChangeType", "create_party"),
+        "<Id>2</Id>",
+        cdata("Name", "华东区"),
+        "<ParentId>1</ParentId><Order>100</Order>",
+    )
+    event = parse_event(plaintext)
+    assert isinstance(event, DepartmentChangeEvent)
+    assert (event.id, event.name, event.parent_id, event.order) == (2, "华东区", 1, 100)
+
+
+def test_a_member_event_with_a_bad_department_list_is_kept_as_unknown():
+    plaintext = xml(
+        EVENT,
+        cdata("Event", "change_contact"),
+        cdata("ChangeType", "update_user"),
+        cdata("UserID", "a"),
+        cdata("Department", "1,x"),
+    )
+    event = parse_event(plaintext)
+    assert isinstance(event, UnknownEvent) and "department" in (event.parse_error or "")

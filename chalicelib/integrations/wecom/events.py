@@ -1,7 +1,11 @@
 """Decrypted WeCom callback XML -> typed pydantic events.
 
-Element names follow WeCom's documentation (客户联系 / 客户群 / 企业客户标签 变更事件, 微信客服, 接收消息).
-Dispatch is on MsgType + Event; ChangeType is checked by each model's Literal. A message that fits no model,
+Element names follow WeCom's documentation (developer.work.weixin.qq.com): 客户联系 / 客户群 / 企业客户标签
+变更事件 (path/92130), 客户同意进行聊天内容存档 (path/92005), 获客助手事件 (path/97299), 通讯录回调
+成员 / 部门变更 (path/90970, path/90971), 微信客服 (path/94670), 接收消息 (path/90239); WxJava's
+`WxCpXmlMessage` and `WxCpConsts` carry the same names. Dispatch is on MsgType + Event (and ChangeType for
+change_contact, whose member and department events differ in shape); ChangeType is checked by each model's
+Literal. A message that fits no model,
 or fits one only partly (a new ChangeType, a missing or duplicated element), becomes an ``UnknownEvent``
 that keeps every element: it is already authenticated, so it is stored for inspection, never dropped.
 """
@@ -24,6 +28,7 @@ ExternalContactChangeType = Literal[
     "del_external_contact",
     "del_follow_user",
     "transfer_fail",
+    "msg_audit_approved",  # the customer agreed to chat archiving (会话存档) with this staff member
 ]
 ExternalTagChangeType = Literal["create", "update", "delete", "shuffle"]
 ExternalChatChangeType = Literal["create", "update", "dismiss"]
@@ -129,6 +134,90 @@ class ExternalChatEvent(WeComEventBase):
     cur_mem_ver: str | None = None
 
 
+class MemberChangeEvent(WeComEventBase):
+    """通讯录回调, a member created / updated / deleted (path/90970). Elements other than UserID come only
+    when they changed (update) and only those the app may see; Department is a comma-separated id list."""
+
+    xml_names: ClassVar[dict[str, str]] = {
+        "UserID": "user_id",
+        "NewUserID": "new_user_id",
+        "Name": "name",
+        "Department": "department",
+        "MainDepartment": "main_department",
+        "Position": "position",
+        "Status": "status",
+        "Alias": "alias",
+    }
+    kind: Literal["member_change"] = "member_change"
+    event: Literal["change_contact"]
+    change_type: Literal["create_user", "update_user", "delete_user"]
+    user_id: str
+    new_user_id: str | None = None  # update_user: the UserID was changed (allowed once when generated)
+    name: str | None = None
+    department: list[int] | None = None
+    main_department: int | None = None
+    position: str | None = None
+    status: int | None = None  # 1 activated, 2 disabled, 4 not activated, 5 left the corp
+    alias: str | None = None
+
+
+class DepartmentChangeEvent(WeComEventBase):
+    """通讯录回调, a department created / updated / deleted (path/90971)."""
+
+    xml_names: ClassVar[dict[str, str]] = {
+        "Id": "id",
+        "Name": "name",
+        "ParentId": "parent_id",
+        "Order": "order",
+    }
+    kind: Literal["department_change"] = "department_change"
+    event: Literal["change_contact"]
+    change_type: Literal["create_party", "update_party", "delete_party"]
+    id: int
+    name: str | None = None
+    parent_id: int | None = None
+    order: int | None = None
+
+
+class CustomerAcquisitionEvent(WeComEventBase):
+    """获客助手 (path/97299). Which elements come depends on ChangeType: LinkId for link and conversion
+    events, UserID + ExternalUserID for customer_start_chat and del_follow_user, State (the link's
+    customer_channel) for friend_request, ExpireTime + ExpireQuotaNum for quota_expire_soon. ChatKey (a
+    30-minute credential on message_from_customer) is deliberately not modelled: it stays in raw_xml only."""
+
+    xml_names: ClassVar[dict[str, str]] = {
+        "LinkId": "link_id",
+        "UserID": "user_id",
+        "ExternalUserID": "external_user_id",
+        "State": "state",
+        "ExpireTime": "expire_time",
+        "ExpireQuotaNum": "expire_quota_num",
+        "ChatSeq": "chat_seq",
+    }
+    kind: Literal["customer_acquisition"] = "customer_acquisition"
+    event: Literal["customer_acquisition"]
+    change_type: Literal[
+        "balance_low",
+        "balance_exhausted",
+        "balance_increased",
+        "quota_expire_soon",
+        "link_unavailable",
+        "delete_link",
+        "open_profile",
+        "friend_request",
+        "customer_start_chat",
+        "message_from_customer",
+        "del_follow_user",
+    ]
+    link_id: str | None = None
+    user_id: str | None = None
+    external_user_id: str | None = None
+    state: str | None = None
+    expire_time: int | None = None
+    expire_quota_num: int | None = None
+    chat_seq: int | None = None
+
+
 class TextMessage(WeComEventBase):
     """A staff member writing to our app; from_user_name is their UserID."""
 
@@ -159,7 +248,15 @@ class UnknownEvent(WeComEventBase):
 
 
 WeComEvent = Annotated[
-    ExternalContactEvent | ExternalTagEvent | ExternalChatEvent | TextMessage | KfMsgOrEvent | UnknownEvent,
+    ExternalContactEvent
+    | ExternalTagEvent
+    | ExternalChatEvent
+    | MemberChangeEvent
+    | DepartmentChangeEvent
+    | CustomerAcquisitionEvent
+    | TextMessage
+    | KfMsgOrEvent
+    | UnknownEvent,
     Field(discriminator="kind"),
 ]
 # For workers that read a serialized event back (e.g. from a queue message).
@@ -175,6 +272,9 @@ _TypedModel = (
     type[ExternalContactEvent]
     | type[ExternalTagEvent]
     | type[ExternalChatEvent]
+    | type[MemberChangeEvent]
+    | type[DepartmentChangeEvent]
+    | type[CustomerAcquisitionEvent]
     | type[TextMessage]
     | type[KfMsgOrEvent]
 )
@@ -183,6 +283,11 @@ _EVENT_MODELS: dict[str, _TypedModel] = {
     "change_external_tag": ExternalTagEvent,
     "change_external_chat": ExternalChatEvent,
     "kf_msg_or_event": KfMsgOrEvent,
+    "customer_acquisition": CustomerAcquisitionEvent,
+}
+_CONTACT_MODELS: dict[str, _TypedModel] = {  # Event change_contact, by ChangeType (update_tag: unknown)
+    **dict.fromkeys(("create_user", "update_user", "delete_user"), MemberChangeEvent),
+    **dict.fromkeys(("create_party", "update_party", "delete_party"), DepartmentChangeEvent),
 }
 _MESSAGE_MODELS: dict[str, _TypedModel] = {"text": TextMessage}
 
@@ -190,8 +295,10 @@ _MESSAGE_MODELS: dict[str, _TypedModel] = {"text": TextMessage}
 def parse_event(plaintext_xml: str) -> WeComEvent:
     """Parse a decrypted callback; MalformedMessageError if it is not XML."""
     fields = _element_fields(parse_untrusted_xml(plaintext_xml))
-    msg_type, event = fields.get("MsgType"), fields.get("Event")
+    msg_type, event, change = fields.get("MsgType"), fields.get("Event"), fields.get("ChangeType")
     model = _EVENT_MODELS.get(event) if msg_type == "event" and isinstance(event, str) else None
+    if msg_type == "event" and event == "change_contact" and isinstance(change, str):
+        model = _CONTACT_MODELS.get(change)
     if model is None and isinstance(msg_type, str):
         model = _MESSAGE_MODELS.get(msg_type)
     if model is None:
@@ -223,6 +330,8 @@ def _model_input(model: type[WeComEventBase], fields: dict[str, Any], raw_xml: s
         value = fields[xml_name]
         if name == "mem_change_list":
             value = _item_list(value)
+        elif name == "department" and isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]  # "1,2,3"; ints checked by the model
         # An empty element of an optional field means "not set" (e.g. <State></State>).
         if value == "" and not model.model_fields[name].is_required():
             continue
@@ -272,11 +381,14 @@ def _short_error(exc: ValidationError) -> str:
 
 
 __all__ = [
+    "CustomerAcquisitionEvent",
+    "DepartmentChangeEvent",
     "ExternalChatEvent",
     "ExternalContactEvent",
     "ExternalTagEvent",
     "KfMsgOrEvent",
     "MalformedMessageError",
+    "MemberChangeEvent",
     "TextMessage",
     "UnknownEvent",
     "WeComEvent",
