@@ -27,9 +27,15 @@ def lines() -> Iterator[io.StringIO]:
     handler = logging.StreamHandler(out)
     handler.setFormatter(logger.registered_formatter)
     logger.addHandler(handler)
+    # Another test in this process may have quietened the shared logger (or logging as a whole).
+    level, disabled = logger.log_level, logging.root.manager.disable
+    logger.setLevel(logging.INFO)
+    logging.disable(logging.NOTSET)
     try:
         yield out
     finally:
+        logging.disable(disabled)
+        logger.setLevel(level)
         logger.removeHandler(handler)
 
 
