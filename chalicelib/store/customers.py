@@ -301,7 +301,7 @@ class DynamoCustomerRepository:
         found = self._batch_get(pairs)
         seen = any(isinstance(i, IdempotencyItem) for i in found)
         claims = [(by_key[(i.pk, i.sk)], i) for i in found if isinstance(i, IdentityItem)]
-        return self._held(tenant_id, claims), seen
+        return self._held(tenant_id, claims, {idempotency_key} if idempotency_key else set()), seen
 
     def lookup_many(
         self, tenant_id: str, wants: Sequence[tuple[Sequence[Identity], str | None]]
@@ -320,7 +320,7 @@ class DynamoCustomerRepository:
             for pair, identity in pairs.items()
             if identity is not None and isinstance(item := found.get(pair), IdentityItem)
         ]
-        held = self._held(tenant_id, claims)
+        held = self._held(tenant_id, claims, {key for _, key in wants if key})
         out: list[tuple[dict[tuple[str, str], Customer], bool]] = []
         for identities, key in wants:
             mine = {i.key: held[i.key] for i in identities if i.key in held}
@@ -329,8 +329,12 @@ class DynamoCustomerRepository:
         return out
 
     def _held(
-        self, tenant_id: str, claims: list[tuple[Identity, IdentityItem]]
+        self, tenant_id: str, claims: list[tuple[Identity, IdentityItem]], retrying: set[str]
     ) -> dict[tuple[str, str], Customer]:
+        """`retrying`: the idempotency keys of the touches looking: a profileless claim one of them wrote
+        is its own earlier attempt, which died between the claim and the profile (a worker killed, a
+        Lambda timeout), so it is freed at once instead of after ORPHAN_AFTER (by then the message could
+        have used up its receives and gone to the dead-letter queue)."""
         ids = sorted({c.customer_id for _, c in claims})
         profiles = {
             c.id: c
@@ -343,7 +347,9 @@ class DynamoCustomerRepository:
         for identity, claim in claims:
             if claim.customer_id in profiles:
                 held[identity.key] = profiles[claim.customer_id]
-            elif claim.claimed_at is None or datetime.now(UTC) - claim.claimed_at < ORPHAN_AFTER:
+            elif claim.claimed_by not in retrying and (
+                claim.claimed_at is None or datetime.now(UTC) - claim.claimed_at < ORPHAN_AFTER
+            ):
                 raise ConflictError(f"identity {identity.type} is being claimed right now; retry")
             else:
                 self.unclaim(tenant_id, identity, claim.customer_id)
@@ -503,6 +509,7 @@ class DynamoCustomerRepository:
                 keys.IDENTITY_SK,
                 customer_id=target.id,
                 claimed_at=datetime.now(UTC),  # wall time: `lookup` ages orphans by it
+                claimed_by=plan.idempotency_key,
             )
             try:
                 claim.save(condition=IdentityItem.pk.does_not_exist())

@@ -108,6 +108,9 @@ class IdentityItem(Item, discriminator="identity"):
     # Set by bulk imports, which claim before writing the profile: a claim whose profile never appeared
     # (the import crashed in between) is an orphan once it is older than ORPHAN_AFTER.
     claimed_at = UTCDateTimeAttribute(null=True)
+    # The touch (idempotency key) whose commit wrote the claim before its profile: when that same touch is
+    # retried and finds the claim still without a profile, the writer was itself, and it died.
+    claimed_by = UnicodeAttribute(null=True)
 
 
 class TimelineItem(Item, discriminator="timeline"):

@@ -4,10 +4,10 @@ killed (`kill -9`) and restarted, and every acknowledged order has exactly one e
 The sender behaves like a shop: it retries an order until it gets a 2xx (a connection refused or reset
 while a process is down is retried), so some orders arrive twice; the effect must still be single.
 
-Each buyer's first order goes out before anything is killed, and is in: a crash in the middle of creating a
-customer leaves its identity claim without a profile, which the resolver frees only once it is five minutes
-old (`ORPHAN_AFTER` in store/customers.py, by design: it cannot tell a dead writer from a slow one). That is
-the app's recovery, not the stack's, and too slow for this test."""
+Each buyer's first order goes out before anything is killed, and is in: the stream tests the stack's
+durability, not the resolver's recovery from a writer that died mid-customer (its own redelivery takes the
+claim back at once, tested in tests/integration/test_touch_without_transaction.py; another touch waits for
+`ORPHAN_AFTER`)."""
 
 from __future__ import annotations
 

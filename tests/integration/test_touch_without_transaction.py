@@ -88,7 +88,7 @@ def test_a_new_customer_written_without_its_marker_is_found_by_the_redelivery(
     assert timeline_kinds(container, tenant, customer.id) == ["test.touched"]
 
 
-def test_claims_left_by_a_crash_hold_redeliveries_back_until_they_are_old(
+def test_claims_left_by_a_crash_hold_other_touches_back_until_they_are_old(
     container, tenant: TenantKeys, clock, monkeypatch
 ):
     r, repo = container.resolver, container.customer_repo
@@ -96,13 +96,32 @@ def test_claims_left_by_a_crash_hold_redeliveries_back_until_they_are_old(
     t = touch(tenant, clock, ("unionid", "U1"), key="k1")
     with pytest.raises(Crash):
         r.touch(t)
+    other = touch(tenant, clock, ("unionid", "U1"), key="k2")
     with pytest.raises(Exception, match="retried"):
-        r.touch(t)  # a claim without a profile, young: a write in flight as far as anyone can tell
+        r.touch(other)  # a claim without a profile, young: a write in flight as far as anyone else can tell
     monkeypatch.setattr(store, "ORPHAN_AFTER", timedelta(0))
-    created = r.touch(t)
+    created = r.touch(other)
     assert created.created
     customer = repo.find_by_identity(tenant.tenant_id, Identity(type="unionid", value="U1"))
     assert customer is not None and customer.id == created.customer_id
+
+
+def test_the_redelivery_of_the_touch_that_died_takes_its_own_claim_back_at_once(
+    container, tenant: TenantKeys, clock, monkeypatch
+):
+    """A worker killed between the claim and the profile: the same message, redelivered, must not wait out
+    ORPHAN_AFTER (its receives would run out first and it would land in the dead-letter queue)."""
+    r, repo = container.resolver, container.customer_repo
+    crash_once(monkeypatch, store.Item, "batch_write")
+    t = touch(tenant, clock, ("unionid", "U1"), ("phone", "+8613800000003"), key="k1")
+    with pytest.raises(Crash):
+        r.touch(t)
+    created = r.touch(t)  # at once, no ageing
+    assert created.created
+    customer = repo.find_by_identity(tenant.tenant_id, Identity(type="phone", value="+8613800000003"))
+    assert customer is not None and customer.id == created.customer_id
+    assert customer.attributes["touches"] == 1
+    assert r.touch(t).duplicate
 
 
 def test_an_identity_taken_meanwhile_undoes_our_claims_and_resolves_again(
