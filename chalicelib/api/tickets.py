@@ -5,13 +5,16 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
+from chalice.app import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.http import Api, Ctx, Result
+from chalicelib.api.rating_page import invalid_link_page, rating_page
 from chalicelib.api.schemas import PageQuery
 from chalicelib.bootstrap import container
 from chalicelib.domain.access import KeyKind
 from chalicelib.domain.calendars import BusinessCalendar
+from chalicelib.domain.common import NotFoundError
 from chalicelib.domain.notifications import (
     Channel,
     Delivery,
@@ -320,6 +323,21 @@ def rate_by_link(ctx: Ctx, token: str) -> Result:
     body: RatingIn = ctx.body
     ticket = container().tickets.rate_by_token(token=token, score=body.score, comment=body.comment)
     return Result(RatingAccepted(ticket_id=ticket.id, score=body.score))
+
+
+# A page for the customer's phone, not an API operation (so not in /openapi.json): the rating link opens it,
+# and its form posts to the same URL, the route above.
+@bp.route("/public/ratings/{token}", methods=["GET"])
+def rating_form(token: str) -> Response:
+    headers: dict[str, str | list[str]] = {
+        "Content-Type": "text/html; charset=utf-8",
+        "Cache-Control": "no-store",
+    }
+    try:
+        ticket = container().tickets.ticket_by_rating_link(token=token)
+    except NotFoundError:  # the customer sees a page, not a JSON error
+        return Response(body=invalid_link_page(), status_code=404, headers=headers)
+    return Response(body=rating_page(ticket), status_code=200, headers=headers)
 
 
 class DeliveriesPublic(BaseModel):

@@ -35,7 +35,6 @@ from chalicelib.domain.ticket_templates import (
     TicketTemplate,
     detect_urgency,
     effective_priority,
-    guess_template,
     preset_templates,
     validate_fields,
 )
@@ -48,6 +47,8 @@ from chalicelib.domain.tickets import (
     TicketSource,
     TicketStatus,
     actions_for,
+    check_intake,
+    intake_template,
     open_ticket,
     ticket_id_for,
     transition,
@@ -207,6 +208,7 @@ class TicketService:
 
     def put_settings(self, *, principal: Principal, settings: TicketSettings) -> TicketSettings:
         principal.require(Permission.WORKFLOWS_MANAGE)
+        check_intake(settings, self.templates(principal=principal))  # before anything is written
         self._tickets.put_settings(principal.tenant_id, settings)
         self._settings_cache.changed(principal.tenant_id, principal.tenant_id)
         return settings
@@ -399,12 +401,9 @@ class TicketService:
     def _draft_from_text(
         self, system: Principal, text: str, *, customer_id: str | None, description: str
     ) -> TicketDraft | None:
-        """A message that reads like a request: the template its words hint at (an urgency keyword alone
-        means a repair), the text in the template's first required text field. None: not a request."""
-        templates = self.templates(principal=system)
-        template = guess_template(text, templates)
-        if template is None and detect_urgency(text, self._settings(system.tenant_id).urgency_keywords):
-            template = next((t for t in templates if t.id == "repair"), None)
+        """A message that reads like a request: the template the tenant's intake rules pick, the text in
+        the template's first required text field. None: not a request."""
+        template = intake_template(text, self._settings(system.tenant_id), self.templates(principal=system))
         if template is None:
             return None
         first_text = next((f.key for f in template.fields if f.required and f.type is FieldType.TEXT), None)
@@ -461,11 +460,23 @@ class TicketService:
         return f"{body}.{self._sign(body)}"
 
     def rate_by_token(self, *, token: str, score: int, comment: str | None) -> Ticket:
+        tenant_id, ticket_id = self._rating_link(token)
+        return self._rate(_system(tenant_id), ticket_id, score, comment, by="customer")
+
+    def ticket_by_rating_link(self, *, token: str) -> Ticket:
+        """The ticket a rating link names, for the customer's rating page (NotFound for a forged link)."""
+        tenant_id, ticket_id = self._rating_link(token)
+        ticket = self._tickets.get(tenant_id, ticket_id)
+        if ticket is None:
+            raise NotFoundError("no such rating link")
+        return ticket
+
+    def _rating_link(self, token: str) -> tuple[str, str]:
         tenant_id, _, rest = token.partition(".")
         ticket_id, _, sig = rest.partition(".")
         if not (tenant_id and ticket_id and hmac.compare_digest(sig, self._sign(f"{tenant_id}.{ticket_id}"))):
             raise NotFoundError("no such rating link")
-        return self._rate(_system(tenant_id), ticket_id, score, comment, by="customer")
+        return tenant_id, ticket_id
 
     def rate(self, *, principal: Principal, ticket_id: str, score: int, comment: str | None) -> TicketView:
         """Staff record a rating the customer gave them (by phone, in the shop)."""

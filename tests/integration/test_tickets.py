@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.common import ConflictError
+from chalicelib.domain.tickets import Ticket, TicketSource
 from chalicelib.services.tickets import TransitionCommand
 from tests.fakes.dynamo import count_requests
 from tests.integration.conftest import Api, TenantKeys, drain
@@ -511,3 +512,97 @@ def test_a_page_of_open_tickets_is_one_query(container, api: Api, tenant: Tenant
             page = container.tickets.open_tickets(principal=agent, assignee=assignee, limit=20, cursor=None)
         assert dict(n.calls) == {"Query": 1}, assignee
         assert len(page.items) == (0 if assignee == "me" else 3)
+
+
+def test_the_rating_link_opens_a_page_whose_form_records_the_rating(container, api: Api, tenant: TenantKeys):
+    cid = customer(api, tenant)
+    t = open_ticket(
+        api,
+        tenant,
+        {"template_id": "repair", "customer_id": cid, "fields": {"fault_description": "<b>漏水</b>"}},
+    )
+    tid = t["ticket"]["id"]
+    token = container.tickets.rating_link_token(
+        container.tickets.get(
+            principal=container.tenants.authenticate(f"Bearer {tenant.keys['admin']}"), ticket_id=tid
+        ).ticket
+    )
+    not_yet = api.call("GET", f"/public/ratings/{token}", None)
+    assert not_yet.status_code == 200 and "<form" not in not_yet.body.decode()  # open: nothing to rate yet
+    give_to(api, tenant, tid, "engineer")
+    for role, action in (("agent_all", "assign"), ("engineer", "resolve"), ("agent_all", "confirm")):
+        assert act(api, tenant, tid, role, action).status_code == 200
+
+    page = api.call("GET", f"/public/ratings/{token}", None)
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    text = page.body.decode()
+    assert '<form id="rating" method="post">' in text and 'name="score" value="5"' in text
+    assert 'name="comment"' in text and "width=device-width" in text
+    assert "http://" not in text and "https://" not in text  # served whole: no CDN
+    forged = api.call("GET", f"/public/ratings/{token[:-1]}{'1' if token[-1] == '0' else '0'}", None)
+    assert forged.status_code == 404 and forged.headers["Content-Type"].startswith("text/html")
+    hostile = api.call("GET", "/public/ratings/%3Cscript%3Ealert(1)%3C%2Fscript%3E", None)
+    assert hostile.status_code == 404 and "alert(1)" not in hostile.body.decode()
+
+    # what the page's script sends: the form's fields as JSON, to the page's own URL
+    sent = api.call("POST", f"/public/ratings/{token}", None, {"score": 4, "comment": "师傅很专业"})
+    assert sent.status_code == 200, sent.data
+    rated = api.call("GET", f"/v1/tickets/{tid}", tenant).data["ticket"]["rating"]
+    assert rated["score"] == 4 and rated["comment"] == "师傅很专业" and rated["by"] == "customer"
+    again = api.call("GET", f"/public/ratings/{token}", None).body.decode()
+    assert "<form" not in again and "已评价" in again
+
+
+def test_a_customers_message_opens_the_template_the_tenants_intake_rules_pick(
+    container, api: Api, tenant: TenantKeys
+):
+    own = {
+        "id": "ac_service",
+        "type": "ac_service",
+        "name": "空调服务",
+        "fields": [{"key": "issue", "label": "问题", "type": "text", "required": True}],
+        "workflow_id": "wf_repair",
+        "version": 0,
+    }
+    assert api.call("PUT", "/v1/ticket-templates/ac_service", tenant, own).status_code == 200
+    settings = api.call("GET", "/v1/ticket-settings", tenant).data
+    assert settings["intake_rules"] == [] and settings["default_template_id"] is None
+
+    unknown = {**settings, "intake_rules": [{"keyword": "空调", "template_id": "nope"}]}
+    refused = api.call("PUT", "/v1/ticket-settings", tenant, unknown)
+    assert refused.status_code == 400
+    assert "intake_rules[0].template_id" in str(refused.data)
+    assert api.call("GET", "/v1/ticket-settings", tenant).data["intake_rules"] == []  # nothing stored
+
+    rules = {
+        **settings,
+        "intake_rules": [{"category": "repair", "template_id": "ac_service"}],
+        "default_template_id": "ac_service",
+    }
+    saved = api.call("PUT", "/v1/ticket-settings", tenant, rules)
+    assert saved.status_code == 200, saved.data
+    assert saved.data["intake_rules"] == [
+        {"keyword": None, "category": "repair", "template_id": "ac_service"}
+    ]
+
+    # what the WeCom callback and the ingest worker call for a customer's message
+    def message(text: str, ref: str) -> Ticket | None:
+        cid = customer(api, tenant, phone=f"1390000{ref[-4:]}")
+        return container.tickets.from_customer_message(
+            tenant_id=tenant.tenant_id,
+            customer_id=cid,
+            text=text,
+            at=container.clock.now(),
+            source=TicketSource.WECOM,
+            ref=ref,
+        )
+
+    by_category = message("空调坏了要维修", "m-0001")
+    assert by_category is not None and by_category.template_id == "ac_service"
+    assert by_category.fields == {"issue": "空调坏了要维修"}
+    by_default = message("家里冒烟了", "m-0002")  # an urgency keyword alone: the default, not the preset
+    assert by_default is not None and by_default.template_id == "ac_service"
+    assert by_default.priority == "urgent"
+    other = message("想换货", "m-0003")  # another category: the template its words hint at
+    assert other is not None and other.template_id == "return_exchange"
