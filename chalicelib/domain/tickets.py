@@ -12,15 +12,18 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chalicelib.domain.access import Ownership, Role
-from chalicelib.domain.common import ConflictError, new_id
+from chalicelib.domain.common import ConflictError, InvalidInputError, new_id
 from chalicelib.domain.sla import SlaClock
 from chalicelib.domain.ticket_templates import (
     DEFAULT_URGENCY_KEYWORDS,
     Priority,
+    Slug,
     TicketTemplate,
+    detect_urgency,
+    guess_template,
     render_title,
     validate_fields,
 )
@@ -86,15 +89,37 @@ class Rating(BaseModel):
 FOLLOW_UP_AT_OR_BELOW = 2  # a rating this low opens a follow-up ticket
 
 
+class IntakeRule(BaseModel):
+    """Which template a customer's message opens a ticket from: a word in it (安装 → install_ac), or the
+    category (template type) its words hint at (repair → my_repair, for a tenant whose skills are not the
+    preset repair template's). Exactly one of `keyword` and `category`."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    keyword: str | None = Field(default=None, min_length=1, max_length=20)
+    category: Slug | None = None
+    template_id: Slug
+
+    @model_validator(mode="after")
+    def _one(self) -> IntakeRule:
+        if (self.keyword is None) == (self.category is None):
+            raise ValueError("a rule has either a keyword or a category")
+        return self
+
+
 class TicketSettings(BaseModel):
-    """A tenant's ticket settings: the words that make a ticket urgent (and skip triage: the workflows'
-    `priority == "urgent"` guards), e.g. 漏水, 冒烟, 投诉 for an appliance chain."""
+    """A tenant's one keyword table: the words that make a ticket urgent (and skip triage: the workflows'
+    `priority == "urgent"` guards), e.g. 漏水, 冒烟, 投诉 for an appliance chain, and the intake rules that
+    pick the template a customer's message opens a ticket from (see `intake_template`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     urgency_keywords: list[str] = Field(
         default_factory=lambda: list(DEFAULT_URGENCY_KEYWORDS), max_length=200
     )
+    intake_rules: list[IntakeRule] = Field(default_factory=list, max_length=200)
+    # A message with only an urgency keyword opens this template (none set: the preset repair template).
+    default_template_id: Slug | None = None
     # A workflow step whose drop-off rate is above this raises an alert (GET /v1/workflows/{id}/stats).
     dropoff_threshold: Decimal = Field(default=Decimal("0.15"), ge=0, le=1)
 
@@ -105,6 +130,43 @@ class TicketSettings(BaseModel):
         if any(len(w) > 20 for w in words):
             raise ValueError("a keyword has at most 20 characters")
         return words
+
+
+def intake_template(
+    text: str, settings: TicketSettings, templates: list[TicketTemplate]
+) -> TicketTemplate | None:
+    """The template a customer's message opens a ticket from; None: it does not read like a request.
+
+    In order: the first keyword rule whose word occurs (ignoring case and width); else the template the
+    words hint at (`guess_template`), or the template a category rule names for that template's type;
+    else, when an urgency keyword occurs, the tenant's default template (the preset repair one if unset).
+    A rule naming an inactive or deleted template is skipped rather than opening nothing."""
+    active = {t.id: t for t in templates if t.active}
+    keyword_rules = [r for r in settings.intake_rules if r.keyword is not None]
+    for rule in keyword_rules:
+        if rule.template_id in active and detect_urgency(text, [rule.keyword or ""]):
+            return active[rule.template_id]
+    guessed = guess_template(text, templates)
+    if guessed is not None:
+        by_category = next(
+            (r for r in settings.intake_rules if r.category == guessed.type and r.template_id in active), None
+        )
+        return active[by_category.template_id] if by_category else guessed
+    if detect_urgency(text, settings.urgency_keywords):
+        return active.get(settings.default_template_id or "repair")
+    return None
+
+
+def check_intake(settings: TicketSettings, templates: list[TicketTemplate]) -> None:
+    """Every template the settings name is one of the tenant's active templates (a 400 names each)."""
+    active = {t.id for t in templates if t.active}
+    named = [(f"intake_rules[{i}].template_id", r.template_id) for i, r in enumerate(settings.intake_rules)]
+    if settings.default_template_id is not None:
+        named.append(("default_template_id", settings.default_template_id))
+    unknown = [{"field": f, "message": f"no active ticket template {t}"} for f, t in named if t not in active]
+    if unknown:
+        fields = ", ".join(d["field"] for d in unknown)
+        raise InvalidInputError(f"unknown ticket templates in {fields}", details=unknown)
 
 
 class HistoryEntry(BaseModel):

@@ -563,7 +563,6 @@ def test_a_customers_message_opens_the_template_the_tenants_intake_rules_pick(
         "name": "空调服务",
         "fields": [{"key": "issue", "label": "问题", "type": "text", "required": True}],
         "workflow_id": "wf_repair",
-        "version": 0,
     }
     assert api.call("PUT", "/v1/ticket-templates/ac_service", tenant, own).status_code == 200
     settings = api.call("GET", "/v1/ticket-settings", tenant).data
