@@ -11,6 +11,7 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.domain.common import Clock, SystemClock
 from chalicelib.domain.notifications import Channel, Provider
 from chalicelib.domain.settlement import PartyRole
+from chalicelib.integrations.notify.outbox import Outbox
 from chalicelib.resources import (
     EVENTS_QUEUE,
     INGEST_QUEUE,
@@ -43,6 +44,7 @@ from chalicelib.services.ports import (
     PeopleDirectory,
     PriceBookStore,
     PrivacyStore,
+    ProviderRegistry,
     Publisher,
     SettlementLedger,
     ShopBuyerLookup,
@@ -318,13 +320,15 @@ class Container:
         return NotificationService(
             deliveries=DynamoDeliveryRepository(),
             config=DynamoNotificationConfig(),
-            providers=FactoryRegistry(
-                {
-                    Channel.WECOM: self._wecom_provider,
-                    Channel.WECHAT: self._wechat_provider,
-                    Channel.SMS: self._sms_provider,
-                    Channel.VOICE: self._voice_provider,
-                }
+            providers=self._local_outbox_or(
+                FactoryRegistry(
+                    {
+                        Channel.WECOM: self._wecom_provider,
+                        Channel.WECHAT: self._wechat_provider,
+                        Channel.SMS: self._sms_provider,
+                        Channel.VOICE: self._voice_provider,
+                    }
+                )
             ),
             addresses=DirectoryAddressBook(
                 customers=self.customer_repo, staff=StaffDirectoryContacts(self.staff_repo)
@@ -339,6 +343,21 @@ class Container:
     @cached_property
     def notifier(self) -> Notifier:
         return self.notifications
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        from chalicelib.store.outbox import DynamoOutbox
+
+        return DynamoOutbox()
+
+    def _local_outbox_or(self, real: ProviderRegistry) -> ProviderRegistry:
+        """Locally, a channel the tenant has not configured lands in the outbox (a mail catcher) instead of
+        failing "not configured"; on AWS an unconfigured channel stays unconfigured."""
+        from chalicelib.integrations.notify.outbox import OutboxRegistry
+
+        if self.settings.stage != "local":
+            return real
+        return OutboxRegistry(real, outbox=self.outbox, clock=self.clock)
 
     @cached_property
     def _wechat_tokens(self) -> dict[str, Any]:

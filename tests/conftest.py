@@ -12,6 +12,8 @@ os.environ.update(
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "SCRM_TABLE_NAME": "scrm-test",
+        # Not "local": tests see unconfigured channels as they are on AWS (the local outbox has its own).
+        "SCRM_STAGE": "test",
         "SCRM_SECRET_KEY": base64.b64encode(b"k" * 32).decode(),
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }

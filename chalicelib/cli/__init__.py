@@ -15,6 +15,7 @@
     scrm customers merge SURVIVOR ABSORBED --tenant T [--preview]   (preview changes nothing)
     scrm customers unmerge SURVIVOR ABSORBED --tenant T
     scrm dlq list|redrive [--queue ingest|events|sla|notify|settlement] [--tenant T] [--limit N]
+    scrm outbox [--tenant T] [--limit N]                (local: the notifications caught, newest first)
 
 Against the running local stack (`make run` writes `.local/stack.env`; override with SCRM_LOCAL_DIR) by
 default, or against AWS with `--aws` (AWS credentials, SCRM_TABLE_NAME and SCRM_SECRET_KEY from the
@@ -27,7 +28,7 @@ from typing import Annotated
 
 import typer
 
-from chalicelib.cli import customers, dlq, imports, tenants
+from chalicelib.cli import customers, dlq, imports, outbox, tenants
 from chalicelib.cli._common import ScrmGroup, Target, choose
 
 app = typer.Typer(
@@ -53,7 +54,7 @@ def _target(
     choose(Target(aws=aws, local_dir=local_dir))
 
 
-for module in (tenants, imports, customers, dlq):
+for module in (tenants, imports, customers, dlq, outbox):
     for group in module.GROUPS:
         app.add_typer(group)
 

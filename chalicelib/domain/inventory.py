@@ -109,8 +109,16 @@ def is_low(available: int, threshold: int) -> bool:
     return available <= threshold
 
 
+def suggested_quantity(available: int, threshold: int) -> int:
+    """What to order to be back at twice the threshold (at least 1)."""
+    return max(1, 2 * threshold - available)
+
+
 class LowStock(BaseModel):
-    """A replenishment request: the part fell to its threshold in a warehouse. Cleared once restocked."""
+    """A replenishment request: the part fell to its threshold in a warehouse. Cleared once restocked.
+
+    Stored as it was when the episode began (`since`); `GET /v1/parts/low-stock` shows it with the
+    availability, threshold and suggestion of now (`current`)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -121,6 +129,16 @@ class LowStock(BaseModel):
     threshold: int
     suggested_quantity: int  # back to twice the threshold (at least 1)
     since: datetime
+
+    def current(self, *, name: str, threshold: int, stock: Stock) -> LowStock:
+        return self.model_copy(
+            update={
+                "name": name,
+                "available": stock.available,
+                "threshold": threshold,
+                "suggested_quantity": suggested_quantity(stock.available, threshold),
+            }
+        )
 
 
 class StockChange(BaseModel):

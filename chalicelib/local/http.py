@@ -19,6 +19,7 @@ from chalice.local import (
 )
 
 from chalicelib.api.errors import error_body
+from chalicelib.local import outbox_page
 
 
 class _Server(ThreadedHTTPServer):
@@ -37,6 +38,13 @@ class _Handler(ChaliceRequestHandler):
             self._send_http_response(404, {"Content-Type": "application/json; charset=utf-8"}, body)
             return
         super()._send_error_response(error)
+
+    def do_GET(self) -> None:
+        if outbox_page.handles(self.path):  # a local-only page: not a route of the app, so never on AWS
+            status, headers, body = outbox_page.respond(self.path, self.headers.get("Accept", ""))
+            self._send_http_response(status, headers, body)
+            return
+        self._generic_handle()
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet access log; errors still go to the logger
         pass

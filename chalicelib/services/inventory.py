@@ -27,6 +27,7 @@ from chalicelib.domain.inventory import (
     check_take,
     is_low,
     pick_warehouse,
+    suggested_quantity,
 )
 from chalicelib.domain.notifications import NotificationRequest, RecipientKind
 from chalicelib.services.ports import InventoryStore, Notifier, Page, PeopleDirectory, TicketRepository
@@ -116,8 +117,22 @@ class InventoryService:
         return self._store.list_parts(principal.tenant_id, limit=limit, cursor=cursor)
 
     def low_stock(self, *, principal: Principal) -> list[LowStock]:
+        """The open replenishment requests with each part's stock read now (one Query per part), not the
+        values frozen when the episode began; a part since deleted keeps its request as stored."""
         principal.require(Permission.TICKETS_READ)
-        return self._store.low_stock(principal.tenant_id)
+        requests = self._store.low_stock(principal.tenant_id)
+        parts = {sku: self._store.part(principal.tenant_id, sku) for sku in {r.sku for r in requests}}
+        current: list[LowStock] = []
+        for request in requests:
+            part, _, stocks = parts[request.sku]
+            stock = _row(stocks, request.sku, request.warehouse)
+            if part is None:
+                current.append(request)
+            else:
+                current.append(
+                    request.current(name=part.name, threshold=part.low_stock_threshold, stock=stock)
+                )
+        return current
 
     # -- stock movements --------------------------------------------------------------------------
     def change_stock(self, *, principal: Principal, sku: str, change: StockChange) -> PartView:
@@ -258,7 +273,7 @@ class InventoryService:
                 warehouse=stock.warehouse,
                 available=available,
                 threshold=part.low_stock_threshold,
-                suggested_quantity=max(1, 2 * part.low_stock_threshold - available),
+                suggested_quantity=suggested_quantity(available, part.low_stock_threshold),
                 since=self._clock.now(),
             )
             if self._store.mark_low(tenant_id, request):

@@ -467,6 +467,15 @@ def ticket_notifications_sk(created_at: datetime, delivery_id: str) -> str:
     return f"{created_at.isoformat(timespec='milliseconds')}#{delivery_id}"
 
 
+def outbox_pk(tenant_id: str) -> str:
+    """The local stack's outbox (integrations/notify/outbox.py): what it would have sent, newest last."""
+    return f"T#{tenant_id}#OUTBOX"
+
+
+def outbox_sk(sent_at: datetime, delivery_id: str) -> str:
+    return f"{sent_at.isoformat(timespec='milliseconds')}#{delivery_id}"
+
+
 def templates_pk(tenant_id: str) -> str:
     return f"T#{tenant_id}#NTPL"
 

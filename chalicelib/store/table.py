@@ -154,6 +154,10 @@ class InboxItem(Item, discriminator="inbox"):
     pass
 
 
+class OutboxItem(Item, discriminator="outbox"):
+    """A message the local stack caught instead of sending (doc: OutboxEntry)."""
+
+
 class WeComMemberItem(Item, discriminator="wecom_member"):
     """A mirrored WeCom member (doc: domain/wecom_org.py WeComMember); writes conditional on `version`."""
 

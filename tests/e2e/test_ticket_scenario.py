@@ -112,8 +112,15 @@ def test_wecom_message_to_follow_up(stack: Stack):
         if d["request"]["event"] == "ticket.assigned" and d["request"]["recipient_kind"] == "user"
     ]
     assert [d["request"]["recipient_id"] for d in told] == [east["id"]]
-    # the tenant has no WeCom app configured here: logged as failed, with the reason, never silently dropped
-    assert told[0]["status"] == "failed" and told[0]["reason"]
+
+    # the tenant has no WeCom app configured: the local stack catches the message in its outbox (sent)
+    def caught() -> list[dict[str, Any]]:
+        entries = http.get("/local/outbox.json", params={"tenant": tenant["tenant_id"]}).json()["entries"]
+        return [e for e in entries if e["delivery_id"] == told[0]["id"]]
+
+    [entry] = wait_for("the assignment message in the outbox", caught)
+    assert entry["channel"] == "wecom" and entry["recipient"] == f"wx_{east['id'][-6:]}"
+    assert "<html" in http.get("/local/outbox").text
 
     # 4. the engineer resolves, the agent closes it with the customer
     for who, action in ((agent, "assign"), (east, "resolve"), (agent, "confirm")):

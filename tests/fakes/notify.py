@@ -26,6 +26,7 @@ from chalicelib.domain.notifications import (
     TemporaryProviderError,
 )
 from chalicelib.domain.send_limits import RateLimit, SendWindow, horizon
+from chalicelib.integrations.notify.outbox import OutboxEntry
 
 
 class FakeProvider:
@@ -268,3 +269,17 @@ class InMemorySendLimiter:
 
     def counted(self, tenant_id: str, channel: Channel, address: str) -> int:
         return len(self.windows.get((tenant_id, channel, address), SendWindow()).sends)
+
+
+class InMemoryOutbox:
+    """The local outbox (integrations/notify/outbox.py) in a list."""
+
+    def __init__(self) -> None:
+        self.entries: list[OutboxEntry] = []
+
+    def record(self, entry: OutboxEntry) -> None:
+        self.entries.append(entry)
+
+    def newest(self, tenant_id: str, *, limit: int) -> list[OutboxEntry]:
+        mine = [e for e in self.entries if e.tenant_id == tenant_id]
+        return sorted(mine, key=lambda e: e.sent_at, reverse=True)[:limit]

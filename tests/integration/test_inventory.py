@@ -139,8 +139,9 @@ def test_low_stock_makes_one_replenishment_request_and_one_notification(
             tenant.tenant_id, _ticket(api, tenant), [PartLine(sku="CAP-35UF")]
         )
     low = api.call("GET", "/v1/parts/low-stock", tenant).data["items"]
+    # the stock of now (1 left: order 3 to be back at twice the threshold), not of when it became low (2)
     assert [(i["sku"], i["warehouse"], i["available"], i["suggested_quantity"]) for i in low] == [
-        ("CAP-35UF", "SH-WH", 2, 2)
+        ("CAP-35UF", "SH-WH", 1, 3)
     ]
     assert {r.event for r in sent} == {"inventory.low_stock"} and len({r.idempotency_key for r in sent}) == 1
     _stock(api, tenant, "CAP-35UF", "SH-WH", 10)  # restocked: the request is done
