@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -290,8 +291,37 @@ def _env_lines(values: dict[str, str]) -> str:
     return "".join(f"{k}={v}\n" for k, v in values.items())
 
 
+PORT_VARIABLES = (("SCRM_API_PORT", "api_port"), ("SCRM_AWS_PORT", "aws_port"))
+
+
+def busy_ports(cfg: StackConfig) -> list[str]:
+    """The ports the stack needs that it cannot bind, each named by the variable that sets it. Checked
+    before moto starts, so a busy port stops `make run` with a message instead of half a stack."""
+    busy = []
+    for variable, attribute in PORT_VARIABLES:
+        port = getattr(cfg, attribute)
+        with socket.socket() as s:
+            # As the servers bind: a port left in TIME_WAIT by the last run is free, a listening one is not.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((cfg.host, port))
+            except OSError:
+                busy.append(f"{variable}={port}")
+    return busy
+
+
 def main() -> None:
-    stack = LocalStack(StackConfig.from_env())
+    cfg = StackConfig.from_env()
+    busy = busy_ports(cfg)
+    if busy:
+        names = " and ".join(b.split("=", 1)[0] for b in busy)
+        print(
+            f"error: cannot start the local stack: port in use ({', '.join(busy)} on {cfg.host}). "
+            f"Stop what holds it, or choose a free port with {names} (e.g. SCRM_API_PORT=8001 make run).",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+    stack = LocalStack(cfg)
     done = threading.Event()
 
     def _shutdown(signum: int, _frame: object) -> None:
