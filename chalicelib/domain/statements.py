@@ -140,6 +140,8 @@ class StatementRow(BaseModel):
     memo: str
     amount: Money  # signed as the party reads it: + earned, − reversed/charged
     balance: Money  # running, as the party reads it
+    # Which share of the source is this party's, e.g. "45% of 485.54 (ticket-split v1)"; None: no basis.
+    share: str | None = None
 
 
 class PartyStatement(BaseModel):
@@ -173,16 +175,18 @@ def build_statement(party: Party, period: str, opening: Decimal, entries: Sequen
             earned += amount
         else:
             reversed_ -= amount
+        rule = f"{e.rule.id} v{e.rule.version}" if e.rule else None
         rows.append(
             StatementRow(
                 at=e.at,
                 posting_id=e.posting_id,
                 source_type=e.source.type.value,
                 source_id=e.source.id,
-                rule=f"{e.rule.id} v{e.rule.version}" if e.rule else None,
+                rule=rule,
                 memo=e.memo,
                 amount=amount,
                 balance=running,
+                share=share_text(amount, e.basis, rule),
             )
         )
     return PartyStatement(
@@ -198,12 +202,22 @@ def build_statement(party: Party, period: str, opening: Decimal, entries: Sequen
     )
 
 
+def share_text(amount: Decimal, basis: Decimal, rule: str | None) -> str | None:
+    """The row's amount as a share of the amount it was computed from, e.g. "45% of 485.54 (ticket-split
+    v1)" (a reversal negates both, so it reads as the share it takes back); None without a basis."""
+    if not basis:
+        return None
+    percent = (amount / basis * 100).quantize(Decimal("0.01"))
+    text = f"{_plain(percent.normalize()):f}% of {abs(basis):.2f}"
+    return f"{text} ({rule})" if rule else text
+
+
 def _plain(d: Decimal) -> Decimal:
     """No "-0.00" on a statement: a negated zero is zero."""
     return d if d else ZERO
 
 
-CSV_COLUMNS = ("time", "posting", "source_type", "source_id", "rule", "memo", "amount", "balance")
+CSV_COLUMNS = ("time", "posting", "source_type", "source_id", "rule", "memo", "amount", "balance", "share")
 
 
 def statement_csv(statement: PartyStatement) -> str:
@@ -225,6 +239,7 @@ def statement_csv(statement: PartyStatement) -> str:
                 _safe_cell(r.memo),
                 f"{r.amount:.2f}",
                 f"{r.balance:.2f}",
+                r.share or "",
             ]
         )
     writer.writerow(["closing_balance", f"{statement.closing_balance:.2f}"])

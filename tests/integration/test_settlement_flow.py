@@ -144,6 +144,7 @@ def test_a_completed_ticket_is_billed_split_and_stated(
     assert [(r["source_id"], r["amount"], r["rule"]) for r in mine["rows"]] == [
         (tid, "218.49", "ticket-split v1")
     ]
+    assert mine["rows"][0]["share"] == "45% of 485.54 (ticket-split v1)"
     assert mine["closing_balance"] == "218.49" and mine["opening_balance"] == "0.00"
     store = _ok(
         api.call(
@@ -176,8 +177,10 @@ def test_a_completed_ticket_is_billed_split_and_stated(
     )
     assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(resp.body.decode("utf-8-sig"))))
-    assert rows[2] == ["time", "posting", "source_type", "source_id", "rule", "memo", "amount", "balance"]
-    assert rows[3][3:5] == [tid, "ticket-split v1"] and rows[3][6:] == ["218.49", "218.49"]
+    assert rows[2][:8] == ["time", "posting", "source_type", "source_id", "rule", "memo", "amount", "balance"]
+    assert rows[2][8] == "share"
+    assert rows[3][3:5] == [tid, "ticket-split v1"]
+    assert rows[3][6:] == ["218.49", "218.49", "45% of 485.54 (ticket-split v1)"]
 
     # Reconciliation: Σ party balances = what was settled.
     rec = _ok(api.call("GET", "/v1/settlements/reconciliation?period=2026-11", tenant, role="finance"))

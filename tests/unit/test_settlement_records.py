@@ -22,6 +22,7 @@ from chalicelib.domain.statements import (
     entries_of,
     period_bounds,
     period_of,
+    share_text,
     statement_csv,
     sum_basis,
 )
@@ -67,6 +68,12 @@ def test_statement_reads_as_the_party_does_and_a_reversal_nets_out() -> None:
     st = build_statement(party, "2026-11", Decimal("-10.00"), entries)  # owed 10.00 from October
     assert st.opening_balance == Decimal("10.00")
     assert [r.amount for r in st.rows] == [Decimal("100.00"), Decimal("45.50"), Decimal("-100.00")]
+    # which share of each source is this party's (a reversal takes back the same share)
+    assert [(r.share or "").split(" (")[0] for r in st.rows] == [
+        "50% of 200.00",
+        "50% of 91.00",
+        "50% of 200.00",
+    ]
     assert (
         st.closing_balance == Decimal("55.50")
         and st.earned == Decimal("145.50")
@@ -87,7 +94,7 @@ def test_csv_has_a_bom_every_line_and_no_formula_cells() -> None:
     text = statement_csv(st)
     assert text.startswith("\ufeff")
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
-    assert rows[3][5] == "'=HYPERLINK('x')" and rows[3][6:] == ["12.34", "12.34"]
+    assert rows[3][5] == "'=HYPERLINK('x')" and rows[3][6:] == ["12.34", "12.34", ""]  # no basis: no share
     assert rows[-1] == ["closing_balance", "12.34"]
 
 
@@ -148,3 +155,10 @@ def test_run_chunks_keep_parties_whole() -> None:
     for c in chunks:
         assert len({party_of(p) for p in c}) == 1
     assert sum(len(c) for c in chunks_of(postings, max_postings=4)) == 10
+
+
+def test_a_share_reads_as_a_percent_of_its_basis_with_the_rule() -> None:
+    text = share_text(Decimal("218.49"), Decimal("485.54"), "ticket-split v1")
+    assert text == "45% of 485.54 (ticket-split v1)"
+    assert share_text(Decimal("33.33"), Decimal("100"), None) == "33.33% of 100.00"
+    assert share_text(Decimal("12.34"), Decimal("0"), "bonus v1") is None  # no basis: no share
