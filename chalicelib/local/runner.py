@@ -17,7 +17,7 @@ from typing import Any
 from chalice.app import BaseEventSourceConfig, Chalice, ScheduledEventConfig, SQSEventConfig
 
 from chalicelib.local.schedule import due, rate_seconds
-from chalicelib.observability import logger
+from chalicelib.observability import logger, one_line
 
 LOCAL_REGION = "us-east-1"
 
@@ -89,8 +89,10 @@ class EventRunner:
         while not self._stop.is_set():
             try:
                 self.poll_once(source, handler, queue_url)
-            except Exception:  # the runner must outlive a bad batch, like the Lambda poller does
-                logger.exception("local runner: batch failed", extra={"queue": source.queue})
+            except Exception as e:  # the runner must outlive a bad batch, like the Lambda poller does
+                extra = {"queue": source.queue, "error": one_line(e)}
+                logger.warning("local runner: batch failed", extra=extra)
+                logger.debug("local runner: batch failed", exc_info=True)
                 time.sleep(1)
 
     def poll_once(self, source: SQSEventConfig, handler: Callable[..., Any], queue_url: str) -> int:
@@ -107,8 +109,12 @@ class EventRunner:
         try:
             response = handler(event, FakeLambdaContext(source.name)) or {}
             failed_ids = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-        except Exception:
-            logger.exception("local runner: handler raised; the whole batch will be retried")
+        except Exception as e:  # e.g. every record failed: each logged its own line in workers/batch.py
+            logger.warning(
+                "local runner: handler raised; the whole batch will be retried",
+                extra={"queue": source.queue, "error": one_line(e)},
+            )
+            logger.debug("local runner: handler raised", exc_info=True)
             failed_ids = {m["MessageId"] for m in received}
         done = [m for m in received if m["MessageId"] not in failed_ids]
         if done:

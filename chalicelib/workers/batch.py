@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from chalice.app import SQSEvent
 from pydantic import BaseModel
 
-from chalicelib.observability import logger
+from chalicelib.observability import logger, one_line
 from chalicelib.services.cache import config_scope
 
 M = TypeVar("M", bound=BaseModel)
@@ -30,6 +30,11 @@ def process_batch(
         logger.thread_safe_append_keys(**keys)  # per thread: the local runner polls queues side by side
         try:
             handle(message)
+        except Exception as e:
+            # One line per failed record (it is retried, maybe many times); the traceback only at DEBUG.
+            logger.warning("record failed; it will be retried", extra={"error": one_line(e)})
+            logger.debug("record failed", exc_info=True)
+            raise
         finally:
             logger.thread_safe_remove_keys(list(keys))
 
