@@ -6,6 +6,7 @@ from chalicelib.bootstrap import Container
 from chalicelib.domain.access import Principal, Role, Scope
 from chalicelib.domain.customers import CustomerDraft
 from chalicelib.domain.inventory import StockChange
+from chalicelib.services.assignment import StaffProfileDraft
 from chalicelib.services.inventory import PartDraft
 from chalicelib.services.pricing import CoefficientDraft, ModifierDraft, PriceRuleDraft
 from chalicelib.services.settlement import RuleDraft
@@ -20,9 +21,10 @@ def seed_demo(c: Container) -> dict[str, str]:
     tid = issued.tenant_id
     admin = Principal(tenant_id=tid, user_id=issued.user.id, role=Role.ADMIN, scope=Scope.parse("all"))
     keys = {"admin": issued.api_key}
+    ids = {"admin": issued.user.id}
     for name, role, scope in (
         ("华东区经理 李强", Role.MANAGER, "region:华东"),
-        ("客服 小陈", Role.AGENT, "own"),
+        ("客服 小陈", Role.AGENT, "all"),
         ("维修工程师 赵师傅", Role.ENGINEER, "all"),
         ("财务 孙会计", Role.FINANCE, "all"),
     ):
@@ -30,12 +32,15 @@ def seed_demo(c: Container) -> dict[str, str]:
             tenant_id=tid, draft=UserDraft(name=name, role=role, scope=Scope.parse(scope))
         )
         keys[role.value] = user.api_key
+        ids[role.value] = user.user.id
+    seed_staff(c, admin, ids)
     # What the demo's H5 pages and tracking send with: /v1/events and /v1/h5/tickets take nothing else.
     h5 = c.tenants.create_integration_key(principal=admin, draft=IntegrationKeyDraft(name="演示 H5 / 小程序"))
     keys["integration"] = h5.secret
     c.tags.create_group(
         principal=admin, draft=TagGroupDraft(name="口味偏好", tags=["火锅", "川菜", "粤菜", "甜品"])
     )
+    customers: dict[str, str] = {}
     for draft in (
         {
             "name": "张伟",
@@ -76,9 +81,42 @@ def seed_demo(c: Container) -> dict[str, str]:
             "tags": ["普通会员"],
         },
     ):
-        c.customers.create(principal=admin, draft=CustomerDraft.model_validate(draft), source="seed")
+        created = c.customers.create(
+            principal=admin, draft=CustomerDraft.model_validate(draft), source="seed"
+        )
+        customers.setdefault("customer_id", created.customer.id)  # the README walkthrough's customer (张伟)
     seed_settlement(c, admin)
-    return {"tenant_id": tid, **{f"key_{k}": v for k, v in keys.items()}}
+    return {
+        "tenant_id": tid,
+        **customers,
+        **{f"key_{k}": v for k, v in keys.items()},
+        **{f"user_{k}": v for k, v in ids.items()},
+    }
+
+
+# Every hour of every day (start == end is a 24-hour window): the demo assigns whenever it is tried.
+ALL_DAY = {day: [("00:00", "00:00")] for day in range(7)}
+
+
+def seed_staff(c: Container, admin: Principal, ids: dict[str, str]) -> None:
+    """Staff profiles, without which the assignment engine has nobody to give a ticket to: the engineer
+    has the preset repair template's skill (appliance_repair ≥ 2) in the customers' region; the others
+    have profiles too (region, shifts, WeCom id) but no repair skill, so tickets go to the engineer."""
+    profiles: dict[str, dict[str, object]] = {
+        "engineer": {
+            "region": "华东",
+            "store": "SH-001",
+            "skills": {"appliance_repair": 4, "installation": 3},
+        },
+        "manager": {"region": "华东", "skills": {"complaint_handling": 4}, "senior": True},
+        "agent": {"region": "华东", "skills": {"customer_service": 3}},
+        "finance": {"skills": {"billing": 4}, "capacity": 0},
+    }
+    for role, profile in profiles.items():
+        draft = StaffProfileDraft.model_validate(
+            {"shifts": ALL_DAY, "wecom_userid": f"demo_{role}", **profile}
+        )
+        c.assignment.put_staff(principal=admin, user_id=ids[role], draft=draft)
 
 
 def seed_settlement(c: Container, admin: Principal) -> None:

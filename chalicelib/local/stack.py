@@ -157,9 +157,7 @@ class LocalStack:
                 print(f"  {registered} tenants added to the tenant registry")
         write_private(  # before /health answers: clients wait for that, then read it
             cfg.local_dir / "demo.env",
-            _env_lines(
-                {"SCRM_API_URL": cfg.api_url, "SCRM_API_KEY": self.demo.get("key_admin", "")}
-            ).encode(),
+            _env_lines({"SCRM_API_URL": cfg.api_url, **demo_env(self.demo)}).encode(),
         )
         threading.Thread(target=self._compaction_loop, name="compaction", daemon=True).start()
         self._children = [self._spawn(["api"])]
@@ -285,6 +283,23 @@ def _post_json(url: str, payload: dict[str, Any]) -> None:
     )
     with urllib.request.urlopen(req, timeout=5):
         pass
+
+
+def demo_env(demo: dict[str, str]) -> dict[str, str]:
+    """.local/demo.env's demo part: SCRM_API_KEY is the admin's (what the CLI reads); a key per other role
+    (SCRM_KEY_AGENT, …), the integration key, and the ids the README's walkthrough names."""
+    env = {"SCRM_API_KEY": demo.get("key_admin", "")}
+    for name, value in sorted(demo.items()):
+        kind, _, what = name.partition("_")
+        if kind == "key" and what == "integration":
+            env["SCRM_INTEGRATION_KEY"] = value
+        elif kind == "key" and what != "admin":
+            env[f"SCRM_KEY_{what.upper()}"] = value
+        elif kind == "user":  # user_engineer → SCRM_DEMO_ENGINEER_ID
+            env[f"SCRM_DEMO_{what.upper()}_ID"] = value
+        elif name == "customer_id":
+            env["SCRM_DEMO_CUSTOMER_ID"] = value
+    return env
 
 
 def _env_lines(values: dict[str, str]) -> str:
