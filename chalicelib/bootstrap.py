@@ -644,6 +644,7 @@ class Container:
             clock=self.clock,
             config_versions=self.config_versions,
             publisher=self.publisher,
+            tenants=self.tenant_repo,
         )
 
     @cached_property

@@ -152,6 +152,7 @@ class PartyStatement(BaseModel):
     party: str
     account: str
     period: str
+    timezone: str = PERIOD_ZONE.key  # the tenant's: every row's time is given in it
     opening_balance: Money
     earned: Money  # Σ positive rows
     reversed: Money  # Σ negative rows, as a positive number
@@ -160,8 +161,11 @@ class PartyStatement(BaseModel):
     settled_sources: int  # distinct tickets/orders with a row
 
 
-def build_statement(party: Party, period: str, opening: Decimal, entries: Sequence[Entry]) -> PartyStatement:
-    """Rows by (time, posting id, leg); `opening` is the ledger balance (debits − credits) before it."""
+def build_statement(
+    party: Party, period: str, opening: Decimal, entries: Sequence[Entry], *, zone: ZoneInfo = PERIOD_ZONE
+) -> PartyStatement:
+    """Rows by (time, posting id, leg), their times in `zone` (the tenant's); `opening` is the ledger
+    balance (debits − credits) before it."""
     sign = (
         Decimal(1) if account(party.account).debit_normal else Decimal(-1)
     )  # as `Account.presented` reads it
@@ -178,7 +182,7 @@ def build_statement(party: Party, period: str, opening: Decimal, entries: Sequen
         rule = f"{e.rule.id} v{e.rule.version}" if e.rule else None
         rows.append(
             StatementRow(
-                at=e.at,
+                at=e.at.astimezone(zone),
                 posting_id=e.posting_id,
                 source_type=e.source.type.value,
                 source_id=e.source.id,
@@ -193,6 +197,7 @@ def build_statement(party: Party, period: str, opening: Decimal, entries: Sequen
         party=str(party),
         account=party.account,
         period=period,
+        timezone=zone.key,
         opening_balance=_plain(sign * opening),
         earned=earned,
         reversed=reversed_,
@@ -231,7 +236,7 @@ def statement_csv(statement: PartyStatement) -> str:
     for r in statement.rows:
         writer.writerow(
             [
-                r.at.astimezone(PERIOD_ZONE).isoformat(timespec="seconds"),
+                r.at.isoformat(timespec="seconds"),  # in the tenant's zone (build_statement)
                 r.posting_id,
                 r.source_type,
                 r.source_id,

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,6 +42,7 @@ from chalicelib.domain.settlement import (
     settle_source,
 )
 from chalicelib.domain.statements import (
+    PERIOD_ZONE,
     Party,
     PartyStatement,
     build_statement,
@@ -59,6 +61,7 @@ from chalicelib.services.ports import (
     Notifier,
     Publisher,
     SettlementLedger,
+    TenantRepository,
     TicketRepository,
 )
 from chalicelib.services.pricing import PricingService
@@ -172,8 +175,10 @@ class SettlementService:
         clock: Clock,
         config_versions: ConfigVersions = PROCESS_VERSIONS,
         publisher: Publisher | None = None,
+        tenants: TenantRepository | None = None,
     ) -> None:
         self._publisher = publisher
+        self._tenants = tenants  # statements give times in the tenant's zone
         self._ledger = ledger
         self._tickets = tickets
         self._customers = customers
@@ -587,7 +592,9 @@ class SettlementService:
         _check_may_see(principal, who)
         entries = self._ledger.entries(principal.tenant_id, who.account, period)
         opening = self._ledger.balance_before(principal.tenant_id, who.account, period)
-        return build_statement(who, period, opening, entries)
+        tenant = self._tenants.get_tenant(principal.tenant_id) if self._tenants is not None else None
+        zone = ZoneInfo(tenant.timezone) if tenant is not None else PERIOD_ZONE
+        return build_statement(who, period, opening, entries, zone=zone)
 
     def reconcile(self, *, principal: Principal, period: str) -> Reconciliation:
         """Every party the period's settled sources name: Σ their balances for the period must equal what

@@ -145,6 +145,8 @@ def test_a_completed_ticket_is_billed_split_and_stated(
         (tid, "218.49", "ticket-split v1")
     ]
     assert mine["rows"][0]["share"] == "45% of 485.54 (ticket-split v1)"
+    # times in the tenant's zone (Asia/Shanghai by default), not UTC
+    assert mine["timezone"] == "Asia/Shanghai" and mine["rows"][0]["at"].endswith("+08:00")
     assert mine["closing_balance"] == "218.49" and mine["opening_balance"] == "0.00"
     store = _ok(
         api.call(

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -162,3 +163,15 @@ def test_a_share_reads_as_a_percent_of_its_basis_with_the_rule() -> None:
     assert text == "45% of 485.54 (ticket-split v1)"
     assert share_text(Decimal("33.33"), Decimal("100"), None) == "33.33% of 100.00"
     assert share_text(Decimal("12.34"), Decimal("0"), "bonus v1") is None  # no basis: no share
+
+
+def test_statement_times_are_in_the_tenants_zone_in_json_and_csv() -> None:
+    party = Party.parse("engineer:E-1")
+    p = _posting("p1", "12.34")
+    mine = [e for e in entries_of(p, basis=Decimal(0), customer_id=None) if e.account == party.account]
+    st = build_statement(party, "2026-11", Decimal("0"), mine, zone=ZoneInfo("America/New_York"))
+    assert st.timezone == "America/New_York"
+    assert st.rows[0].at == p.at and st.rows[0].at.utcoffset() == timedelta(hours=-5)
+    rows = list(csv.reader(io.StringIO(statement_csv(st).lstrip("\ufeff"))))
+    assert rows[3][0] == p.at.astimezone(ZoneInfo("America/New_York")).isoformat(timespec="seconds")
+    assert build_statement(party, "2026-11", Decimal("0"), mine).rows[0].at.utcoffset() == timedelta(hours=8)
