@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from chalicelib.bootstrap import Container
 from chalicelib.domain.access import Principal, Role, Scope
-from chalicelib.domain.customers import CustomerDraft
+from chalicelib.domain.customers import CustomerDraft, Identity
 from chalicelib.domain.inventory import StockChange
+from chalicelib.domain.orders import OrderEvent, OrderItem, OrderStatus
 from chalicelib.services.assignment import StaffProfileDraft
 from chalicelib.services.inventory import PartDraft
 from chalicelib.services.pricing import CoefficientDraft, ModifierDraft, PriceRuleDraft
 from chalicelib.services.settlement import RuleDraft
 from chalicelib.services.tags import TagGroupDraft
 from chalicelib.services.tenants import IntegrationKeyDraft, UserDraft
+from chalicelib.services.tickets import TicketDraft
 
 DEMO_TENANT = "演示连锁餐饮 (Demo Chain Restaurants)"
 
@@ -86,6 +90,7 @@ def seed_demo(c: Container) -> dict[str, str]:
         )
         customers.setdefault("customer_id", created.customer.id)  # the README walkthrough's customer (张伟)
     seed_settlement(c, admin)
+    seed_samples(c, admin, customers["customer_id"])
     return {
         "tenant_id": tid,
         **customers,
@@ -196,3 +201,40 @@ def seed_settlement(c: Container, admin: Principal) -> None:
     }
     for commission in (split, tiers):
         c.settlement.publish_rule(principal=admin, draft=RuleDraft(applies_to="ticket", rule=commission))
+
+
+def seed_samples(c: Container, admin: Principal, customer_id: str) -> None:
+    """Two paid shop orders on the customers' timelines and one open ticket waiting for triage (open, so
+    the walkthrough's bill and the engineer's statement are the walkthrough's own)."""
+    now = c.clock.now()
+    for n, (buyer, sku, name, price) in enumerate(
+        (
+            (Identity(type="unionid", value="oUnion_zhangwei"), "AC-CLEAN", "空调深度清洗", "168.00"),
+            (Identity(type="youzan_buyer_id", value="yz_8812"), "HOTPOT-SET", "火锅双人套餐", "298.00"),
+        )
+    ):
+        c.orders.ingest(
+            admin.tenant_id,
+            OrderEvent(
+                platform="youzan",
+                shop_id="demo-shop",
+                order_id=f"DEMO-{n + 1:04d}",
+                status=OrderStatus.PAID,
+                dedupe_key=f"demo-order-{n + 1}",
+                buyer=[buyer],
+                items=[OrderItem(sku=sku, name=name, quantity=1, unit_price=Decimal(price))],
+                total_amount=Decimal(price),
+                created_at=now,
+                paid_at=now,
+                occurred_at=now,
+                raw_type="trade_TradePaid",
+            ),
+        )
+    c.tickets.create(
+        principal=admin,
+        draft=TicketDraft(
+            template_id="installation",
+            customer_id=customer_id,
+            fields={"product": "壁挂空调", "install_address": "上海市徐汇区漕溪北路 88 号"},
+        ),
+    )
