@@ -235,6 +235,8 @@ class BillRequest(BaseModel):
     labour: tuple[QuoteItem, ...] = ()
     parts: tuple[PartUsed, ...] = ()
     warranty: WarrantyBasis | None = None  # None: no purchase/installation record, nothing is free
+    # The ticket's 保修状态 as entered (保内 / 保外; 待确认 → None): checked against the dates, never ignored.
+    warranty_claim: Literal["保内", "保外"] | None = None
 
     @field_validator("customer_types")
     @classmethod
@@ -315,6 +317,7 @@ class Bill(BaseModel):
     completed_on: date  # local date: rules matched and warranty judged on it
     currency: Literal["CNY"] = "CNY"
     warranty: WarrantyBasis | None
+    warranty_note: str = ""  # where the warranty came from, and whether the ticket's 保内/保外 held
     lines: tuple[BillLine, ...]
     subtotal: Money  # Σ base amounts
     depreciation: Money
@@ -432,6 +435,29 @@ def _part_lines(
             )
         )
     return priced
+
+
+def warranty_note(basis: WarrantyBasis | None, claim: str | None, any_covered: bool) -> str:
+    """Where the bill's warranty came from, and the ticket's 保内/保外 used (the dates agree) or refused (they
+    do not: the dates decide, so a bill cannot be waived on a say-so nor charged against the record)."""
+    if basis is None:
+        source = "no purchase_date or install_date on the ticket: nothing is under warranty"
+    else:
+        field = "install_date" if basis.kind == "installation" else "purchase_date"
+        source = (
+            f"warranty counted from the ticket's {field} {basis.start} (labour {basis.labour_months} months)"
+        )
+    if claim is None:
+        return source
+    agrees = any_covered if claim == "保内" else not any_covered
+    if agrees:
+        return f"{source}; {claim} used: the dates agree"
+    why = (
+        "no date to count a warranty from"
+        if basis is None
+        else ("every line's warranty had ended" if claim == "保内" else "lines are still under warranty")
+    )
+    return f"{source}; {claim} refused: {why}"
 
 
 def _warranty_state(basis: WarrantyBasis | None, months: int, on: date) -> tuple[bool, date | None]:
@@ -581,6 +607,9 @@ def bill(
         rush=request.rush,
         completed_on=on,
         warranty=request.warranty,
+        warranty_note=warranty_note(
+            request.warranty, request.warranty_claim, any(ln.in_warranty for ln in lines)
+        ),
         lines=tuple(lines),
         subtotal=sum((ln.base_amount for ln in lines), ZERO),
         depreciation=sum((ln.depreciation for ln in lines), ZERO),

@@ -313,6 +313,7 @@ class SettlementService:
             labour=labour,
             parts=tuple(PartUsed(sku=sku, quantity=q) for sku, q in _merge(parts)),
             warranty=_warranty(f),
+            warranty_claim=_warranty_claim(f),
         )
         book = self._pricing.book_for(tenant_id, [line.item for line in labour] + skus)
         coefficients = self._pricing.coefficients_for(tenant_id) if skus else []
@@ -730,6 +731,12 @@ def _merge(parts: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
     for sku, q in parts:
         merged[sku] = merged.get(sku, 0) + q
     return sorted(merged.items())
+
+
+def _warranty_claim(fields: dict[str, object]) -> Literal["保内", "保外"] | None:
+    """The repair template's 保修状态 (`warranty`: 保内 / 保外 / 待确认) as entered; the bill checks it."""
+    value = fields.get("warranty")
+    return "保内" if value == "保内" else "保外" if value == "保外" else None
 
 
 def _warranty(fields: dict[str, object]) -> WarrantyBasis | None:

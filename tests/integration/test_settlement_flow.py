@@ -93,6 +93,7 @@ def _complete_ticket(
             "province": province,
             "city": city,
             "purchase_date": "2024-05-20",
+            "warranty": "保内",  # the agent's 保修状态: checked against the purchase date on the bill
         },
     }
     tid = str(_ok(api.call("POST", "/v1/tickets", tenant, body, role="agent_all"), 201)["ticket"]["id"])
@@ -123,6 +124,8 @@ def test_a_completed_ticket_is_billed_split_and_stated(
     assert lines["CAP-35UF"]["waived"] == "42.75"
     assert lines["FAN-MOTOR"]["total"] == "271.22"
     assert bill["total"] == "485.54"
+    assert bill["warranty_note"].startswith("warranty counted from the ticket's purchase_date 2024-05-20")
+    assert bill["warranty_note"].endswith("保内 used: the dates agree")  # the capacitor is covered
 
     # The parts left the warehouse; the customer was told the bill.
     cap = _ok(api.call("GET", "/v1/parts/CAP-35UF", tenant))

@@ -496,3 +496,30 @@ def test_bill_invariants(
     assert b.total == sum((ln.total for ln in b.lines), zero)
     assert b.total == b.subtotal - b.depreciation + b.surcharges - b.discounts - b.waived
     assert b.total >= zero
+
+
+def test_the_bill_says_where_warranty_came_from_and_uses_or_refuses_the_tickets_flag() -> None:
+    basis = WarrantyBasis(start=date(2025, 3, 10), labour_months=12)
+    inside, outside = at(date(2026, 3, 9)), at(date(2026, 3, 10))
+    plain = run(request(warranty=basis, completed_at=inside))
+    assert (
+        plain.warranty_note
+        == "warranty counted from the ticket's purchase_date 2025-03-10 (labour 12 months)"
+    )
+
+    def note(claim: str, basis: WarrantyBasis | None, when: datetime) -> str:
+        labour_only = request(warranty=basis, warranty_claim=claim, completed_at=when, parts=[])
+        return run(labour_only).warranty_note
+
+    assert note("保内", basis, inside).endswith("保内 used: the dates agree")
+    assert note("保内", basis, outside).endswith("保内 refused: every line's warranty had ended")
+    assert note("保外", basis, outside).endswith("保外 used: the dates agree")
+    assert note("保外", basis, inside).endswith("保外 refused: lines are still under warranty")
+    no_date = run(request(warranty_claim="保内"))
+    assert no_date.warranty_note == (
+        "no purchase_date or install_date on the ticket: nothing is under warranty; "
+        "保内 refused: no date to count a warranty from"
+    )
+    assert no_date.waived == D("0.00")  # refused: charged in full
+    installed = WarrantyBasis(kind="installation", start=date(2025, 3, 10))
+    assert "install_date 2025-03-10 (labour 0 months)" in note("保外", installed, inside)
