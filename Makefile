@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench fmt infra clean
+.PHONY: run test lint bench fmt infra clean browser
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
@@ -18,6 +18,10 @@ run: $(STAMP)  ## the whole system locally (moto server, API, event runner); Ctr
 
 test: $(STAMP)  ## the whole suite: unit, integration (moto), e2e (HTTP against the local stack), infra
 	$(BIN)/python -m pytest -n 2
+
+browser:  ## headless Chromium for tests/e2e/test_docs_browser.py: Debian's package (root; CI runs as root)
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@chromium --version 2>/dev/null
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

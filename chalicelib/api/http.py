@@ -40,6 +40,17 @@ CONTENT_TYPES = [
 
 
 @dataclass(frozen=True)
+class Media:
+    """A body a route reads or writes itself instead of through a model (a webhook's XML, a CSV export,
+    per-platform credentials): documented in /openapi.json, never used to parse. `example` names an entry
+    of api/examples.RAW_EXAMPLES; `schema` is any pydantic-compatible type, None for a plain string."""
+
+    type: str
+    example: str
+    schema: Any = None
+
+
+@dataclass(frozen=True)
 class RouteSpec:
     path: str
     method: str
@@ -53,6 +64,9 @@ class RouteSpec:
     headers: tuple[str, ...] = ()
     errors: tuple[int, ...] = ()
     key: KeyKind = KeyKind.STAFF  # the one kind of API key the route accepts (the other gets 403)
+    raw_body: Media | None = None
+    raw_response: tuple[Media, ...] = ()  # besides (or instead of) the JSON response model
+    statuses: tuple[int, ...] = ()  # other statuses answered with the response model (503 of /health)
 
 
 ROUTES: list[RouteSpec] = []
@@ -106,9 +120,26 @@ class Api:
         headers: tuple[str, ...] = (),
         errors: tuple[int, ...] = (),
         key: KeyKind = KeyKind.STAFF,
+        raw_body: Media | None = None,
+        raw_response: tuple[Media, ...] = (),
+        statuses: tuple[int, ...] = (),
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         spec = RouteSpec(
-            path, method, summary, self._tag, auth, status, body, query, response, headers, errors, key
+            path,
+            method,
+            summary,
+            self._tag,
+            auth,
+            status,
+            body,
+            query,
+            response,
+            headers,
+            errors,
+            key,
+            raw_body,
+            raw_response,
+            statuses,
         )
         ROUTES.append(spec)
 

@@ -7,11 +7,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from chalicelib.api.http import Api, Ctx, Result, parse_json_object
+from chalicelib.api.http import Api, Ctx, Media, Result, parse_json_object
 from chalicelib.bootstrap import container
 from chalicelib.domain.access import Permission
 from chalicelib.domain.common import InvalidInputError, NotFoundError
-from chalicelib.integrations.shops import ShopAdapter, get_adapter
+from chalicelib.integrations.shops import (
+    DoudianCredentials,
+    GenericCredentials,
+    ShopAdapter,
+    ShopifyCredentials,
+    YouzanCredentials,
+    get_adapter,
+)
 from chalicelib.integrations.shops.intake import SHOP_FIELDS, ShopSettings, shop_of
 from chalicelib.services.integrations import (
     BOOKKEEPING,
@@ -23,6 +30,8 @@ from chalicelib.services.integrations import (
 )
 
 api = Api(__name__, tag="integrations")
+# The bodies of PUT …/shop/{platform}: each platform's credentials model (documented; parsed per platform).
+SHOP_CREDENTIALS = YouzanCredentials | DoudianCredentials | ShopifyCredentials | GenericCredentials
 bp = api.blueprint
 
 
@@ -88,6 +97,7 @@ class ShopsSettingsPublic(BaseModel):
     "/v1/integrations/shop/{platform}",
     "PUT",
     summary="Set a shop platform's credentials (admin; fields as the platform names them)",
+    raw_body=Media("application/json", "shop_credentials", SHOP_CREDENTIALS),
     response=ShopSettingsPublic,
     errors=(400, 403, 404),
 )
@@ -114,6 +124,7 @@ def get_shop(ctx: Ctx, platform: str) -> Result:
     "/v1/integrations/shop/{platform}/shops/{shop_id}",
     "PUT",
     summary="Set one shop's credentials (admin): a tenant may have several shops on a platform",
+    raw_body=Media("application/json", "shop_credentials", SHOP_CREDENTIALS),
     response=ShopSettingsPublic,
     errors=(400, 403, 404),
 )

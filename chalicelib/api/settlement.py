@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from chalice.app import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.http import Api, Ctx, Result
 from chalicelib.bootstrap import container
-from chalicelib.domain.settlement import PERIOD_PATTERN
+from chalicelib.domain.common import DocumentedAs
+from chalicelib.domain.settlement import PERIOD_PATTERN, RuleOrModifier
 from chalicelib.domain.settlement_runs import SettlementRun
 from chalicelib.domain.statements import PartyStatement, statement_csv
 from chalicelib.services.settlement import (
@@ -32,7 +35,7 @@ class PeriodQuery(BaseModel):
 
 class RulePublished(BaseModel):
     applies_to: str
-    rule: dict[str, object]
+    rule: Annotated[dict[str, object], DocumentedAs(RuleOrModifier)]
 
 
 @api.route(

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from chalice.app import Response
 
-from chalicelib.api.http import Api, Ctx
+from chalicelib.api.http import Api, Ctx, Media
 from chalicelib.api.integrations import all_shop_settings, shop_adapter
 from chalicelib.bootstrap import container
 from chalicelib.domain.common import ForbiddenError, InvalidInputError, NotFoundError, UnauthorizedError
@@ -53,6 +53,7 @@ def _query(ctx: Ctx, names: tuple[str, ...]) -> dict[str, str]:
     "/webhooks/wecom/{tenant_id}",
     "GET",
     summary="WeCom URL verification (answers the echostr)",
+    raw_response=(Media("text/plain", "wecom_echo"),),
     auth=False,
     errors=(400, 403, 404),
 )
@@ -74,6 +75,8 @@ def wecom_verify(ctx: Ctx, tenant_id: str) -> Response:
     "/webhooks/wecom/{tenant_id}",
     "POST",
     summary="WeCom callback: verify, decrypt, enqueue, ack",
+    raw_body=Media("text/xml", "wecom_callback"),
+    raw_response=(Media("text/plain", "wecom_ack"),),
     auth=False,
     errors=(400, 403, 404),
 )
@@ -102,6 +105,11 @@ def wecom_callback(ctx: Ctx, tenant_id: str) -> Response:
     "/webhooks/shop/{platform}/{tenant_id}",
     "POST",
     summary="Shop order webhook (youzan, doudian, shopify, generic): verify, enqueue, ack",
+    raw_body=Media("application/json", "shop_push", {"type": "object"}),
+    raw_response=(
+        Media("application/json", "shop_ack", {"type": "object"}),
+        Media("text/plain", "shop_ack_text"),
+    ),
     auth=False,
     errors=(400, 401, 404),
 )

@@ -76,3 +76,16 @@ class PreconditionRequiredError(DomainError):
 
 def utc_iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class DocumentedAs:
+    """`Annotated[dict[str, object], DocumentedAs(T)]`: a field parsed later, by a use case that names each
+    error itself (a settlement rule), shown in JSON Schema as T, so /openapi.json lists its real fields."""
+
+    def __init__(self, documented: Any) -> None:
+        self.documented = documented
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> Any:
+        from pydantic import TypeAdapter  # pydantic is imported by every model anyway; kept local here
+
+        return handler(TypeAdapter(self.documented).core_schema)

@@ -187,7 +187,10 @@ class TicketTemplate(BaseModel):
     routing: dict[str, Any] = Field(default_factory=dict)  # e.g. {"departments": ["warehouse", "finance"]}
     keywords: list[str] = Field(default_factory=list, max_length=50)  # extra hints for guess_template
     title_template: str | None = Field(default=None, max_length=200)  # e.g. "{product}维修"
-    version: int = Field(default=1, ge=1)
+    # In a PUT, the version the editor read: 0 for a new template. Stored versions start at 1.
+    version: int = Field(
+        default=1, ge=0, description="the version read when editing; 0 for a new template (stored: 1 and up)"
+    )
     active: bool = True
 
     @field_validator("routing")

@@ -13,14 +13,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain.access import Permission, Principal, ScopeKind, in_scope
 from chalicelib.domain.billing import Bill, BillRequest, PartUsed, WarrantyBasis, bill
-from chalicelib.domain.common import Clock, ForbiddenError, InvalidInputError, NotFoundError
+from chalicelib.domain.common import Clock, DocumentedAs, ForbiddenError, InvalidInputError, NotFoundError
 from chalicelib.domain.configuration import ConfigKind
 from chalicelib.domain.inventory import ReservationStatus
 from chalicelib.domain.ledger import ZERO, Posting, Source, SourceType, partial_reversal, reverse
@@ -36,6 +36,7 @@ from chalicelib.domain.settlement import (
     Facts,
     PartyRole,
     RegionCoefficient,
+    RuleOrModifier,
     SatisfactionMultiplier,
     SplitRule,
     parse_rule,
@@ -87,11 +88,16 @@ class RuleDraft(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     applies_to: AppliesTo = "ticket"
-    rule: dict[str, object]
+    rule: Annotated[dict[str, object], DocumentedAs(RuleOrModifier)]  # parse_rule names each field
+
+
+class RuleVersion(BaseModel):
+    applies_to: str
+    rule: Annotated[dict[str, object], DocumentedAs(RuleOrModifier)]
 
 
 class RuleList(BaseModel):
-    items: list[dict[str, object]]
+    items: list[RuleVersion]
 
 
 class ChargebackCommand(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import httpx
@@ -112,8 +113,22 @@ def test_openapi_is_generated_and_docs_render(stack: Stack):
     assert "CustomerDraft" in doc["components"]["schemas"]
     props = doc["components"]["schemas"]["CustomerDraft"]["properties"]
     assert {"name", "phone", "identities", "tags"} <= set(props)
+    assert "/v1/customers/by-identity/{id_type}/{value}" in doc["paths"]
+    # /docs is Swagger UI from vendored files: each linked with its hash, cached for good, revalidated else.
     page = httpx.get(f"{stack.url}/docs")
-    assert page.status_code == 200 and "/v1/customers/by-identity/{id_type}/{value}" in page.text
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    links = re.findall(r"docs/static/([\w.-]+)\?v=(\w+)", page.text)
+    assert {name for name, _ in links} == {"swagger-ui-bundle.js", "swagger-ui.css", "docs.js"}
+    for name, digest in links:
+        asset = httpx.get(f"{stack.url}/docs/static/{name}", params={"v": digest})
+        assert asset.status_code == 200, name
+        assert asset.headers["content-type"].startswith(
+            "text/css" if name.endswith(".css") else "text/javascript"
+        )
+        assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+        again = httpx.get(f"{stack.url}/docs/static/{name}", headers={"If-None-Match": asset.headers["etag"]})
+        assert again.status_code == 304 and again.headers["cache-control"] == "no-cache"
+    assert httpx.get(f"{stack.url}/docs/static/app.py").status_code == 404
 
 
 def test_the_event_runner_delivers_queue_messages_to_the_consumer(stack: Stack, admin_key: str):
