@@ -229,6 +229,7 @@ class BillRequest(BaseModel):
     region: Region = Field(default_factory=Region)
     customer_types: tuple[str, ...] = ()  # e.g. ("vip",): member discounts and customer-type prices
     rush: bool = False
+    rush_reason: str | None = None  # why the job counts as rush, e.g. "priority urgent" (the bill says it)
     service_at: AwareDatetime | None = None  # when the work happened (rush windows); else completed_at
     completed_at: AwareDatetime  # rules are matched on its local date; warranty is judged on it
     timezone: str = "Asia/Shanghai"
@@ -314,6 +315,8 @@ class Bill(BaseModel):
     region: Region
     customer_types: tuple[str, ...]
     rush: bool
+    # Why it counted as rush; a rush fee is only charged where a rush modifier applies (its line's reason).
+    rush_reason: str | None = None
     completed_on: date  # local date: rules matched and warranty judged on it
     currency: Literal["CNY"] = "CNY"
     warranty: WarrantyBasis | None
@@ -605,6 +608,7 @@ def bill(
         region=request.region,
         customer_types=request.customer_types,
         rush=request.rush,
+        rush_reason=request.rush_reason if request.rush else None,
         completed_on=on,
         warranty=request.warranty,
         warranty_note=warranty_note(

@@ -271,6 +271,14 @@ class Modifier(BaseModel):
         by_window = self.window is not None and local_time is not None and self.window.contains(local_time)
         return by_flag or by_window
 
+    def trigger_reason(self, rush: bool, local_time: time | None) -> str:
+        """Why a triggered modifier applied (a bill line says it): the rush flag or the service time."""
+        if self.requires_rush and rush:
+            return "the job is a rush job"
+        if self.window is not None and local_time is not None and self.window.contains(local_time):
+            return f"service at {local_time:%H:%M}, within {self.window.start:%H:%M}–{self.window.end:%H:%M}"
+        return ""
+
     def applies_to(self, line: QuoteItem, request: QuoteRequest, local_time: time | None) -> bool:
         """Whether this (in-force) modifier targets the line; dates are checked by the caller."""
         return (
@@ -327,6 +335,7 @@ class AppliedModifier(BaseModel):
     name: str
     amount: Money  # positive; `effect` gives the sign
     running_total: Money  # the line amount after this step
+    reason: str = ""  # a triggered modifier's trigger: the rush flag or the service time in its window
 
 
 class QuoteLine(BaseModel):
@@ -433,6 +442,7 @@ def _price_line(
                 name=m.name,
                 amount=step,
                 running_total=running,
+                reason=m.trigger_reason(request.rush, t),
             )
         )
     zh, en = _explain(line, rule, base, applied, used, running)

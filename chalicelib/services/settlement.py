@@ -50,6 +50,7 @@ from chalicelib.domain.statements import (
     entries_of,
     period_of,
 )
+from chalicelib.domain.ticket_templates import Priority
 from chalicelib.domain.tickets import Ticket
 from chalicelib.domain.unsettled import UnsettledPublic, UnsettledSource, unsettled_reason
 from chalicelib.observability import logger
@@ -314,7 +315,8 @@ class SettlementService:
             customer_id=ticket.customer_id or "",
             region=Region(province=f.get("province"), city=f.get("city"), tier=f.get("city_tier")),
             customer_types=types,
-            rush=bool(f.get("rush")) or str(ticket.priority) == "urgent",
+            rush=_rush_reason(ticket) is not None,
+            rush_reason=_rush_reason(ticket),
             completed_at=ticket.closed_at,
             labour=labour,
             parts=tuple(PartUsed(sku=sku, quantity=q) for sku, q in _merge(parts)),
@@ -737,6 +739,13 @@ def _merge(parts: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
     for sku, q in parts:
         merged[sku] = merged.get(sku, 0) + q
     return sorted(merged.items())
+
+
+def _rush_reason(ticket: Ticket) -> str | None:
+    """Why the job counts as rush (the bill says it); a fee follows only from a rush modifier."""
+    if ticket.priority is Priority.URGENT:
+        return "priority urgent"
+    return "the ticket's rush field" if ticket.fields.get("rush") else None
 
 
 def _warranty_claim(fields: dict[str, object]) -> Literal["保内", "保外"] | None:

@@ -124,6 +124,11 @@ def test_a_completed_ticket_is_billed_split_and_stated(
     assert lines["CAP-35UF"]["waived"] == "42.75"
     assert lines["FAN-MOTOR"]["total"] == "271.22"
     assert bill["total"] == "485.54"
+    # the ticket is urgent and the tenant's rush modifier charges for it: the bill says both
+    assert bill["rush_reason"] == "priority urgent"
+    assert [
+        (a["modifier_id"], a["reason"]) for a in lines["repair"]["adjustments"] if a["kind"] == "rush"
+    ] == [("rush", "the job is a rush job")]
     assert bill["warranty_note"].startswith("warranty counted from the ticket's purchase_date 2024-05-20")
     assert bill["warranty_note"].endswith("保内 used: the dates agree")  # the capacitor is covered
 

@@ -539,3 +539,14 @@ def test_a_zero_percent_modifier_changes_nothing(
 ) -> None:
     zero = mod("M-ZERO", kind, percent="0", requires_rush=kind is ModifierKind.RUSH, effective_from=JAN1)
     assert quote(request, rules, [*mods, zero], on) == quote(request, rules, mods, on)
+
+
+def test_a_rush_fee_says_what_triggered_it_and_needs_a_rush_modifier() -> None:
+    rush = mod("RUSH", ModifierKind.RUSH, amount="30", requires_rush=True)
+    [flagged] = quote(req(rush=True), [rule("R", "100")], [rush], MARCH).lines[0].adjustments
+    assert flagged.reason == "the job is a rush job" and flagged.amount == Decimal("30.00")
+    late = datetime(2026, 3, 15, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai
+    [night] = quote(req(service_at=late), [rule("R", "100")], [NIGHT], MARCH).lines[0].adjustments
+    assert night.reason == "service at 23:30, within 22:00–06:00"
+    # a rush job where the tenant's price rules have no rush modifier costs nothing extra
+    assert quote(req(rush=True), [rule("R", "100")], [], MARCH).lines[0].adjustments == ()
