@@ -3,9 +3,8 @@ its own: the documented examples first, then a few generated valid requests and 
 Every answer must be no 5xx, have a documented status and content type, and match its documented schema
 (so an invalid request gets a documented 4xx in the one error shape).
 
-Bounded: `FUZZ_EXAMPLES` valid and as many invalid requests per operation (SCRM_FUZZ_EXAMPLES overrides it;
-25 ran 2,800 requests clean) and no shrinking: about 800 requests, 20-45 s on this machine. A failure prints
-the request to replay."""
+Bounded: `FUZZ_EXAMPLES` valid and as many invalid requests per operation (SCRM_FUZZ_EXAMPLES overrides it)
+and no shrinking: about 750 requests, 20-45 s on this machine. A failure prints the request to replay."""
 
 from __future__ import annotations
 
