@@ -285,6 +285,88 @@ def examples() -> dict[str, Any]:
             "default": "1",
         },
         "WorkflowState": {"active": ["onsite"], "arrived": {}, "votes": {}},
+        "Customer360Public": {
+            "id": CUSTOMER,
+            "name": "王芳",
+            "phone": "+8613812345678",
+            "phone_masked": False,
+            "email": None,
+            "gender": "female",
+            "birthday": "1990-05-20",
+            "region": "华东",
+            "store": "SH-001",
+            "owner_id": ADMIN,
+            "attributes": {"member_level": "gold"},
+            "identities": [
+                {"type": "wecom_external_userid", "value": "wmABCDEF1234567890"},
+                {"type": "phone", "value": "+8613812345678"},
+            ],
+            "tags": [{"id": "tag_01jf3k9a1b2c3d4e5f6g7h8j9m", "name": "VIP"}],
+            "source": "wecom",
+            "created_at": "2026-11-02T03:15:00Z",
+            "updated_at": AT,
+            "version": 3,
+            "timeline": [
+                {
+                    "id": "ev_01jf3k9e8v7e6n5t4x3y2z1a0b",
+                    "kind": "customer.created",
+                    "at": "2026-11-02T03:15:00Z",
+                    "actor": {"type": "user", "id": ADMIN},
+                    "source": "wecom",
+                    "data": {},
+                }
+            ],
+            "recent_orders": [
+                {
+                    "platform": "youzan",
+                    "order_id": "E20261201123456789",
+                    "status": "paid",
+                    "total_amount": "3299.00",
+                    "at": "2026-11-01T06:20:00Z",
+                }
+            ],
+            "wecom_follows": [
+                {
+                    "user_id": "LiShiFu",
+                    "state": "store_sh001",
+                    "added_at": "2026-11-02T03:15:00Z",
+                    "remark": "王女士",
+                    "tags": [{"name": "VIP", "group": "客户等级", "tag_id": "etXXXXXXXXXX", "type": 1}],
+                }
+            ],
+            "merged_from": [],
+            "tickets": [
+                {
+                    "id": TICKET,
+                    "title": "空调不制冷",
+                    "type": "repair",
+                    "priority": "high",
+                    "status": "closed",
+                    "steps": [],
+                    "assignee_id": USER,
+                    "created_at": "2026-11-20T02:00:00+00:00",
+                }
+            ],
+            "bills": [
+                {
+                    "ticket_id": TICKET,
+                    "completed_on": "2026-11-21",
+                    "total": "150.00",
+                    "waived": "0.00",
+                    "summary": "合计 150.00 元（人工 120.00，加急 30.00）",
+                }
+            ],
+            "settlements": [
+                {
+                    "posting_id": f"ticket:{TICKET}:split:v1",
+                    "at": "2026-11-21T08:00:00+00:00",
+                    "source": {"type": "ticket", "id": TICKET},
+                    "amount": "90.00",
+                    "memo": "split rule_ticket v1 2026-11",
+                    "reverses": None,
+                }
+            ],
+        },
         "HealthPublic": {
             "status": "ok",
             "version": "0.1.0",

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.domain.customers import CustomerDraft, CustomerPatch
+from chalicelib.domain.common import DocumentedAs
+from chalicelib.domain.customers import CustomerDraft, CustomerPatch, WeComFollow
+from chalicelib.domain.ledger import Source
+from chalicelib.domain.money import Money
+from chalicelib.domain.orders import OrderSummary
 from chalicelib.domain.tags import TagGroup
 from chalicelib.domain.tenants import ApiKey, User
 from chalicelib.domain.tickets import Ticket
@@ -121,14 +125,53 @@ class CustomerPublic(BaseModel):
         )
 
 
+class CustomerTicketSummary(BaseModel):
+    """A ticket as the 360 view lists it (documentation of the `tickets` entries)."""
+
+    id: str
+    title: str
+    type: str
+    priority: str
+    status: str
+    steps: list[str] = Field(description="the workflow steps the ticket is in")
+    assignee_id: str | None
+    created_at: datetime
+
+
+class CustomerBillSummary(BaseModel):
+    """A ticket's bill as the 360 view lists it; the whole bill is GET /v1/tickets/{id}/bill."""
+
+    ticket_id: str
+    completed_on: date
+    total: Money
+    waived: Money
+    summary: str
+
+
+class CustomerPostingSummary(BaseModel):
+    """A ledger posting as the 360 view lists it (`amount`: this caller's share where it is a partner's)."""
+
+    posting_id: str
+    at: datetime
+    source: Source
+    amount: Money
+    memo: str
+    reverses: str | None = Field(description="the posting this one reverses")
+
+
 class Customer360Public(CustomerPublic):
     timeline: list[TimelineEventPublic]
-    recent_orders: list[dict[str, Any]]
-    wecom_follows: list[dict[str, Any]]
+    # Built as dicts (here and in api/customers.py); documented by the models they are dumped from.
+    recent_orders: list[Annotated[dict[str, Any], DocumentedAs(OrderSummary)]]
+    wecom_follows: list[Annotated[dict[str, Any], DocumentedAs(WeComFollow)]]
     merged_from: list[str]
-    tickets: list[dict[str, Any]] = Field(default_factory=list, description="newest first, up to 10")
-    bills: list[dict[str, Any]] = Field(default_factory=list, description="ticket bills, newest first")
-    settlements: list[dict[str, Any]] = Field(
+    tickets: list[Annotated[dict[str, Any], DocumentedAs(CustomerTicketSummary)]] = Field(
+        default_factory=list, description="newest first, up to 10"
+    )
+    bills: list[Annotated[dict[str, Any], DocumentedAs(CustomerBillSummary)]] = Field(
+        default_factory=list, description="ticket bills, newest first"
+    )
+    settlements: list[Annotated[dict[str, Any], DocumentedAs(CustomerPostingSummary)]] = Field(
         default_factory=list,
         description="ledger postings for the customer's tickets/orders, newest first: whole for finance, "
         "only a partner's own share (an engineer's, a store's) for them",

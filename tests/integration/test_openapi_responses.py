@@ -86,6 +86,8 @@ def test_a_tour_of_the_api_answers_as_documented(api: Api, tenant: TenantKeys, d
     )
     assert resp.status_code == 201
     call("GET", "/v1/tickets/{ticket_id}", ticket_id=view["ticket"]["id"])
+    c360 = call("GET", "/v1/customers/{customer_id}", customer_id=cid)[1]
+    assert c360["tickets"][0]["id"] == view["ticket"]["id"]  # entries checked against their documented fields
     call("GET", "/v1/tickets")
     call("GET", "/v1/customers/{customer_id}/tickets", customer_id=cid)
 
