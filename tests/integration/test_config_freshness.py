@@ -35,6 +35,14 @@ def _split(version_from: str, store: str, platform: str) -> dict[str, Any]:
     }
 
 
+NOVEMBER = "2026-11-01T00:00:00+08:00"
+
+
+def _publish(api: Api, tenant: TenantKeys, body: dict[str, Any]) -> None:
+    """Finance publishes a commission rule; the API has acknowledged it when this returns."""
+    _ok(api.call("POST", "/v1/settlement-rules", tenant, body, role="finance"), 201)
+
+
 def _order(tenant: TenantKeys, order_id: str, total: str, paid_at: datetime, **kw: Any) -> Order:
     return Order(
         tenant_id=tenant.tenant_id,
@@ -81,16 +89,7 @@ def test_orders_paid_before_the_first_rule_wait_and_are_settled_when_it_comes(
     assert worker.settlement.order_changed(tenant.tenant_id, refunded) == []
 
     # WHEN the first rule, in force from November 1st, is published
-    _ok(
-        api.call(
-            "POST",
-            "/v1/settlement-rules",
-            tenant,
-            _split("2026-11-01T00:00:00+08:00", "90", "10"),
-            role="finance",
-        ),
-        201,
-    )
+    _publish(api, tenant, _split(NOVEMBER, "90", "10"))
     drain("scrm-events")
 
     # THEN both are settled by it, the refund's share taken back, and nothing waits
@@ -110,23 +109,14 @@ def test_a_new_rule_version_applies_to_the_very_next_order_in_another_process(
     tenant: TenantKeys,
     clock: FrozenClock,
 ) -> None:
-    _ok(
-        api.call(
-            "POST",
-            "/v1/settlement-rules",
-            tenant,
-            _split("2026-11-01T00:00:00+08:00", "90", "10"),
-            role="finance",
-        ),
-        201,
-    )
+    _publish(api, tenant, _split(NOVEMBER, "90", "10"))
     first = worker.settlement.order_changed(tenant.tenant_id, _order(tenant, "B-1", "100.00", clock.now()))
     assert _store_credit(first) == Decimal("90.00")  # the worker now holds version 1 in its cache
     clock.advance(seconds=1)
 
     # WHEN the API acknowledges version 2 (80/20 from now on)
     now = clock.now().isoformat()
-    _ok(api.call("POST", "/v1/settlement-rules", tenant, _split(now, "80", "20"), role="finance"), 201)
+    _publish(api, tenant, _split(now, "80", "20"))
 
     # THEN the worker's next order, a second later, is split by it
     clock.advance(seconds=1)
@@ -143,16 +133,7 @@ def test_the_counters_are_read_once_per_batch_not_per_event(
 ) -> None:
     from chalicelib.services.cache import config_scope
 
-    _ok(
-        api.call(
-            "POST",
-            "/v1/settlement-rules",
-            tenant,
-            _split("2026-11-01T00:00:00+08:00", "90", "10"),
-            role="finance",
-        ),
-        201,
-    )
+    _publish(api, tenant, _split(NOVEMBER, "90", "10"))
     with count_requests() as counted, config_scope():
         for n in range(5):
             worker.settlement.order_changed(tenant.tenant_id, _order(tenant, f"C-{n}", "10.00", clock.now()))
@@ -200,11 +181,11 @@ def test_reconciliation_lists_a_ticket_rule_naming_a_party_the_source_lacks(
         "rule": {
             "id": "order-split",
             "kind": "split",
-            "effective_from": "2026-11-01T00:00:00+08:00",
+            "effective_from": NOVEMBER,
             "shares": [{"role": "partner", "percent": "50"}, {"role": "platform", "percent": "50"}],
         },
     }
-    _ok(api.call("POST", "/v1/settlement-rules", tenant, body, role="finance"), 201)
+    _publish(api, tenant, body)
     paid = clock.now() - timedelta(hours=1)
     assert worker.settlement.order_changed(tenant.tenant_id, _order(tenant, "D-1", "50.00", paid)) == []
     [waiting] = _reconcile(api, tenant)["unsettled"]
